@@ -1,0 +1,72 @@
+"""The `mobiot` command: one entry point, subcommands imported on first use.
+
+Each subcommand lives in its own module and exposes a click command; COMMANDS maps the
+subcommand name to "module:attribute" so that `mobiot --help` stays fast and a broken optional
+dependency of one command does not break the others.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from .errors import MobiotError
+
+COMMANDS = {
+    "vboard": ("mobiot.vboard:vboard", "Run virtual boards behind pseudo-terminals."),
+    "collect": ("mobiot.collect:collect", "Collect records from boards into SQLite."),
+    "export": ("mobiot.export:export", "Export collected records (csv, jsonl, senml)."),
+    "plot": ("mobiot.plot:plot", "Plot collected records to PNG charts."),
+    "modem": ("mobiot.modem:modem", "Modem tools: decode an AT command log."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = COMMANDS.get(cmd_name)
+        if entry is None:
+            return None
+        module_name, attr = entry[0].split(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.startswith("mobiot"):
+                raise MobiotError(f"command {cmd_name!r} is not available yet ({exc.name})") from exc
+            raise
+        return getattr(module, attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="mobiot")
+def cli() -> None:
+    """mobiot: MicroPython cellular IoT terminals and the tools that drive them."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        rv = cli.main(args=argv, prog_name="mobiot", standalone_mode=False)
+    except MobiotError as exc:
+        print(f"mobiot: error: {exc}", file=sys.stderr)
+        return 1
+    except click.exceptions.Abort:
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    return rv if isinstance(rv, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
