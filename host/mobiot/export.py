@@ -1,0 +1,278 @@
+"""`mobiot export`: collected records as CSV, JSON Lines or SenML (RFC 8428) JSON.
+
+Reads the collector database (docs/collector.md). Units come from the record contract
+(docs/records.md, `mobiot_fw.records.unit_of`).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+import sqlite3
+import sys
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO, NamedTuple
+
+import click
+
+from .errors import MobiotError
+
+# SenML units (RFC 8428 section 12.1) of the record values, used only while
+# mobiot_fw.records is not importable; docs/records.md is the contract.
+_FALLBACK_UNITS = {
+    "temp": "Cel",
+    "hum": "%RH",
+    "press": "Pa",
+    "bat": "V",
+    "rsrp": "dBm",
+    "rsrq": "dB",
+    "sinr": "dB",
+    "rssi": "dBm",
+}
+
+
+def unit_of(name: str) -> str | None:
+    """SenML unit of a record value name, or None when it has none (strings, counters)."""
+    try:
+        from mobiot_fw.records import unit_of as fw_unit_of
+    except ImportError:
+        return _FALLBACK_UNITS.get(name)
+    try:
+        return fw_unit_of(name) or None
+    except (KeyError, ValueError):
+        return None
+
+
+class Record(NamedTuple):
+    device: str
+    boot: int
+    seq: int
+    t: float
+    clock: str
+    kind: str
+    values: dict
+    received_at: float
+
+    @property
+    def time(self) -> float:
+        """Best absolute time, Unix seconds: `t` on a UTC clock, else when the host got it."""
+        return self.t if self.clock == "utc" else self.received_at
+
+
+def open_db(path: str | Path) -> sqlite3.Connection:
+    """Open a collector database read-only; MobiotError naming the file when it is not one."""
+    p = Path(path)
+    if not p.is_file():
+        raise MobiotError(f"no collector database at {p}")
+    try:
+        db = sqlite3.connect(f"file:{p.resolve()}?mode=ro", uri=True, timeout=10)
+        db.execute("SELECT 1 FROM records LIMIT 1").fetchall()
+    except sqlite3.Error as exc:
+        raise MobiotError(f"{p} is not a collector database ({exc})") from exc
+    return db
+
+
+def parse_since(text: str | None) -> float | None:
+    """ISO 8601 (naive means UTC) or Unix seconds -> Unix seconds."""
+    if text is None:
+        return None
+    try:
+        v = float(text)
+    except ValueError:
+        pass
+    else:
+        if math.isfinite(v):
+            return v
+        raise MobiotError(f"--since {text!r}: not a time")
+    s = text.strip()
+    if s.endswith(("Z", "z")):
+        s = s[:-1] + "+00:00"
+    try:
+        dt = datetime.fromisoformat(s)
+    except ValueError as exc:
+        raise MobiotError(f"--since {text!r}: not ISO 8601 nor Unix seconds") from exc
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.timestamp()
+
+
+def iter_records(
+    db: sqlite3.Connection,
+    device: str | None = None,
+    since: float | None = None,
+    kinds: tuple[str, ...] | None = None,
+) -> Iterator[Record]:
+    """Records ordered by device then seq, filtered by device, time (Record.time) and kind."""
+    where, args = [], []
+    if device is not None:
+        where.append("device = ?")
+        args.append(device)
+    if since is not None:
+        where.append("(CASE WHEN clock = 'utc' THEN t ELSE received_at END) >= ?")
+        args.append(since)
+    if kinds:
+        where.append(f"kind IN ({','.join('?' * len(kinds))})")
+        args.extend(kinds)
+    sql = "SELECT device, boot, seq, t, clock, kind, vals, received_at FROM records"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY device, seq"
+    loads = json.loads
+    for dev, boot, seq, t, clock, kind, vals, rat in db.execute(sql, args):
+        if t == int(t):
+            t = int(t)
+        yield Record(dev, boot, seq, t, clock, kind, loads(vals), rat)
+
+
+# ---- formats ----------------------------------------------------------------------------------
+
+
+def write_jsonl(records: Iterator[Record], out: IO[str]) -> int:
+    n = 0
+    for r in records:
+        obj = {
+            "device": r.device, "boot": r.boot, "seq": r.seq, "t": r.t, "clock": r.clock,
+            "kind": r.kind, "values": r.values,
+        }  # fmt: skip
+        out.write(json.dumps(obj, separators=(",", ":")) + "\n")
+        n += 1
+    return n
+
+
+CSV_COLUMNS = ("device", "boot", "seq", "t", "kind", "name", "value", "unit", "clock")
+
+
+def _csv_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v) if isinstance(v, str) else json.dumps(v)
+
+
+def write_csv(records: Iterator[Record], out: IO[str]) -> int:
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(CSV_COLUMNS)
+    n = 0
+    for r in records:
+        for name, v in r.values.items():
+            w.writerow(
+                (r.device, r.boot, r.seq, r.t, r.kind, name, _csv_value(v), unit_of(name) or "", r.clock)
+            )
+        n += 1
+    return n
+
+
+# RFC 8428 section 4.5.1: a resolved name uses only A-Z a-z 0-9 - : . / _ and starts with a
+# letter or digit.
+_SENML_BAD = re.compile(r"[^A-Za-z0-9\-:./_]")
+# IMEI: 15 decimal digits (3GPP TS 23.003 section 6.2.1).
+_IMEI = re.compile(r"[0-9]{15}")
+IMEI_BASE_NAME = "urn:dev:imei:{}:"
+
+
+def senml_base_name(device: str) -> str:
+    if _IMEI.fullmatch(device):
+        return IMEI_BASE_NAME.format(device)
+    name = _SENML_BAD.sub("_", device)
+    if not name[:1].isalnum():
+        name = "d" + name
+    return name + ":"
+
+
+def senml_pack(records: Iterator[Record]) -> Iterator[dict]:
+    """SenML records: per record, a base time (bt) and one entry per value; bn when it changes.
+
+    Base fields carry over to the following entries (RFC 8428 section 4.1), so bn is written
+    only when the device changes and bt once per collected record. Times are absolute Unix
+    seconds (>= 2**28, section 4.5.3); a record stamped with board uptime gets the host's
+    reception time instead, since an uptime would read as a time relative to now.
+    """
+    last_bn = None
+    for r in records:
+        bn = senml_base_name(r.device)
+        first = True
+        for name, v in r.values.items():
+            e: dict = {}
+            if first:
+                if bn != last_bn:
+                    e["bn"] = bn
+                    last_bn = bn
+                e["bt"] = r.time
+                first = False
+            e["n"] = _SENML_BAD.sub("_", name)
+            u = unit_of(name)
+            if u:
+                e["u"] = u
+            if isinstance(v, bool):
+                e["vb"] = v
+            elif isinstance(v, str):
+                e["vs"] = v
+            else:
+                e["v"] = v
+            yield e
+
+
+def write_senml(records: Iterator[Record], out: IO[str]) -> int:
+    n = 0
+    out.write("[")
+    sep = "\n"
+    counted = _counting(records)
+    for e in senml_pack(counted):
+        out.write(sep + json.dumps(e, separators=(",", ":")))
+        sep = ",\n"
+    out.write("\n]\n")
+    n = counted.n
+    return n
+
+
+class _counting:
+    def __init__(self, it: Iterator[Record]) -> None:
+        self.it = it
+        self.n = 0
+
+    def __iter__(self):
+        for r in self.it:
+            self.n += 1
+            yield r
+
+
+WRITERS = {"csv": write_csv, "jsonl": write_jsonl, "senml": write_senml}
+
+
+def export_db(
+    db_path: str | Path, fmt: str, out: IO[str], device: str | None = None, since: float | None = None
+) -> int:
+    """Write the records of `db_path` to `out` in `fmt`; returns how many records."""
+    db = open_db(db_path)
+    try:
+        return WRITERS[fmt](iter_records(db, device, since), out)
+    finally:
+        db.close()
+
+
+@click.command()
+@click.option("--db", "db_path", default="collect.sqlite", show_default=True, help="Collector database.")
+@click.option("--format", "fmt", type=click.Choice(sorted(WRITERS)), default="csv", show_default=True)
+@click.option("--device", default=None, help="Only this device id.")
+@click.option("--since", default=None, help="Only records at or after T (ISO 8601 or Unix seconds).")
+@click.option(
+    "--out", "out_path", default=None, type=click.Path(dir_okay=False), help="File (default stdout)."
+)
+def export(db_path: str, fmt: str, device: str | None, since: str | None, out_path: str | None) -> int:
+    """Export collected records as CSV (one row per value), JSON Lines or SenML JSON."""
+    t_since = parse_since(since)
+    if out_path is None:
+        n = export_db(db_path, fmt, sys.stdout, device, t_since)
+    else:
+        open_db(db_path).close()  # fail on the database before creating the output file
+        try:
+            f = open(out_path, "w", encoding="utf-8", newline="")
+        except OSError as exc:
+            raise MobiotError(f"cannot write {out_path}: {exc.strerror}") from exc
+        with f:
+            n = export_db(db_path, fmt, f, device, t_since)
+        click.echo(f"exported {n} records to {out_path}", err=True)
+    return 0
