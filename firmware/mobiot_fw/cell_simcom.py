@@ -1,0 +1,160 @@
+# SIMCom vendor response parsers (SIM7000, SIM7080, A76XX): loaded by mobiot_fw.cellular on
+# the first SIMCom-only response line, so a Quectel board never holds this code in RAM.
+# Contract: docs/modem.md; record names: docs/records.md.
+from mobiot_fw.cellular import _band_from, _hex, _int, _model_is, _show, _split, _uq, _usable_ip
+
+# +CNSMOD <stat>. SIM7000/SIM7080 manuals (AT+CNSMOD): 0 no service, 1 GSM, 3 EGPRS, 7 LTE M1,
+# 9 LTE NB. A76XX manual (AT+CNSMOD): 1 GSM, 2 GPRS, 3 EDGE, 4..7 WCDMA/HSPA, 8 LTE.
+_CNSMOD_SIM70 = (None, "GSM", "GSM", "GSM", None, None, None, "LTE-M", None, "NB-IoT")
+_CNSMOD_A76 = (None, "GSM", "GSM", "GSM", None, None, None, None, "LTE")
+
+
+def _h_cgnapn(body, vals, errs, model, kind):
+    # SIM7000/SIM7080 manuals AT+CGNAPN: +CGNAPN: <valid>,"<Network_APN>" (APN the network sent).
+    f = _split(body)
+    if len(f) < 2 or _int(f[0]) is None:
+        errs.append("CGNAPN: malformed: " + _show(body))
+        return
+    if _int(f[0]) == 1 and _uq(f[1]):
+        vals["apn"] = _uq(f[1])
+
+
+def _h_cpsi(body, vals, errs, model, kind):
+    # SIM7080 manual 5.2.19 / SIM7000 manual (AT+CPSI?) / A76XX manual (AT+CPSI?):
+    #   GSM:   <System Mode>,<Operation Mode>,<MCC>-<MNC>,<LAC>,<Cell ID>,<Absolute RF Ch Num>,
+    #          <RxLev>,<Track LO Adjust>,<C1-C2>
+    #   LTE / LTE CAT-M1 / LTE NB-IOT: <System Mode>,<Operation Mode>,<MCC>-<MNC>,<TAC>,<SCellID>,
+    #          <PCellID>,<Frequency Band>,<earfcn>,<dlbw>,<ulbw>,<RSRQ>,<RSRP>,<RSSI>,<RSSNR>
+    #   NO SERVICE: "NO SERVICE,Online" and nothing else.
+    # SIM7000/SIM7080 give RSRQ dB, RSRP/RSSI dBm (manual example "...,-7,-115,-110,13"); the
+    # A76XX/SIM7600 family gives them in tenths ("...,-147,-1143,-764,11"). RSRP is -140..-44 dBm,
+    # so |RSRP| > 200 means tenths, and then RSRQ and RSSI are tenths too. RSSNR is reported in
+    # dB by both families (values 4..20 in manual examples) and is passed through as sinr.
+    f = _split(body)
+    mode = _uq(f[0]).upper()
+    if mode.startswith("NO SERVICE") or len(f) < 3:
+        return
+    if "NB" in mode:
+        rat = "NB-IoT"
+    elif "CAT-M" in mode or "CAT M" in mode or "EMTC" in mode:
+        rat = "LTE-M"
+    elif mode.startswith("LTE"):
+        rat = "LTE"
+    elif mode.startswith("GSM"):
+        rat = "GSM"
+    else:
+        errs.append("CPSI: unknown system mode: " + _show(f[0]))
+        return
+    vals["rat"] = rat
+    plmn = _uq(f[2])
+    if "-" in plmn:
+        mcc, _, mnc = plmn.partition("-")
+        if mcc.isdigit() and mnc.isdigit():
+            vals["mcc"] = int(mcc)
+            vals["mnc"] = mnc
+        else:
+            errs.append("CPSI: bad MCC-MNC: " + _show(plmn))
+    if rat == "GSM":
+        if len(f) < 7:
+            errs.append("CPSI: short GSM line: " + _show(body))
+            return
+        lac = _hex(f[3])
+        cell = _int(f[4])
+        if lac is not None:
+            vals["lac"] = lac
+        if cell is not None:
+            vals["cell"] = cell
+        rx = _int(f[6])
+        if rx is not None and rx < 0:
+            vals["rssi"] = rx
+        return
+    if len(f) < 14:
+        errs.append("CPSI: short LTE line: " + _show(body))
+        return
+    tac = _hex(f[3])
+    if tac is not None:
+        vals["tac"] = tac
+    cell = _int(f[4])
+    if cell is None:
+        cell = _hex(f[4])
+    if cell is not None:
+        vals["cell"] = cell
+    pci = _int(f[5])
+    if pci is not None:
+        vals["pci"] = pci
+    band = _band_from(f[6])
+    if band is not None:
+        vals["band"] = band
+    earfcn = _int(f[7])
+    if earfcn is not None:
+        vals["earfcn"] = earfcn
+    rsrq = _int(f[10])
+    rsrp = _int(f[11])
+    rssi = _int(f[12])
+    snr = _int(f[13])
+    if rsrp is not None and rsrp > 0:
+        # SIM7100-era firmware reports index values here; no documented scale to decode them.
+        errs.append("CPSI: signal fields are not dB/dBm: " + _show(body))
+        return
+    if rsrp is not None and rsrp < -200:
+        vals["rsrp"] = rsrp / 10
+        if rsrq is not None:
+            vals["rsrq"] = rsrq / 10
+        if rssi is not None:
+            vals["rssi"] = rssi / 10
+    else:
+        if rsrp is not None:
+            vals["rsrp"] = rsrp
+        if rsrq is not None:
+            vals["rsrq"] = rsrq
+        if rssi is not None:
+            vals["rssi"] = rssi
+    if snr is not None:
+        vals["sinr"] = snr
+
+
+def _h_cnact(body, vals, errs, model, kind):
+    # SIM7080 manual 7.2.1 AT+CNACT?: +CNACT: <pdpidx>,<statusx>,<addressx> per context (0..3);
+    # SIM7000 manual AT+CNACT?: +CNACT: <status>,<ip_addr>. status 1 = active.
+    f = _split(body)
+    if len(f) >= 3:
+        st, addr = _int(f[1]), f[2]
+    elif len(f) == 2:
+        st, addr = _int(f[0]), f[1]
+    else:
+        errs.append("CNACT: malformed: " + _show(body))
+        return
+    if st is None:
+        errs.append("CNACT: bad status: " + _show(body))
+        return
+    if st == 1 and "ip" not in vals:
+        ip = _usable_ip(addr)
+        if ip:
+            vals["ip"] = ip
+
+
+def _cnsmod_rat(stat, model):
+    t = _CNSMOD_A76 if _model_is(model, "A76", "SIM76", "SIM75") else _CNSMOD_SIM70
+    if stat is None or stat < 0 or stat >= len(t):
+        return None
+    return t[stat]
+
+
+def _h_cnsmod(body, vals, errs, model, kind):
+    # SIM7000/SIM7080 manuals AT+CNSMOD?: +CNSMOD: <n>,<stat>; URC +CNSMOD: <stat>.
+    f = _split(body)
+    stat = _int(f[-1])
+    if stat is None:
+        errs.append("CNSMOD: malformed: " + _show(body))
+        return
+    rat = _cnsmod_rat(stat, model)
+    if rat:
+        vals["rat"] = rat
+
+
+HANDLERS = {
+    "CGNAPN": _h_cgnapn,
+    "CPSI": _h_cpsi,
+    "CNACT": _h_cnact,
+    "CNSMOD": _h_cnsmod,
+}
