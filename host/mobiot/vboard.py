@@ -1,0 +1,526 @@
+"""Virtual boards: the MicroPython unix port running mobiot firmware behind pseudo-terminals.
+
+Each board is a `micropython -i sim/vboot.py` process on a pseudo-terminal of its own (the
+"inner" pty); vboard copies bytes between it and the pty that host tools open (the "outer"
+pty, printed as the board's port), and on the way does what the ESP32 board would:
+
+- throttles both directions to the baud rate, and garbles them when the host opens the port
+  at another baud;
+- turns a lone "\\n" into "\\r\\n", as the ESP32 port's cooked stdout does;
+- comes back from a soft reset (the unix process exits on Ctrl-D) with "MPY: soft reboot" and,
+  in the raw REPL, in the raw REPL again without running main.py, as ports/esp32/main.c does;
+- boots again like a power-on (ROM banner, boot.py, main.py) when the process dies (kill -9,
+  crash), when the firmware calls machine.reset(), and after a simulated deep sleep.
+
+The board's flash is a littlefs image in STATE_DIR/<device-id>/flash.img that outlives vboard.
+Written by hand because no library emulates a MicroPython board's serial console; the REPL,
+raw REPL and raw-paste protocols themselves are the real ones of the unix port.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import termios
+import threading
+import time
+from pathlib import Path
+
+import click
+
+from .errors import MobiotError
+from .upy import BOARDS_DIR, FIRMWARE_DIR, SIM_DIR, micropython
+
+FLASH_SIZE = 2 * 1024 * 1024  # the "vfs" partition of a 4 MB ESP32 (ports/esp32/partitions-4MiB.csv)
+RAW_MARK = b"\x1b[vboard-raw]"  # sim/vboot.py: raw-REPL soft reset, the REPL banner follows
+UP_MARK = b"\x1b[vboard-up]"  # sim/vboot.py: flash mounted, the board reads its UART from now
+SLEEP_MARK = re.compile(rb"\x1b\[vboard-sleep (\d+)\]\r?\n?")  # sim/machine.py deepsleep()
+RAW_BANNER = b"raw REPL; CTRL-B to exit"
+FRIENDLY_BANNER = b'Type "help()" for more information.'
+
+# Exit codes of the board process (sim/machine.py) and the reset cause each one boots with
+# (machine.reset_cause() values of the ESP32 port, ports/esp32/modmachine.c).
+PWRON_RESET, HARD_RESET, WDT_RESET, DEEPSLEEP_RESET, SOFT_RESET = 1, 2, 3, 4, 5
+EXIT_HARD_RESET, EXIT_DEEPSLEEP, EXIT_WDT = 42, 43, 44
+
+# What the ESP32 ROM bootloader prints at power-on (at 115200 whatever the app's baud), with
+# its rst: code (ESP32 TRM, "Reset and Clock", reset sources).
+ROM_RST = {
+    PWRON_RESET: "0x1 (POWERON_RESET)",
+    HARD_RESET: "0xc (SW_CPU_RESET)",
+    WDT_RESET: "0x7 (TG0WDT_SYS_RESET)",
+    DEEPSLEEP_RESET: "0x5 (DEEPSLEEP_RESET)",
+}
+ROM_BANNER = (
+    "ets Jul 29 2019 12:21:46\r\n\r\nrst:{rst},boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n"
+    "configsip: 0, SPIWP:0xee\r\nclk_drv:0x00,q_drv:0x00,d_drv:0x00,cs0_drv:0x00,hd_drv:0x00,wp_drv:0x00\r\n"
+    "mode:DIO, clock div:2\r\nload:0x3fff0030,len:4728\r\nload:0x40078000,len:14888\r\n"
+    "load:0x40080400,len:3368\r\nentry 0x400805cc\r\n"
+)
+
+BAUDS = {
+    getattr(termios, f"B{b}"): b
+    for b in (9600, 19200, 38400, 57600, 115200, 230400, 460800, 500000, 921600, 1000000, 2000000)
+    if hasattr(termios, f"B{b}")
+}
+
+
+def luhn_digit(digits: str) -> str:
+    """Check digit of the Luhn algorithm, as used by IMEIs (3GPP TS 23.003, annex B)."""
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2 == 0:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return str((10 - total % 10) % 10)
+
+
+def device_id(index: int) -> str:
+    """A stable IMEI-like id per board index: an 8-digit TAC, a 6-digit serial, Luhn digit."""
+    body = "35693803" + f"{(104729 * (index + 1)) % 1000000:06d}"
+    return body + luhn_digit(body)
+
+
+def default_config(did: str, board: str = "sim") -> dict:
+    return {"device_id": did, "board": board}
+
+
+def seed_tree(dest: Path, did: str, board_name: str = "sim") -> None:
+    """The files a provisioned board has on flash: what `mobiot provision` puts there."""
+    if dest.exists():
+        shutil.rmtree(dest)
+    (dest / "lib").mkdir(parents=True)
+    for name in ("boot.py", "main.py"):
+        src = FIRMWARE_DIR / name
+        if src.exists():
+            shutil.copy(src, dest / name)
+    shutil.copytree(
+        FIRMWARE_DIR / "mobiot_fw",
+        dest / "lib" / "mobiot_fw",
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+    )
+    board_file = BOARDS_DIR / f"{board_name}.json"
+    if board_file.exists():
+        shutil.copy(board_file, dest / "board.json")
+    (dest / "config.json").write_text(json.dumps(default_config(did, board_name), indent=1) + "\n")
+
+
+def _set_raw(fd: int) -> None:
+    attrs = termios.tcgetattr(fd)
+    attrs[0] = 0  # iflag
+    attrs[1] = 0  # oflag: no OPOST, vboard does the ESP32's \n -> \r\n itself
+    attrs[2] = (attrs[2] & ~(termios.CSIZE | termios.PARENB)) | termios.CS8 | termios.CREAD
+    attrs[3] = 0  # lflag
+    attrs[6][termios.VMIN] = 1
+    attrs[6][termios.VTIME] = 0
+    termios.tcsetattr(fd, termios.TCSANOW, attrs)
+
+
+def _set_child_tty(fd: int) -> None:
+    """The board process's own terminal while a program runs: bytes pass as they are, except
+    that Ctrl-C raises KeyboardInterrupt (ISIG), as the ESP32's UART interrupt char does.
+    The unix REPL switches to its own raw mode while it waits for input."""
+    _set_raw(fd)
+    attrs = termios.tcgetattr(fd)
+    attrs[3] = termios.ISIG
+    attrs[6][termios.VINTR] = 3
+    attrs[6][termios.VQUIT] = 0
+    attrs[6][termios.VSUSP] = 0
+    termios.tcsetattr(fd, termios.TCSANOW, attrs)
+
+
+class Board:
+    """One virtual board: its outer pty, its flash, and the current board process."""
+
+    def __init__(self, index: int, state_dir: Path, baud: int, scenario: dict | None,
+                 blank: bool, heap: str, board_name: str = "sim"):
+        self.index = index
+        self.device_id = device_id(index)
+        self.dir = state_dir / self.device_id
+        self.baud = baud
+        self.scenario = scenario or {}
+        self.blank = blank
+        self.heap = heap
+        self.board_name = board_name
+        self.master, self.slave = os.openpty()
+        _set_raw(self.slave)
+        attrs = termios.tcgetattr(self.slave)
+        speed = next((k for k, v in BAUDS.items() if v == baud), termios.B115200)
+        attrs[4] = attrs[5] = speed
+        termios.tcsetattr(self.slave, termios.TCSANOW, attrs)
+        os.set_blocking(self.master, False)
+        self.port = os.ttyname(self.slave)
+        self.proc: subprocess.Popen | None = None
+        self.inner: int | None = None
+        self.repl = "run"  # "run" (program or friendly REPL) or "raw": decides a soft reset
+        self.swallow = 0  # raw-REPL restart: 1 wait for mark, 2 wait for >>>, 3 wait for banner
+        self.acc = bytearray()  # output held while swallowing
+        self.tail = b""  # last output bytes, to find banners split across reads
+        self.last_cr = False
+        self.out_buf = bytearray()
+        self.in_buf = bytearray()
+        self.t_out = self.t_in = time.monotonic()
+        self.spawn_at: float | None = None
+        self.booting = False
+        self.sleep_ms = 0
+        self.spawn_args = ("run", PWRON_RESET)
+        self.sleeping = False
+        self.restarts: list[float] = []
+        self.dropped = 0
+        self.host_baud = baud
+        self.next_baud_check = 0.0
+        self.rng = random.Random(index)
+
+    # -- flash -----------------------------------------------------------------------------
+    def prepare(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        img = self.dir / "flash.img"
+        if not img.exists():
+            with open(img, "wb") as f:
+                f.truncate(FLASH_SIZE)
+            seed = self.dir / "seed"
+            if self.blank:
+                if seed.exists():
+                    shutil.rmtree(seed)
+            else:
+                seed_tree(seed, self.device_id, self.board_name)
+            proc = subprocess.run([micropython(), str(SIM_DIR / "vseed.py"), str(self.dir)],
+                                  capture_output=True, text=True, cwd=str(SIM_DIR))
+            if proc.returncode != 0:
+                img.unlink()
+                raise MobiotError(f"vboard {self.device_id}: could not make its flash: "
+                                  f"{(proc.stdout + proc.stderr).strip().splitlines()[-1:]}")
+        board_def = {}
+        bf = BOARDS_DIR / f"{self.board_name}.json"
+        if bf.exists():
+            board_def = json.loads(bf.read_text())
+        sim = {"index": self.index, "device_id": self.device_id, "scenario": self.scenario, "board": board_def}
+        (self.dir / "sim.json").write_text(json.dumps(sim))
+        (self.dir / "port").write_text(self.port + "\n")
+
+    # -- board process -----------------------------------------------------------------------
+    def spawn(self, mode: str, cause: int) -> None:
+        inner, child = os.openpty()
+        _set_child_tty(child)
+        cmd = [micropython(), "-X", f"heapsize={self.heap}", "-i", str(SIM_DIR / "vboot.py"),
+               str(self.dir), mode, str(cause)]
+
+        def _ctty() -> None:
+            import fcntl
+
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+        self.proc = subprocess.Popen(cmd, stdin=child, stdout=child, stderr=child, cwd=str(self.dir),
+                                     start_new_session=True, preexec_fn=_ctty, close_fds=True)
+        os.close(child)
+        os.set_blocking(inner, False)
+        self.inner = inner
+        self.repl = "run"
+        self.swallow = 1 if mode == "raw" else 0
+        self.booting = True
+        self.sleep_ms = 0
+        self.acc.clear()
+        self.tail = b""
+        (self.dir / "pid").write_text(f"{self.proc.pid}\n")
+        print(f"vboard: {self.device_id} booted ({mode}, reset cause {cause}) pid {self.proc.pid}",
+              file=sys.stderr, flush=True)
+
+    def _child_gone(self) -> None:
+        assert self.proc is not None and self.inner is not None
+        code = self.proc.wait()
+        os.close(self.inner)
+        self.inner = None
+        self.proc = None
+        now = time.monotonic()
+        self.restarts = [t for t in self.restarts if now - t < 10] + [now]
+        delay = 0.0 if len(self.restarts) < 20 else 1.0  # a board stuck in a boot loop
+        if self.booting and code != 0:
+            print(f"vboard: {self.device_id} died while booting: {bytes(self.acc[-500:])!r}",
+                  file=sys.stderr, flush=True)
+        if code == 0:  # Ctrl-D: soft reset
+            self.emit(b"MPY: soft reboot\r\n")
+            self.spawn_args = ("raw" if self.repl == "raw" else "run", SOFT_RESET)
+        elif code == EXIT_DEEPSLEEP:
+            delay = max(delay, self.sleep_ms / 1000)
+            self.sleeping = True
+            self.spawn_args = ("run", DEEPSLEEP_RESET)
+        else:
+            cause = {EXIT_HARD_RESET: HARD_RESET, EXIT_WDT: WDT_RESET}.get(code, PWRON_RESET)
+            if code > 0 and code not in (EXIT_HARD_RESET, EXIT_WDT):
+                cause = HARD_RESET  # a crash: the ESP32 panics and reboots
+            self.spawn_args = ("run", cause)
+        print(f"vboard: {self.device_id} process ended with {code}", file=sys.stderr, flush=True)
+        self.spawn_at = now + delay
+
+    def _do_spawn(self) -> None:
+        mode, cause = self.spawn_args
+        self.spawn_at = None
+        self.sleeping = False
+        self.in_buf.clear()  # what the host sent while the board was down is lost, as on a UART
+        if cause != SOFT_RESET:
+            self.emit(ROM_BANNER.format(rst=ROM_RST.get(cause, ROM_RST[PWRON_RESET])).encode())
+        self.spawn(mode, cause)
+
+    # -- bytes from the board ----------------------------------------------------------------
+    def emit(self, data: bytes) -> None:
+        self.out_buf += data
+
+    def _from_child(self, data: bytes) -> None:
+        # ESP32 cooked stdout: "\n" -> "\r\n" (unless already preceded by "\r")
+        if b"\n" in data:
+            out = bytearray()
+            prev_cr = self.last_cr
+            for line in data.split(b"\n")[:-1]:
+                out += line
+                if not (line.endswith(b"\r") or (not line and prev_cr)):
+                    out += b"\r"
+                out += b"\n"
+                prev_cr = False
+            out += data.rsplit(b"\n", 1)[1]
+            data = bytes(out)
+        self.last_cr = data.endswith(b"\r")
+        if self.booting:
+            self.acc += data
+            i = self.acc.find(UP_MARK)
+            if i < 0:
+                return
+            data = bytes(self.acc[:i] + self.acc[i + len(UP_MARK):].lstrip(b"\r\n"))
+            self.acc.clear()
+            self.booting = False
+        if b"vboard-sleep" in data:
+            m = SLEEP_MARK.search(data)
+            if m:
+                self.sleep_ms = int(m.group(1))
+                data = data[: m.start()] + data[m.end():]
+        if self.swallow:
+            self._swallow(data)
+            return
+        window = self.tail + data
+        if RAW_BANNER in window:
+            self.repl = "raw"
+        if FRIENDLY_BANNER in window:
+            self.repl = "run"
+        self.tail = window[-48:]
+        self.emit(data)
+
+    def _swallow(self, data: bytes) -> None:
+        """After a soft reset in the raw REPL: pass boot.py's output, hide the unix REPL's
+        banner, switch it to the raw REPL, and pass the raw REPL banner on."""
+        self.acc += data
+        if self.swallow == 1:
+            i = self.acc.find(RAW_MARK)
+            if i < 0:
+                keep = len(self.acc) - len(RAW_MARK)
+                if keep > 0:
+                    self.emit(bytes(self.acc[:keep]))
+                    del self.acc[:keep]
+                return
+            self.emit(bytes(self.acc[:i]))
+            del self.acc[: i + len(RAW_MARK)]
+            self.swallow = 2
+        if self.swallow == 2:
+            i = self.acc.find(b">>> ")
+            if i < 0:
+                return
+            del self.acc[: i + 4]
+            self.swallow = 3
+            if self.inner is not None:
+                os.write(self.inner, b"\x01")
+        if self.swallow == 3:
+            i = self.acc.find(RAW_BANNER)
+            if i < 0:
+                return
+            rest = bytes(self.acc[i:])
+            self.acc.clear()
+            self.swallow = 0
+            self.repl = "raw"
+            self.tail = rest[-48:]
+            self.emit(rest)
+
+    # -- the pump ----------------------------------------------------------------------------
+    def _check_host_baud(self, now: float) -> None:
+        if now < self.next_baud_check:
+            return
+        self.next_baud_check = now + 0.5
+        try:
+            self.host_baud = BAUDS.get(termios.tcgetattr(self.slave)[5], self.baud)
+        except termios.error:
+            self.host_baud = self.baud
+
+    def _garble(self, data: bytes, their: int) -> bytes:
+        """What a UART at another baud makes of these bytes: noise of about the right length."""
+        n = max(1, len(data) * their // self.baud)
+        return bytes(self.rng.getrandbits(8) | 0x80 for _ in range(n))
+
+    def _flush(self, now: float) -> None:
+        rate = self.baud / 10.0  # 8N1: 10 bits a byte
+        burst = max(16, int(rate * 0.02))
+        if self.out_buf:
+            allow = int((now - self.t_out) * rate)
+            if allow > 0:
+                n = min(allow, burst, len(self.out_buf))
+                chunk = bytes(self.out_buf[:n])
+                del self.out_buf[:n]
+                self.t_out = max(self.t_out + n / rate, now - burst / rate)
+                if self.host_baud != self.baud:
+                    chunk = self._garble(chunk, self.host_baud)
+                try:
+                    os.write(self.master, chunk)
+                except (BlockingIOError, OSError):
+                    self.dropped += len(chunk)  # nobody reading: a USB-UART bridge drops it too
+        else:
+            self.t_out = now
+        if self.in_buf and self.inner is not None and not self.swallow and not self.booting:
+            allow = int((now - self.t_in) * rate)
+            if allow > 0:
+                n = min(allow, burst, len(self.in_buf))
+                chunk = bytes(self.in_buf[:n])
+                if self.host_baud != self.baud:
+                    chunk = bytes(b & 0x7C | 0x80 for b in chunk)
+                try:
+                    w = os.write(self.inner, chunk)
+                except BlockingIOError:
+                    w = 0
+                except OSError:
+                    w = len(chunk)
+                del self.in_buf[:w]
+                self.t_in = max(self.t_in + w / rate, now - burst / rate)
+        elif not self.in_buf:
+            self.t_in = now
+
+    def step(self, timeout: float) -> None:
+        now = time.monotonic()
+        self._check_host_baud(now)
+        if self.spawn_at is not None and now >= self.spawn_at:
+            self._do_spawn()
+        rlist = [self.master]
+        if self.inner is not None and len(self.out_buf) < 1024:
+            rlist.append(self.inner)
+        busy = self.out_buf or (self.in_buf and self.inner is not None)
+        wait = min(timeout, 0.005 if busy else timeout)
+        if self.spawn_at is not None:
+            wait = max(0.0, min(wait, self.spawn_at - now))
+        r, _, _ = select.select(rlist, [], [], wait)
+        if self.master in r:
+            try:
+                data = os.read(self.master, 4096)
+            except (BlockingIOError, OSError):
+                data = b""
+            if data and not self.sleeping and len(self.in_buf) < 65536:
+                self.in_buf += data
+        if self.inner is not None and self.inner in r:
+            try:
+                data = os.read(self.inner, 4096)
+            except BlockingIOError:
+                data = None
+            except OSError:
+                data = b""
+            if data:
+                self._from_child(data)
+            elif data == b"":
+                self._child_gone()
+        self._flush(time.monotonic())
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            self.proc.wait()
+            self.proc = None
+        for fd in (self.inner, self.master, self.slave):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self.inner = None
+
+
+def run_board(board: Board, stop: threading.Event) -> None:
+    try:
+        while not stop.is_set():
+            board.step(0.1)
+    except Exception as exc:  # one board's failure must not take the bench down silently
+        print(f"vboard: {board.device_id}: {exc!r}", file=sys.stderr, flush=True)
+        raise
+
+
+def load_scenario(path: str) -> dict:
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise MobiotError(f"scenario {path}: {exc.strerror}") from exc
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise MobiotError(f"scenario {path}:{exc.lineno}:{exc.colno}: {exc.msg}") from exc
+    if not isinstance(data, dict):
+        raise MobiotError(f"scenario {path}: must be a JSON object")
+    return data
+
+
+@click.command()
+@click.option("--count", "-n", default=1, show_default=True, type=click.IntRange(1, 64), help="Number of boards.")
+@click.option("--state-dir", default="state/vboards", show_default=True, type=click.Path(file_okay=False),
+              help="Where the boards' flash images live (kept across runs).")
+@click.option("--baud", default=115200, show_default=True, type=int, help="Serial speed of the boards.")
+@click.option("--scenario", "scenarios", multiple=True, type=click.Path(dir_okay=False),
+              help="Scenario JSON (docs/scenario.md); repeat to give board i the i-th (cycled).")
+@click.option("--blank", is_flag=True, help="Empty flash (MicroPython only), for provisioning.")
+@click.option("--board", "board_name", default="sim", show_default=True, help="Board definition in boards/.")
+@click.option("--heap", default="192k", show_default=True, help="MicroPython heap of each board.")
+@click.option("--first", default=0, show_default=True, type=int, help="Index of the first board (ids follow it).")
+def vboard(count: int, state_dir: str, baud: int, scenarios: tuple[str, ...], blank: bool, board_name: str,
+           heap: str, first: int) -> int:
+    """Run virtual boards; print `<port> <device-id>` per board, then run until SIGINT/SIGTERM."""
+    loaded = [load_scenario(s) for s in scenarios]
+    micropython()  # fail early and clearly if the interpreter is missing
+    if baud not in BAUDS.values():
+        raise MobiotError(f"--baud {baud}: not a supported speed ({', '.join(map(str, sorted(BAUDS.values())))})")
+    boards = []
+    for i in range(count):
+        sc = loaded[i % len(loaded)] if loaded else None
+        b = Board(first + i, Path(state_dir).resolve(), baud, sc, blank, heap, board_name)
+        b.prepare()
+        boards.append(b)
+    stop = threading.Event()
+
+    def _stop(signum, frame):  # noqa: ARG001
+        stop.set()
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    threads = []
+    for b in boards:
+        b.spawn_args = ("run", PWRON_RESET)
+        b.spawn_at = time.monotonic()
+        t = threading.Thread(target=run_board, args=(b, stop), name=f"vboard-{b.device_id}", daemon=True)
+        t.start()
+        threads.append(t)
+    for b in boards:
+        print(f"{b.port} {b.device_id}", flush=True)
+    try:
+        while not stop.is_set():
+            stop.wait(0.2)
+            if not any(t.is_alive() for t in threads):
+                raise MobiotError("all virtual boards failed (see the log above)")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=2)
+        for b in boards:
+            b.stop()
+    return 0
+

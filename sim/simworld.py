@@ -1,0 +1,88 @@
+# The simulated world around a virtual board: which fake device answers on which bus.
+# Loaded by vboot.py before the board's flash is mounted; read by the simulated `machine`
+# and `onewire` modules. Simulation only: never deployed to a real board.
+#
+# STATE_DIR/sim.json, written by `mobiot vboard`:
+#   {"index": 0, "device_id": "356938035643809", "scenario": {...}, "board": {...}}
+# where "board" is the board definition (boards/sim.json) that says which bus and pins carry
+# which device, exactly as the firmware reads it from its own flash.
+import json
+import time
+
+info = {}
+board = {}
+scenario = {}
+reset_cause = 1
+state_dir = ""
+_devices = {}  # ("i2c", id) / ("uart", id) / ("adc", pin) / ("ow", pin) -> fake
+_started_ms = 0
+
+
+def setup(sdir, cause):
+    global info, board, scenario, reset_cause, state_dir, _started_ms
+    state_dir = sdir
+    reset_cause = cause
+    _started_ms = time.ticks_ms()
+    try:
+        with open(sdir + "/sim.json") as f:
+            info = json.load(f)
+    except OSError:
+        info = {}
+    board = info.get("board") or {}
+    scenario = info.get("scenario") or {}
+
+
+def preload():
+    # The host filesystem is unmounted once the board's flash is mounted at "/", so every
+    # simulation module must be imported now.
+    for name in ("sim_sensors", "modem_sim"):
+        try:
+            __import__(name)
+        except ImportError as e:
+            print("vboard: no", name, e)
+
+
+def seed():
+    return info.get("index", 0) * 7919 + 17
+
+
+def device(kind, key):
+    """The fake on bus `kind` at `key` (bus id or pin), built on first use; None if the
+    simulated board has nothing there (the driver then sees a NACK / timeout)."""
+    k = (kind, key)
+    if k in _devices:
+        return _devices[k]
+    dev = _build(kind, key)
+    _devices[k] = dev
+    return dev
+
+
+def _cfg(name):
+    return board.get(name) or {}
+
+
+def _build(kind, key):
+    try:
+        import sim_sensors
+    except ImportError:
+        sim_sensors = None
+    if kind == "i2c" and key == _cfg("i2c").get("id", 0) and sim_sensors:
+        return sim_sensors.make_i2c(seed(), scenario)
+    if kind == "ow" and key == _cfg("onewire").get("pin") and sim_sensors:
+        return sim_sensors.make_onewire(seed(), scenario)
+    if kind == "adc" and key == _cfg("battery").get("pin") and sim_sensors:
+        return sim_sensors.make_adc(seed(), scenario)
+    if kind == "uart" and key == _cfg("gnss").get("uart") and sim_sensors:
+        return sim_sensors.make_gnss_uart(seed(), scenario)
+    if kind == "uart" and key == _cfg("modem").get("uart"):
+        try:
+            import modem_sim
+        except ImportError:
+            return None
+        mcfg = dict(scenario.get("modem") or {})
+        mcfg.setdefault("model", _cfg("modem").get("model", "SIM7080G"))
+        mcfg.setdefault("imei", info.get("device_id"))
+        sim = modem_sim.ModemSim(mcfg.get("model"), {"modem": mcfg}, seed())
+        _devices[("modem", key)] = sim
+        return sim.uart()
+    return None

@@ -1,0 +1,65 @@
+# Power-on of a virtual board: what the ESP32 port's main.c and _boot.py do, for the unix port.
+# Run by `mobiot vboard` as:  micropython -X heapsize=H -i vboot.py STATE_DIR MODE CAUSE
+#   STATE_DIR  the board's folder (flash.img, sim.json)
+#   MODE       "run"  power-on or soft reset at the friendly REPL: boot.py then main.py
+#              "raw"  soft reset in the raw REPL: boot.py only, then the raw REPL (vboard
+#                     switches the REPL to raw after the marker line printed below)
+#   CAUSE      reset cause as machine.reset_cause() reports it on the ESP32
+# Then `-i` leaves the process at the REPL, as the ESP32 is after main.py.
+# Simulation only: never deployed to a real board.
+import sys
+import os
+import vfs
+
+_RAW_MARK = "\x1b[vboard-raw]"  # vboard swallows the REPL banner that follows this mark
+_UP_MARK = "\x1b[vboard-up]"
+
+state_dir, mode, cause = sys.argv[1], sys.argv[2], int(sys.argv[3])
+
+# Simulated peripherals are imported while the host filesystem is still mounted; they stay in
+# sys.modules so that `import machine` on the board finds them, but nothing of them is on the
+# board's flash.
+import simworld  # noqa: E402
+
+simworld.setup(state_dir, cause)
+simworld.preload()
+import machine  # noqa: E402,F401
+import onewire  # noqa: E402,F401
+from flashdev import FlashDev  # noqa: E402
+
+
+img = open(state_dir + "/flash.img", "r+b")
+bdev = FlashDev(img)
+fs = vfs.VfsLfs2(bdev)  # formatted by vseed.py when the board was made
+vfs.umount("/")
+vfs.mount(fs, "/")
+os.chdir("/")
+print(_UP_MARK)  # vboard holds the host's bytes until here: the UART is not up before
+sys.path[:] = ["", ".frozen", "/lib"]
+
+
+def _run(name):
+    # pyexec_file_if_exists(): run a file if it is there; an exception prints its traceback
+    # and boot carries on, as on the board.
+    try:
+        os.stat(name)
+    except OSError:
+        return True
+    g = {"__name__": "__main__", "__file__": name}
+    try:
+        with open(name) as f:
+            src = f.read()
+        exec(compile(src, name, "exec"), g)
+    except SystemExit:
+        raise
+    except BaseException as e:  # KeyboardInterrupt too: Ctrl-C stops main.py, not the board
+        sys.print_exception(e)
+        return not isinstance(e, KeyboardInterrupt)
+    return True
+
+
+if _run("boot.py") and mode == "run":
+    _run("main.py")
+if mode == "raw":
+    print(_RAW_MARK)
+del _run, img, bdev, fs, state_dir, mode, cause

@@ -1,0 +1,214 @@
+"""Virtual boards driven by the real mpremote CLI, as a board on /dev/ttyUSB0 would be."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import time
+
+import pytest
+from vbhelp import SerialWatch, VBoards, mpremote
+
+from mobiot.vboard import device_id, luhn_digit
+
+# A main.py that proves it ran: it counts its runs in a file on flash and says so.
+PROBE_MAIN = """\
+import time
+try:
+    n = int(open('runs.txt').read()) + 1
+except OSError:
+    n = 1
+with open('runs.txt', 'w') as f:
+    f.write(str(n))
+print('MAIN-RAN', n)
+while True:
+    time.sleep_ms(200)
+"""
+
+
+def luhn_ok(number: str) -> bool:
+    return luhn_digit(number[:-1]) == number[-1]
+
+
+def test_device_ids_are_stable_imei_like_and_distinct():
+    ids = [device_id(i) for i in range(200)]
+    assert len(set(ids)) == 200
+    for d in ids:
+        assert len(d) == 15 and d.isdigit()
+        assert luhn_ok(d)
+    assert device_id(3) == device_id(3)
+    # The Luhn digit of a known IMEI (3GPP TS 23.003 example 35-209900-176148-1).
+    assert luhn_digit("35209900176148") == "1"
+
+
+@pytest.fixture
+def vb(tmp_path):
+    with VBoards(tmp_path / "boards") as boards:
+        yield boards
+
+
+def _install_probe(port: str, tmp_path) -> None:
+    probe = tmp_path / "main.py"
+    probe.write_text(PROBE_MAIN)
+    mpremote(port, "fs", "cp", str(probe), ":main.py")
+
+
+def test_default_flash_holds_firmware_and_config(vb):
+    port, did = vb.boards[0]
+    out = mpremote(port, "fs", "ls", ":").stdout
+    for name in ("boot.py", "main.py", "config.json", "board.json", "lib/"):
+        assert name in out, out
+    cfg = mpremote(port, "fs", "cat", ":config.json").stdout
+    assert did in cfg
+    lib = mpremote(port, "fs", "ls", ":lib/mobiot_fw").stdout
+    assert "app.py" in lib
+
+
+def test_blank_board_has_empty_flash(tmp_path):
+    with VBoards(tmp_path / "blank", 1, "--blank") as vb:
+        port, _ = vb.boards[0]
+        out = mpremote(port, "exec", "import os; print(sorted(os.listdir('/')))").stdout
+        assert out.strip() == "[]"
+        # ...and it is writable, as a freshly flashed MicroPython is.
+        mpremote(port, "exec", "with open('x.txt','w') as f: f.write('hi')")
+        assert mpremote(port, "fs", "cat", ":x.txt").stdout == "hi"
+
+
+def test_copy_200k_file_and_check_sha256_on_board(vb, tmp_path):
+    port, _ = vb.boards[0]
+    rnd = random.Random(1)
+    # Printable text so that the transfer is 200 KB on the wire too (mpremote sends repr()).
+    data = "".join(rnd.choice("abcdefghijklmnopqrstuvwxyz0123456789 \n") for _ in range(200 * 1024)).encode()
+    src = tmp_path / "big.bin"
+    src.write_bytes(data)
+    t0 = time.monotonic()
+    mpremote(port, "fs", "cp", str(src), ":big.bin", timeout=300)
+    elapsed = time.monotonic() - t0
+    out = mpremote(port, "fs", "sha256sum", ":big.bin").stdout
+    assert hashlib.sha256(data).hexdigest() in out, out
+    # The link is throttled to 115200 baud: 200 KB cannot cross it faster than 10 bits a byte.
+    assert elapsed >= len(data) * 10 / 115200 * 0.95, elapsed
+    # Read back over the serial link too.
+    back = tmp_path / "back.bin"
+    mpremote(port, "fs", "cp", ":big.bin", str(back), timeout=300)
+    assert back.read_bytes() == data
+
+
+def test_eval_run_mkdir_rm(vb, tmp_path):
+    port, _ = vb.boards[0]
+    assert mpremote(port, "eval", "6*7").stdout.strip() == "42"
+    script = tmp_path / "s.py"
+    script.write_text("print('ran', 1+2)\n")
+    assert "ran 3" in mpremote(port, "run", str(script)).stdout
+    mpremote(port, "fs", "mkdir", ":data")
+    mpremote(port, "fs", "touch", ":data/a")
+    assert "a" in mpremote(port, "fs", "ls", ":data").stdout
+    mpremote(port, "fs", "rm", ":data/a")
+    mpremote(port, "fs", "rmdir", ":data")
+    assert "data" not in mpremote(port, "fs", "ls", ":").stdout
+
+
+def test_soft_reset_in_raw_repl_does_not_run_main(vb, tmp_path):
+    port, _ = vb.boards[0]
+    _install_probe(port, tmp_path)
+    mpremote(port, "exec", "with open('runs.txt','w') as f: f.write('0')")
+    # mpremote soft-resets in the raw REPL before each command: main.py must not run then.
+    for _ in range(3):
+        mpremote(port, "soft-reset", "exec", "print('ok')")
+    assert mpremote(port, "fs", "cat", ":runs.txt").stdout == "0"
+    # `resume` keeps the session: state set by one command is there for the next.
+    mpremote(port, "exec", "x_probe = 41")
+    assert mpremote(port, "resume", "eval", "x_probe + 1").stdout.strip() == "42"
+
+
+def test_soft_reset_at_friendly_repl_runs_boot_and_main(vb, tmp_path):
+    port, _ = vb.boards[0]
+    _install_probe(port, tmp_path)
+    mpremote(port, "exec", "with open('runs.txt','w') as f: f.write('0')")
+    with SerialWatch(port) as s:
+        s.write(b"\r\x03\x03")  # stop whatever runs
+        s.write(b"\r\x02")  # friendly REPL
+        s.read_until(b">>> ")
+        s.write(b"\x04")  # soft reset
+        s.read_until(b"MPY: soft reboot\r\n")
+        s.read_until(b"MAIN-RAN 1")
+        # Ctrl-C stops main.py and leaves the board at the REPL.
+        s.write(b"\x03")
+        s.read_until(b"KeyboardInterrupt")
+        s.read_until(b">>> ")
+        s.write(b"print(6*7)\r")
+        s.read_until(b"42\r\n")
+
+
+def test_kill9_boots_again_with_files_intact(vb, tmp_path):
+    port, _ = vb.boards[0]
+    _install_probe(port, tmp_path)
+    payload = os.urandom(5000)
+    f = tmp_path / "keep.bin"
+    f.write_bytes(payload)
+    mpremote(port, "fs", "cp", str(f), ":keep.bin")
+    with SerialWatch(port) as s:
+        old = vb.kill_board()
+        s.read_until(b"rst:0x1 (POWERON_RESET)")
+        s.read_until(b"MAIN-RAN ")
+    assert vb.pid() != old
+    out = mpremote(port, "fs", "sha256sum", ":keep.bin").stdout
+    assert hashlib.sha256(payload).hexdigest() in out
+
+
+def test_mpremote_reset_is_a_hard_reset(vb, tmp_path):
+    port, _ = vb.boards[0]
+    _install_probe(port, tmp_path)
+    with SerialWatch(port) as s:
+        mpremote(port, "reset")
+        s.read_until(b"rst:0xc (SW_CPU_RESET)")
+        s.read_until(b"MAIN-RAN ")
+    assert mpremote(port, "exec", "import machine; print(machine.reset_cause())").stdout.strip() == "5"
+
+
+def test_flash_survives_vboard_restart(tmp_path):
+    state = tmp_path / "persist"
+    with VBoards(state) as vb:
+        port, did = vb.boards[0]
+        mpremote(port, "exec", "with open('note.txt','w') as f: f.write('still here')")
+    with VBoards(state) as vb:
+        port, did2 = vb.boards[0]
+        assert did2 == did
+        assert mpremote(port, "fs", "cat", ":note.txt").stdout == "still here"
+
+
+def test_several_boards_have_own_ports_and_flash(tmp_path):
+    with VBoards(tmp_path / "many", 3) as vb:
+        ports = [p for p, _ in vb.boards]
+        assert len(set(ports)) == 3
+        for i, (port, _) in enumerate(vb.boards):
+            mpremote(port, "exec", f"with open('id.txt','w') as f: f.write('{i}')")
+        for i, (port, _) in enumerate(vb.boards):
+            assert mpremote(port, "fs", "cat", ":id.txt").stdout == str(i)
+
+
+def test_output_is_throttled_to_baud(tmp_path):
+    # 9600 baud: 960 bytes/s. Slower is fine (shared machine); faster would be wrong.
+    with VBoards(tmp_path / "slow", 1, baud=9600) as vb:
+        port, _ = vb.boards[0]
+        with SerialWatch(port, 9600) as s:
+            s.write(b"\r\x03\x03\r\x02")
+            s.read_until(b">>> ")
+            s.write(b"print('S'+'x'*2000+'E')\r")
+            s.read_until(b"\r\nS")
+            t0 = time.monotonic()
+            s.read_until(b"E\r\n")
+            assert time.monotonic() - t0 >= 2000 * 10 / 9600 * 0.9
+
+
+def test_wrong_baud_host_sees_garbage(tmp_path):
+    with VBoards(tmp_path / "baud", 1) as vb:
+        port, _ = vb.boards[0]
+        with SerialWatch(port, 9600) as s:
+            time.sleep(0.7)  # let vboard notice the host's speed
+            s.write(b"\r\x02")
+            deadline = time.monotonic() + 3
+            while time.monotonic() < deadline:
+                s.seen += s.ser.read(4096)
+            assert b">>> " not in s.seen and b"MicroPython" not in s.seen
