@@ -55,12 +55,15 @@ _URC_WORDS = (
     "CLOSED",
     "PDP DEACT",
     "RING",
+    "SMS DONE",
+    "PB DONE",
 )
 
 # Prefixed lines that are always unsolicited. 27.007: +CGEV (10.1.19), +CSCON (10.1.30),
 # +CEDRXP (7.40), +CTZV/+CTZE/+CTZEU (8.41/8.45), +CMTI (27.005 3.4.1); SIMCom: *PSUTTZ, DST,
 # *PSNWID (SIM7000 manual, AT+CLTS), +APP PDP (SIM7080 7.2.1 AT+CNACT), +CADATAIND, +CASTATE
-# (SIM7080 CA socket URCs); Quectel: +QIND, +QIURC, +QUSIM, +QPSMTIMER (BG95 manual).
+# (SIM7080 CA socket URCs); A76XX: *ATREADY, SMS DONE, PB DONE (A76XX manual URC list);
+# Quectel: +QIND, +QIURC, +QUSIM, +QPSMTIMER (BG95 manual).
 _URC_NAMES = (
     "CGEV",
     "CSCON",
@@ -81,6 +84,7 @@ _URC_NAMES = (
     "QPSMTIMER",
     "PDP",
     "SMSTATE",
+    "ATREADY",
 )
 
 # Prefixed lines that are the answer to their read command (AT+X?) and unsolicited otherwise.
