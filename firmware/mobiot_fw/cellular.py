@@ -460,13 +460,14 @@ def _h_cesq(body, vals, errs, model, kind):
     if len(f) < 6:
         errs.append("CESQ: expected 6 fields: " + _show(body))
         return
-    v = [_int(x) for x in f[:6]]
     lim = ((63, 99), (7, 99), (96, 255), (49, 255), (34, 255), (97, 255))
+    v = [0, 0, 0, 0, 0, 0]
     for i in range(6):
-        x = v[i]
+        x = _int(f[i])
         if x is None or not (0 <= x <= lim[i][0] or x == lim[i][1]):
             errs.append("CESQ: field %d out of range: %s" % (i + 1, _show(f[i])))
-            v[i] = lim[i][1]
+            x = lim[i][1]
+        v[i] = x
     if v[0] != 99:
         vals["rssi"] = -111 + v[0]
     if v[4] != 255:
@@ -904,7 +905,9 @@ def parse_urc(line):
         elif name == "CEDRXP":
             _edrx_into(name, _split(body), vals, errs)
         elif name == "CNSMOD":
-            _handler("CNSMOD")(body, vals, errs, None, "")
+            h = _handler("CNSMOD")
+            if h is not None:
+                h(body, vals, errs, None, "")
         elif name == "QPSMTIMER":
             # BG95 manual (AT+QCFG="psm/urc"): +QPSMTIMER: <TAU_timer>,<T3324_timer>, in seconds.
             f = _split(body)
