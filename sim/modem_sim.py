@@ -390,7 +390,7 @@ class ModemSim:
         ready = self._reg_from_s + self.cfg["reg_delay_s"]
         # after an outage the modem needs a cell reselection before it is back
         for ev in self.events:
-            if ev.get("do") in ("no_service", "denied") and ev.get("for_s") is not None:
+            if ev.get("do") in ("no_service", "denied", "sim_missing") and ev.get("for_s") is not None:
                 end = ev["at_s"] + ev["for_s"]
                 if end <= t < end + self.cfg["reselect_s"]:
                     return _STAT_SEARCH

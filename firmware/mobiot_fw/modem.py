@@ -61,6 +61,7 @@ MODELS = {
         "ccid": "AT+CCID",
         "cereg": 4,
         "ptw": 'AT+CPTWEDRXS=2,{act},"{ptw}","{edrx}"',
+        "rdp": ("AT+CEDRXRDP",),  # TS 27.007 §7.41: eDRX the network granted
     },
     "SIM7000G": {
         # SIM7000 Hardware Design V1.04 §3.4: Ton >= 1 s; Table 9: Toff >= 1.2 s,
@@ -81,6 +82,7 @@ MODELS = {
         "ccid": "AT+CCID",
         "cereg": 4,
         "ptw": None,
+        "rdp": ("AT+CEDRXRDP",),
     },
     "A7670": {
         # A7670 Series Hardware Design: PWRKEY Ton >= 50 ms, Toff >= 2.5 s
@@ -98,6 +100,7 @@ MODELS = {
         "ccid": "AT+CICCID",
         "cereg": 2,  # Cat-1: no PSM timers to report
         "ptw": None,
+        "rdp": (),
     },
     "BG95": {
         # BG95 Series Hardware Design §3.6.1: PWRKEY low 500-1000 ms turns on;
@@ -120,15 +123,17 @@ MODELS = {
         "ccid": "AT+QCCID",
         "cereg": 4,
         "ptw": 'AT+QPTWEDRXS=2,{act},"{ptw}","{edrx}"',
+        "rdp": ("AT+CEDRXRDP",),
     },
 }
 MODELS["BG96"] = dict(MODELS["BG95"], off_ms=800)
 _ALIASES = {"SIM7080": "SIM7080G", "SIM7000": "SIM7000G", "A7670E": "A7670", "A7670G": "A7670",
             "A7670SA": "A7670", "BG95-M3": "BG95"}
 
-# commands every model answers (TS 27.007): registration, operator, signal, PSM/eDRX state
+# commands every model answers (TS 27.007). Requested PSM/eDRX first, then what the network
+# granted (+CEDRXRDP, +CEREG n=4 timers) so the granted values win in the merged record.
+_REPORT_HEAD = ("AT+CPSMS?", "AT+CEDRXS?")
 _REPORT_COMMON = ("AT+CEREG?", "AT+COPS?", "AT+CSQ", "AT+CESQ")
-_REPORT_TAIL = ("AT+CPSMS?", "AT+CEDRXS?")
 _IDS = ("AT+CGSN", "AT+CIMI", None, "AT+CGMR")  # None: the model's ICCID command
 
 # ---------------------------------------------------------------------------------------
@@ -412,11 +417,10 @@ class Modem:
             return False
         self._down_ev.clear()
         await self._press(self.m["off_ms"])
-        try:
-            await asyncio.wait_for_ms(self._down_ev.wait(), self.m["off_wait_ms"])
-            await asyncio.sleep_ms(500)  # URC comes before the UART goes down
-        except asyncio.TimeoutError:
-            pass  # a hung modem powers off silently
+        # The power-down URC comes first, the module is off only after the whole procedure
+        # (SIM7000 Hardware Design Table 9: Toff(uart) up to 6.9 s) and a power-on pulse
+        # before that is ignored, so always wait it out; a hung modem sends no URC at all.
+        await asyncio.sleep_ms(self.m["off_wait_ms"])
         self.reg = None
         self.needs_attach = True
         self._ids = None
@@ -557,7 +561,7 @@ class Modem:
         vals = {"model": self.model}
         ids = await self.identities()
         vals.update(ids)
-        cmds = _REPORT_COMMON + self.m["signal"] + (self.m["ip"],) + _REPORT_TAIL
+        cmds = _REPORT_HEAD + self.m["rdp"] + _REPORT_COMMON + self.m["signal"] + (self.m["ip"],)
         for c in cmds:
             v = await self._query(c)
             if v:
