@@ -85,8 +85,10 @@ class FakeBme280(FakeI2CDevice):
     registers hold raw ADC values that the datasheet formulas map back to those values, and
     the mode bits return to sleep (3.3.3)."""
 
-    def __init__(self, calib=None, temp=20.0, hum=50.0, press=101325.0, env=None, chip_id=0x60):
-        super().__init__()
+    def __init__(
+        self, calib=None, temp=20.0, hum=50.0, press=101325.0, env=None, chip_id=0x60, clock=None
+    ):
+        super().__init__(clock)
         self.calib = dict(calib or BME280_DEFAULT_CALIB)
         self.temp, self.hum, self.press = temp, hum, press
         self.env = env
@@ -146,12 +148,12 @@ class FakeBme280(FakeI2CDevice):
             us += 2300 * osrs_h + 575
         t, h, p = self.env() if self.env else (self.temp, self.hum, self.press)
         self._pending = (osrs_t, osrs_p, osrs_h, t, h, p)
-        self._ready_ms = time.ticks_add(time.ticks_ms(), (us + 999) // 1000)
+        self._ready_ms = time.ticks_add(self.clock(), (us + 999) // 1000)
         self.regs[0xF3] |= 0x08
         self.conversions += 1
 
     def before_read(self, reg):
-        if self._ready_ms is not None and time.ticks_diff(time.ticks_ms(), self._ready_ms) >= 0:
+        if self._ready_ms is not None and time.ticks_diff(self.clock(), self._ready_ms) >= 0:
             self._ready_ms = None
             self._complete()
 

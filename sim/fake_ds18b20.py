@@ -22,7 +22,10 @@ class FakeDs18b20:
 
     _CONV_MS = (94, 188, 375, 750)
 
-    def __init__(self, serial=0x00000A1B2C3D, temp=21.0, env=None, corrupt_crc=False, time_scale=1.0):
+    def __init__(
+        self, serial=0x00000A1B2C3D, temp=21.0, env=None, corrupt_crc=False, time_scale=1.0, clock=None
+    ):
+        self.clock = clock or time.ticks_ms
         self.rom = ds18b20_rom(serial)
         self.temp, self.env = temp, env
         self.corrupt_crc = corrupt_crc
@@ -55,11 +58,11 @@ class FakeDs18b20:
         t = self.env() if self.env else self.temp
         self._pending = self.raw_for(t, self.resolution())
         ms = int(self._CONV_MS[(self.sp[4] >> 5) & 3] * self.time_scale)
-        self._ready_ms = time.ticks_add(time.ticks_ms(), ms)
+        self._ready_ms = time.ticks_add(self.clock(), ms)
         self.conversions += 1
 
     def _update(self):
-        if self._ready_ms is not None and time.ticks_diff(time.ticks_ms(), self._ready_ms) >= 0:
+        if self._ready_ms is not None and time.ticks_diff(self.clock(), self._ready_ms) >= 0:
             self._ready_ms = None
             self.sp[0] = self._pending & 0xFF
             self.sp[1] = self._pending >> 8

@@ -22,15 +22,18 @@ class FakeSht4x(FakeI2CDevice):
     is [T msb, T lsb, CRC, RH msb, RH lsb, CRC] with S_T = (T + 45) * 65535 / 175 and
     S_RH = (RH + 6) * 65535 / 125 (4.6). corrupt_crc flips the temperature word's CRC."""
 
-    _MEAS_US = {0xFD: 8300, 0xF6: 4500, 0xE0: 1700}
+    # Maximum durations (table 4) rounded up to the ms clock: 8.3 / 4.5 / 1.7 ms.
+    _MEAS_MS = {0xFD: 9, 0xF6: 5, 0xE0: 2}
 
-    def __init__(self, temp=20.0, hum=50.0, env=None, serial=0x0F3A5C21, corrupt_crc=False):
-        super().__init__()
+    def __init__(
+        self, temp=20.0, hum=50.0, env=None, serial=0x0F3A5C21, corrupt_crc=False, clock=None
+    ):
+        super().__init__(clock)
         self.temp, self.hum, self.env = temp, hum, env
         self.serial = serial
         self.corrupt_crc = corrupt_crc
         self.out = bytearray(6)
-        self._ready_us = None
+        self._ready_ms = None
         self._has = False
         self.measurements = 0
 
@@ -54,22 +57,22 @@ class FakeSht4x(FakeI2CDevice):
         if not len(buf):
             return
         cmd = buf[0]
-        now = time.ticks_us()
-        if cmd in self._MEAS_US:
+        now = self.clock()
+        if cmd in self._MEAS_MS:
             t, h = self.env() if self.env else (self.temp, self.hum)
             self._answer(*self.ticks_for(t, h))
-            self._ready_us = time.ticks_add(now, self._MEAS_US[cmd])
+            self._ready_ms = time.ticks_add(now, self._MEAS_MS[cmd])
             self.measurements += 1
         elif cmd == 0x89:
             self._answer(self.serial >> 16, self.serial & 0xFFFF)
-            self._ready_us = now
+            self._ready_ms = now
         elif cmd == 0x94:
             self._has = False
         else:
             raise OSError(errno.ENODEV)  # unknown command byte NACKed: ESP_FAIL -> ENODEV
 
     def read(self, buf):
-        if not self._has or time.ticks_diff(time.ticks_us(), self._ready_us) < 0:
+        if not self._has or time.ticks_diff(self.clock(), self._ready_ms) < 0:
             raise OSError(errno.ENODEV)  # read header NACKed while busy / nothing to send
         o = self.out
         for i in range(len(buf)):
@@ -77,7 +80,7 @@ class FakeSht4x(FakeI2CDevice):
         self._has = False  # one answer per command
 
     def finish(self):
-        self._ready_us = time.ticks_us()
+        self._ready_ms = self.clock()
 
     # No register interface: the "register address" byte is an unknown command, NACKed.
     def mem_write(self, reg, buf):

@@ -32,7 +32,9 @@ class FakeI2CDevice:
     """A register-map device: a write sets the register pointer from its first byte and
     stores the rest with auto-increment; a read returns bytes from the pointer on."""
 
-    def __init__(self):
+    def __init__(self, clock=None):
+        # clock: a ticks_ms function, so tests and the virtual board can run virtual time.
+        self.clock = clock or time.ticks_ms
         self.regs = bytearray(256)
         self.ptr = 0
         self.present = True
