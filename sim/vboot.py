@@ -1,5 +1,5 @@
 # Power-on of a virtual board: what the ESP32 port's main.c and _boot.py do, for the unix port.
-# Run by `mobiot vboard` as:  micropython -X heapsize=H -i vboot.py STATE_DIR MODE CAUSE
+# Run by `mobiot vboard` as:  micropython -X heapsize=H -i vboot.py STATE_DIR MODE CAUSE [SIMCACHE]
 #   STATE_DIR  the board's folder (flash.img, sim.json)
 #   MODE       "run"  power-on or soft reset at the friendly REPL: boot.py then main.py
 #              "raw"  soft reset in the raw REPL: boot.py only, then the raw REPL (vboard
@@ -15,6 +15,8 @@ _RAW_MARK = "\x1b[vboard-raw]"  # vboard swallows the REPL banner that follows t
 _UP_MARK = "\x1b[vboard-up]"
 
 state_dir, mode, cause = sys.argv[1], sys.argv[2], int(sys.argv[3])
+if len(sys.argv) > 4:
+    sys.path.insert(0, sys.argv[4])  # the simulation modules compiled to .mpy by vboard
 
 # Simulated peripherals are imported while the host filesystem is still mounted; they stay in
 # sys.modules so that `import machine` on the board finds them, but nothing of them is on the
@@ -34,6 +36,10 @@ fs = vfs.VfsLfs2(bdev)  # formatted by vseed.py when the board was made
 vfs.umount("/")
 vfs.mount(fs, "/")
 os.chdir("/")
+import gc  # noqa: E402
+
+gc.collect()
+print("vboard: heap free at boot", gc.mem_free())
 print(_UP_MARK)  # vboard holds the host's bytes until here: the UART is not up before
 sys.path[:] = ["", ".frozen", "/lib"]
 

@@ -1,10 +1,426 @@
-# Placeholder main loop until the firmware core lands: proves main.py runs at power-on.
+# The terminal's main loop: the same code on an ESP32 and on a virtual board.
+# Contracts: docs/records.md (what a record holds), docs/protocol.md (the serial link),
+# docs/config.md (what the config may say).
+#
+# Tasks (asyncio): sampler (sensors -> reading records), link (host commands in, records
+# out, resends while a host is attached), gnss (NMEA reader), modem (connectivity), and the
+# supervisor, which feeds the watchdog only while every task has checked in recently.
+# Every record goes into the flash queue before it is first sent and leaves it only when acked.
+import gc
+import sys
 import time
+
+import asyncio
+from micropython import const
+
+from . import proto
+from .queue import Queue
+
+FW_VERSION = "0.1.0"
+
+_LINE_MAX = const(200)  # longest host command line accepted (docs/protocol.md: short lines)
+_EV_MAX = const(4)  # config errors reported per boot: a broken file must not flood the queue
+_RECOVER_CYCLES = const(30)  # a failed sensor is retried (re-initialised) every N cycles
+
+
+class _Slot:
+    """One configured sensor: its driver (made lazily: the device may be absent at boot),
+    its value names with the configured prefix, and its error state."""
+
+    def __init__(self, name, make, prefix):
+        self.name = name
+        self.make = make
+        self.prefix = prefix
+        self.drv = None
+        self.keys = ()
+        self.err = 0  # errno of the current failure, 0 when healthy
+        self.failed_at = 0
+        self.retry = 0
+
+    def ensure(self):
+        if self.drv is None:
+            drv = self.make()
+            self.keys = tuple(self.prefix + n for n in drv.NAMES)
+            self.drv = drv
+        return self.drv
+
+
+class Terminal:
+    def __init__(self, plat, cfg, board, out=None, qroot="/q"):
+        self.plat = plat
+        self.cfg = cfg
+        self.board = board
+        self.out = out if out is not None else getattr(sys.stdout, "buffer", sys.stdout)
+        self.device = cfg.get("device_id") or plat.unique_id()
+        self.board_name = board.get("name", cfg.get("board", "?"))
+        q = cfg["queue"]
+        self.q = Queue(qroot, max_records=q["max_records"], max_bytes=q["max_bytes"])
+        self.boot = self.q.bump_boot()
+        self.buf = bytearray(proto.FRAME_MAX)
+        self.vals = {}
+        self.slots = []
+        self.gnss = None
+        self.modem = None
+        self.conn = {}  # latest connectivity values from the modem
+        self.conn_dirty = False
+        self.cycles = 0
+        self.boot_ms = time.ticks_ms()
+        self.utc = None  # (epoch s, ticks_ms) of the last time fix
+        self.hold = False  # a host said !hello and has not said !bye
+        self.host_ms = 0
+        li = cfg["link"]
+        self.window = li["window"]
+        self.resend_ms = li["resend_s"] * 1000
+        self.inflight = {}  # seq -> ticks_ms of its last send (only while a host is attached)
+        self.drops_seen = self.q.drops
+        self.heap_min = gc.mem_free()
+        self.beats = {}  # task name -> ticks_ms of its last check-in
+        self.wake = asyncio.Event()
+        self.stop = False
+
+    # -- set-up ----------------------------------------------------------------------------
+    def setup_sensors(self):
+        """Build the sensor slots from the board definition and the config (config may add
+        sensors the board does not list, or disable one with false)."""
+        want = list(self.board.get("sensors", ()))
+        scfg = self.cfg.get("sensors", {})
+        for name in scfg:
+            if scfg[name] is False and name in want:
+                want.remove(name)
+            elif scfg[name] is not False and name not in want:
+                want.append(name)
+        plat = self.plat
+        bus = {}
+
+        def i2c():
+            if "i2c" not in bus:
+                bus["i2c"] = plat.i2c()
+            return bus["i2c"]
+
+        for name in want:
+            o = scfg.get(name) or {}
+            pre = o.get("prefix", "")
+            if name == "bme280":
+                from .drivers.bme280 import Bme280
+
+                self.slots.append(_Slot(name, lambda o=o: Bme280(i2c(), o.get("addr", 0x76)), pre))
+            elif name == "sht4x":
+                from .drivers.sht4x import Sht4x
+
+                self.slots.append(_Slot(name, lambda o=o: Sht4x(i2c(), o.get("addr", 0x44)), pre or "sht_"))
+            elif name == "ds18b20":
+                from .drivers.ds18b20 import Ds18b20
+
+                self.slots.append(_Slot(name, lambda: Ds18b20(plat.onewire()), pre or "ds_"))
+            elif name == "battery":
+                from .drivers.battery import Battery
+
+                bc = self.board.get("battery", {})
+
+                def mk(o=o, bc=bc):
+                    return Battery(plat.battery_adc(), o.get("divider", bc.get("divider", 2.0)),
+                                   o.get("scale", 1.0), o.get("offset", 0.0))
+
+                self.slots.append(_Slot(name, mk, pre))
+            elif name == "gnss":
+                gc_ = self.board.get("gnss", {})
+                if gc_.get("uart") is not None:
+                    from .drivers.nmea import Gnss
+
+                    self.gnss = Gnss(plat.uart("gnss"))
+                    self.slots.append(_Slot(name, lambda: self.gnss, pre))
+
+    # -- time ------------------------------------------------------------------------------
+    def clock(self):
+        now = time.ticks_ms()
+        if self.gnss is not None:
+            e = self.gnss.utc_epoch()
+            if e is not None:
+                self.utc = (e, self.gnss.utc_ticks_ms)
+        if self.utc is not None:
+            return self.utc[0] + time.ticks_diff(now, self.utc[1]) // 1000, "utc"
+        return time.ticks_diff(now, self.boot_ms) // 1000, "uptime"
+
+    # -- records ---------------------------------------------------------------------------
+    def write(self, n):
+        self.out.write(memoryview(self.buf)[:n])
+
+    def emit(self, kind, values):
+        """Make a record, store it on flash, then send it once. Returns its seq."""
+        seq = self.q.next_seq()
+        t, clk = self.clock()
+        end = proto.encode_record(self.buf, proto.PAYLOAD_OFF, self.device, self.boot, seq, t, clk, kind, values)
+        self.q.append(seq, memoryview(self.buf)[proto.PAYLOAD_OFF:end])
+        self.write(proto.frame(self.buf, b"R", end))
+        if self.hold:
+            self.inflight[seq] = time.ticks_ms()
+        if self.q.drops != self.drops_seen:
+            n = self.q.drops - self.drops_seen
+            self.drops_seen = self.q.drops
+            self.emit("event", (("event", "queue_drop"), ("dropped", n), ("total", self.q.drops)))
+        return seq
+
+    def event(self, name, *pairs):
+        return self.emit("event", (("event", name),) + pairs)
+
+    def status(self):
+        gc.collect()
+        free = gc.mem_free()
+        if free < self.heap_min:
+            self.heap_min = free
+        return self.emit("status", (
+            ("heap", free), ("heap_min", self.heap_min),
+            ("uptime", time.ticks_diff(time.ticks_ms(), self.boot_ms) // 1000),
+            ("qdepth", self.q.depth), ("qdrops", self.q.drops), ("fw", FW_VERSION)))
+
+    def hello(self):
+        self.write(proto.encode_hello(self.buf, self.device, FW_VERSION, self.board_name, self.boot, self.hold))
+
+    def reply(self, cmd, ok, err=None, extra=None):
+        self.write(proto.encode_reply(self.buf, cmd, ok, err, extra))
+
+    # -- sensors ---------------------------------------------------------------------------
+    def _fail(self, s, e):
+        code = e.args[0] if e.args and isinstance(e.args[0], int) else 0
+        s.drv = None if s.name != "gnss" else s.drv
+        s.retry = _RECOVER_CYCLES
+        if s.err != code or code == 0:
+            if not s.err:
+                s.failed_at = time.ticks_ms()
+            s.err = code or -1
+            self.event("sensor_error", ("sensor", s.name), ("err", _errname(code, e)), ("errno", code))
+
+    def _ok(self, s):
+        if s.err:
+            s.err = 0
+            self.event("sensor_recovered", ("sensor", s.name),
+                       ("after_s", time.ticks_diff(time.ticks_ms(), s.failed_at) / 1000))
+
+    async def sample(self, wait=True):
+        """One report cycle: a reading record, a connectivity record, and every
+        status_every cycles a status record."""
+        wait_ms = 0
+        live = []
+        for s in self.slots:
+            if s.err and s.retry > 0:
+                s.retry -= 1
+                continue
+            try:
+                ms = s.ensure().start()
+                if ms > wait_ms:
+                    wait_ms = ms
+                live.append(s)
+            except OSError as e:
+                self._fail(s, e)
+        if wait and wait_ms:
+            await asyncio.sleep_ms(wait_ms)
+        vals = self.vals
+        vals.clear()
+        for s in live:
+            try:
+                got = s.drv.read()
+            except OSError as e:
+                self._fail(s, e)
+                continue
+            keys = s.keys
+            for i in range(len(keys)):
+                v = got[i]
+                if v is not None:
+                    vals[keys[i]] = v
+            self._ok(s)
+        if vals:
+            self.emit("reading", vals)
+        if self.conn:
+            self.emit("connectivity", self.conn)
+            self.conn_dirty = False
+        self.cycles += 1
+        if self.cycles % self.cfg["status_every"] == 1 or self.cfg["status_every"] == 1:
+            self.status()
+        free = gc.mem_free()
+        if free < self.heap_min:
+            self.heap_min = free
+
+    # -- host link -------------------------------------------------------------------------
+    def command(self, line):
+        """Handle one host command line (docs/protocol.md)."""
+        try:
+            verb, args = proto.parse_command(line)
+        except ValueError as e:
+            if "!" in line:
+                self.reply("?", False, str(e))
+            return
+        self.host_ms = time.ticks_ms()
+        if verb == "ack":
+            try:
+                self.q.ack_ranges(proto.iter_ack_ranges(args))
+            except ValueError as e:
+                self.reply("ack", False, str(e))
+                return
+            for seq in list(self.inflight):
+                if not self.q.is_queued(seq):
+                    del self.inflight[seq]
+            self.wake.set()
+        elif verb == "hello":
+            self.hold = True
+            self.inflight.clear()
+            self.hello()
+            self.wake.set()
+        elif verb == "bye":
+            self.hold = False
+            self.inflight.clear()
+            self.reply("bye", True)
+        elif verb == "status":
+            self.status()
+        elif verb == "sample":
+            self.wake.set()
+            self.reply("sample", True)
+        elif verb == "interval":
+            try:
+                s = int(args)
+                if not 1 <= s <= 86400:
+                    raise ValueError
+            except ValueError:
+                self.reply("interval", False, "interval must be 1..86400 s")
+                return
+            self.cfg["interval_s"] = s
+            from . import config
+
+            try:
+                config.save_key("interval_s", s)
+            except OSError as e:
+                self.reply("interval", False, "not saved: %s" % e)
+                return
+            self.reply("interval", True, None, (("interval_s", s),))
+            self.wake.set()
+        else:
+            self.reply(verb, False, "unknown command")
+
+    def pump(self):
+        """Send queued records a host has not acked: oldest first, at most `window` unacked
+        in flight, each resent after resend_s. Only while a host is attached."""
+        if not self.hold:
+            return 0
+        now = time.ticks_ms()
+        sent = 0
+        seq = 0
+        inflight = self.inflight
+        while True:
+            seq = self.q.first_unacked(seq)
+            if not seq:
+                break
+            t = inflight.get(seq)
+            if t is not None and time.ticks_diff(now, t) < self.resend_ms:
+                continue
+            if t is None and len(inflight) >= self.window:
+                break
+            payload = self.q.read(seq)
+            if payload is None:
+                continue
+            self.write(proto.frame_payload(self.buf, b"R", payload))
+            inflight[seq] = now
+            sent += 1
+            if sent >= self.window:
+                break
+        return sent
+
+    async def link(self, reader):
+        buf = bytearray()
+        while not self.stop:
+            self.beats["link"] = time.ticks_ms()
+            try:
+                chunk = await asyncio.wait_for_ms(reader.read(64), 500)
+            except asyncio.TimeoutError:
+                chunk = b""
+            if chunk:
+                for c in chunk:
+                    if c in (10, 13):
+                        if buf:
+                            try:
+                                self.command(bytes(buf).decode())
+                            except UnicodeError:
+                                pass
+                            buf = bytearray()
+                    elif len(buf) < _LINE_MAX:
+                        buf.append(c)
+            self.pump()
+
+    # -- tasks -----------------------------------------------------------------------------
+    async def sampler(self):
+        while not self.stop:
+            self.beats["sampler"] = time.ticks_ms()
+            await self.sample()
+            self.pump()
+            self.wake.clear()
+            try:
+                await asyncio.wait_for(self.wake.wait(), self.cfg["interval_s"])
+            except asyncio.TimeoutError:
+                pass
+
+    async def supervisor(self, wdt):
+        # Feed the watchdog only while every task checked in within its allowance: a wedged
+        # task (a driver stuck in a loop, a lost await) ends in a watchdog reset.
+        allow = {"link": 10000, "sampler": (self.cfg["interval_s"] + 60) * 1000}
+        while not self.stop:
+            now = time.ticks_ms()
+            healthy = True
+            for name in allow:
+                t = self.beats.get(name)
+                if t is not None and time.ticks_diff(now, t) > allow[name]:
+                    healthy = False
+            if healthy and wdt is not None:
+                wdt.feed()
+            await asyncio.sleep_ms(1000)
+
+    async def maybe_sleep(self):
+        """Deep sleep between reports when configured: after the maintenance window, unless a
+        host holds the board awake."""
+        if not self.cfg["sleep"]["deep"]:
+            return
+        await asyncio.sleep_ms(self.cfg["maint_window_ms"])
+        while self.hold or self.q.depth and self.inflight:
+            await asyncio.sleep_ms(200)
+            if self.hold and time.ticks_diff(time.ticks_ms(), self.host_ms) > 600000:
+                self.hold = False  # a host that vanished without !bye
+        self.plat.deepsleep(self.cfg["interval_s"] * 1000)
+
+
+def _errname(code, e):
+    names = {19: "ENODEV", 5: "EIO", 110: "ETIMEDOUT", 116: "ETIMEDOUT"}
+    return names.get(code) or str(e)[:40]
+
+
+def _stdin_reader():
+    return asyncio.StreamReader(sys.stdin)
+
+
+async def run(term, wdt=None):
+    term.hello()
+    tasks = [asyncio.create_task(term.link(_stdin_reader())), asyncio.create_task(term.supervisor(wdt))]
+    if term.gnss is not None:
+        tasks.append(asyncio.create_task(term.gnss.run()))
+    if term.cfg["sleep"]["deep"]:
+        await term.sample()
+        await term.maybe_sleep()
+    await term.sampler()
 
 
 def main():
-    n = 0
-    while True:
-        print("mobiot: alive", n)
-        n += 1
-        time.sleep(1)
+    from . import config
+    from .hw import Platform
+    import json
+
+    try:
+        with open("board.json") as f:
+            board = json.load(f)
+    except (OSError, ValueError) as e:
+        print("mobiot: board.json unreadable (%s); no peripherals" % e)
+        board = {}
+    cfg, errors = config.load("config.json")
+    plat = Platform(board)
+    term = Terminal(plat, cfg, board)
+    term.event("boot", ("reset", plat.reset_cause()), ("fw", FW_VERSION))
+    for msg in errors[:_EV_MAX]:
+        term.event("config_fallback", ("reason", msg[:120]))
+    term.setup_sensors()
+    wdt = plat.watchdog(cfg["wdt_ms"]) if cfg["wdt_ms"] else None
+    asyncio.run(run(term, wdt))

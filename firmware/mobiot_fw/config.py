@@ -1,0 +1,154 @@
+# The terminal's configuration: schema, defaults and validation. Contract: docs/config.md.
+# Runs on MicroPython (the board reads /config.json at boot) and on CPython (host tools
+# validate a config before they provision it), so it imports nothing board-specific.
+#
+# A bad value never stops the terminal: it falls back to the default for that key and the
+# error (one line naming the key) is reported in a config_fallback event.
+
+# (path, type, default, lo, hi): the schema in one table. Types: "int", "num", "bool", "str".
+# Dict-valued sections (sensors, modem.psm, modem.edrx) are checked by their own rows.
+SCHEMA = (
+    ("device_id", "str", "", None, None),
+    ("board", "str", "", None, None),
+    ("interval_s", "int", 60, 1, 86400),
+    ("status_every", "int", 10, 1, 10000),
+    ("maint_window_ms", "int", 1500, 0, 60000),
+    ("wdt_ms", "int", 30000, 0, 120000),
+    ("sleep.deep", "bool", False, None, None),
+    ("link.window", "int", 8, 1, 64),
+    ("link.resend_s", "int", 5, 1, 3600),
+    ("queue.max_records", "int", 2000, 16, 100000),
+    ("queue.max_bytes", "int", 262144, 4096, 4194304),
+    ("modem.enabled", "bool", True, None, None),
+    ("modem.apn", "str", "", None, None),
+    ("modem.attach_timeout_s", "int", 180, 10, 3600),
+    ("modem.psm.t3412_s", "int", 0, 0, 35712000),
+    ("modem.psm.t3324_s", "int", 0, 0, 11160),
+    ("modem.edrx.cycle_s", "num", 0, 0, 10485.76),
+)
+
+SENSOR_KEYS = ("bme280", "sht4x", "ds18b20", "battery", "gnss")
+# Per-sensor options: (name, type, lo, hi).
+SENSOR_OPTS = (
+    ("addr", "int", 8, 119),
+    ("prefix", "str", None, None),
+    ("divider", "num", 0.1, 100.0),
+    ("scale", "num", 0.5, 2.0),
+    ("offset", "num", -1.0, 1.0),
+)
+
+
+def _get(d, path):
+    for k in path.split("."):
+        if not isinstance(d, dict) or k not in d:
+            return None, False
+        d = d[k]
+    return d, True
+
+
+def _set(d, path, v):
+    ks = path.split(".")
+    for k in ks[:-1]:
+        if not isinstance(d.get(k), dict):
+            d[k] = {}
+        d = d[k]
+    d[ks[-1]] = v
+
+
+def _check(typ, v, lo, hi):
+    if typ == "bool":
+        return isinstance(v, bool)
+    if typ == "str":
+        return isinstance(v, str) and len(v) <= 64
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    if typ == "int" and not isinstance(v, int):
+        return False
+    return (lo is None or v >= lo) and (hi is None or v <= hi)
+
+
+def defaults():
+    cfg = {"sensors": {}}
+    for path, _typ, dflt, _lo, _hi in SCHEMA:
+        _set(cfg, path, dflt)
+    return cfg
+
+
+def validate(raw, where="config.json"):
+    """Return (config, errors): every key of the schema present, bad values replaced by the
+    default, each error a one-line message naming the key."""
+    cfg = defaults()
+    errors = []
+    if not isinstance(raw, dict):
+        return cfg, ["%s: must be a JSON object" % where]
+    for path, typ, dflt, lo, hi in SCHEMA:
+        v, present = _get(raw, path)
+        if not present:
+            continue
+        if _check(typ, v, lo, hi):
+            _set(cfg, path, v)
+        else:
+            rng = "" if lo is None else " (%s..%s)" % (lo, hi)
+            errors.append("%s: %s=%r is not a valid %s%s; using %r" % (where, path, v, typ, rng, dflt))
+    known = set(p.split(".")[0] for p in (r[0] for r in SCHEMA))
+    known.add("sensors")
+    for k in raw:
+        if k not in known:
+            errors.append("%s: unknown key %r ignored" % (where, k))
+    sensors = raw.get("sensors", {})
+    if not isinstance(sensors, dict):
+        errors.append("%s: sensors must be an object" % where)
+        sensors = {}
+    for name, opts in sensors.items():
+        if name not in SENSOR_KEYS:
+            errors.append("%s: sensors.%s is not a known sensor %s" % (where, name, SENSOR_KEYS))
+            continue
+        if opts is False:
+            cfg["sensors"][name] = False
+            continue
+        if opts is True:
+            opts = {}
+        if not isinstance(opts, dict):
+            errors.append("%s: sensors.%s must be an object, true or false" % (where, name))
+            continue
+        good = {}
+        for oname, otyp, lo, hi in SENSOR_OPTS:
+            if oname in opts:
+                if _check(otyp, opts[oname], lo, hi):
+                    good[oname] = opts[oname]
+                else:
+                    errors.append("%s: sensors.%s.%s=%r is not valid; using the default" % (where, name, oname, opts[oname]))
+        cfg["sensors"][name] = good
+    return cfg, errors
+
+
+def load(path="config.json"):
+    """Read and validate a config file. Returns (config, errors); never raises."""
+    try:
+        import json
+
+        with open(path) as f:
+            raw = json.load(f)
+    except OSError:
+        return defaults(), ["%s: missing; using defaults" % path]
+    except ValueError as e:
+        return defaults(), ["%s: not valid JSON (%s); using defaults" % (path, e)]
+    return validate(raw, path)
+
+
+def save_key(key, value, fname="config.json"):
+    """Change one key of the config file on flash (atomically: write, then rename)."""
+    import json
+
+    try:
+        with open(fname) as f:
+            raw = json.load(f)
+    except (OSError, ValueError):
+        raw = {}
+    _set(raw, key, value)
+    tmp = fname + ".new"
+    with open(tmp, "w") as f:
+        json.dump(raw, f)
+    import os
+
+    os.rename(tmp, fname)

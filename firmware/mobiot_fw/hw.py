@@ -1,0 +1,63 @@
+# The one module that touches `machine` (and `onewire`): builds the board's peripherals from
+# its board definition (boards/<name>.json, copied to /board.json at provisioning; schema in
+# docs/boards.md). Everything else takes what this returns as arguments, so tests pass fakes.
+# On a virtual board the same code runs against the simulated `machine` of sim/.
+import machine
+
+# machine.reset_cause() values of the ESP32 port (ports/esp32/modmachine.c) -> record names
+_CAUSES = {
+    machine.PWRON_RESET: "power_on",
+    machine.HARD_RESET: "hard",
+    machine.WDT_RESET: "wdt",
+    machine.DEEPSLEEP_RESET: "deepsleep",
+    machine.SOFT_RESET: "soft",
+}
+
+
+class Platform:
+    def __init__(self, board):
+        self.board = board
+
+    def has(self, part):
+        return bool(self.board.get(part))
+
+    def i2c(self):
+        c = self.board["i2c"]
+        return machine.I2C(c.get("id", 0), scl=machine.Pin(c["scl"]), sda=machine.Pin(c["sda"]),
+                           freq=c.get("freq", 400000))
+
+    def onewire(self):
+        import onewire
+
+        return onewire.OneWire(machine.Pin(self.board["onewire"]["pin"]))
+
+    def battery_adc(self):
+        c = self.board["battery"]
+        adc = machine.ADC(machine.Pin(c["pin"]))
+        # 11 dB attenuation: the ESP32 ADC's widest range (about 0.15-2.45 V calibrated);
+        # ESP32 TRM / ESP-IDF ADC docs, "ADC attenuation".
+        adc.atten(machine.ADC.ATTN_11DB)
+        return adc
+
+    def uart(self, part):
+        c = self.board[part]
+        return machine.UART(c["uart"], baudrate=c.get("baud", 115200), tx=c["tx"], rx=c["rx"],
+                            timeout=0, rxbuf=1024)
+
+    def pin_out(self, n, value=0):
+        return machine.Pin(n, machine.Pin.OUT, value=value)
+
+    def watchdog(self, timeout_ms):
+        return machine.WDT(timeout=timeout_ms)
+
+    def reset_cause(self):
+        return _CAUSES.get(machine.reset_cause(), "unknown")
+
+    def deepsleep(self, ms):
+        machine.deepsleep(ms)
+
+    def reset(self):
+        machine.reset()
+
+    def unique_id(self):
+        return "".join("%02x" % b for b in machine.unique_id())
