@@ -85,9 +85,7 @@ class FakeBme280(FakeI2CDevice):
     registers hold raw ADC values that the datasheet formulas map back to those values, and
     the mode bits return to sleep (3.3.3)."""
 
-    def __init__(
-        self, calib=None, temp=20.0, hum=50.0, press=101325.0, env=None, chip_id=0x60, clock=None
-    ):
+    def __init__(self, calib=None, temp=20.0, hum=50.0, press=101325.0, env=None, chip_id=0x60, clock=None):
         super().__init__(clock)
         self.calib = dict(calib or BME280_DEFAULT_CALIB)
         self.temp, self.hum, self.press = temp, hum, press
@@ -188,5 +186,3 @@ class FakeBme280(FakeI2CDevice):
         adc_P = _bisect(f.p, press, 0, 0xFFFFF)
         adc_H = _bisect(f.h, hum, 0, 0xFFFF)
         return adc_T, adc_P, adc_H
-
-

@@ -88,5 +88,3 @@ class FakeDs18b20:
         self.sp[0], self.sp[1] = 0x50, 0x05
         self._ready_ms = None
         self._crc()
-
-

@@ -25,9 +25,7 @@ class FakeSht4x(FakeI2CDevice):
     # Maximum durations (table 4) rounded up to the ms clock: 8.3 / 4.5 / 1.7 ms.
     _MEAS_MS = {0xFD: 9, 0xF6: 5, 0xE0: 2}
 
-    def __init__(
-        self, temp=20.0, hum=50.0, env=None, serial=0x0F3A5C21, corrupt_crc=False, clock=None
-    ):
+    def __init__(self, temp=20.0, hum=50.0, env=None, serial=0x0F3A5C21, corrupt_crc=False, clock=None):
         super().__init__(clock)
         self.temp, self.hum, self.env = temp, hum, env
         self.serial = serial
@@ -88,5 +86,3 @@ class FakeSht4x(FakeI2CDevice):
 
     def mem_read(self, reg, buf):
         raise OSError(errno.ENODEV)
-
-

@@ -155,8 +155,7 @@ class GnssSim:
         kn = self.speed / _KNOT_MS
         return [
             nmea_sentence(
-                "GNGGA,%s,%s,%s,%s,%s,1,%02d,%.2f,%.1f,M,47.0,M,,"
-                % (hhmmss, la, ns, lo, ew, sats, hdop, alt)
+                "GNGGA,%s,%s,%s,%s,%s,1,%02d,%.2f,%.1f,M,47.0,M,," % (hhmmss, la, ns, lo, ew, sats, hdop, alt)
             ),
             nmea_sentence(
                 "GNRMC,%s,A,%s,%s,%s,%s,%.3f,%.2f,%s,,,A,V" % (hhmmss, la, ns, lo, ew, kn, course, ddmmyy)

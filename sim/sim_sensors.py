@@ -108,7 +108,9 @@ class World:
         self.bat_absent = bool(bat.get("absent", False))
         # A fixed start time means a replay: start full. Otherwise each board is somewhere in
         # its discharge cycle, the same after a reboot.
-        self.bat_anchor = float(bat.get("start_utc", start if start is not None else -r.uniform() * self.bat_hours * 3600))
+        self.bat_anchor = float(
+            bat.get("start_utc", start if start is not None else -r.uniform() * self.bat_hours * 3600)
+        )
 
     # --- time ------------------------------------------------------------------------------
     def _tick(self):

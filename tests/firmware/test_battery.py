@@ -1,7 +1,6 @@
 # Battery driver: V = read_uv / 1e6 * divider * scale + offset, averaged over N samples.
 import micropython
 from fakebus import FakeADC
-
 from mobiot_fw.drivers.battery import Battery
 
 

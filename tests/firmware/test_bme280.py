@@ -6,7 +6,6 @@ import time
 
 import micropython
 from fakebus import FakeBme280, FakeI2C
-
 from mobiot_fw.drivers.bme280 import Bme280
 
 # BMP280 datasheet (BST-BMP280-DS001) 3.12 worked example; BME280 T/P code is identical.
@@ -23,8 +22,8 @@ OTHER = {
     "P7": 9900, "P8": -10230, "P9": 4285,
     "H1": 75, "H2": 359, "H3": 0, "H4": 337, "H5": 0, "H6": 30,
 }  # fmt: skip
-# Not physical, for the parser only: every signed field negative (and H4/H5 sharing 0xE5 with distinct nibbles), to catch
-# sign-extension and nibble-packing mistakes.
+# Not physical, for the parser only: every signed field negative (and H4/H5 sharing 0xE5
+# with distinct nibbles), to catch sign-extension and nibble-packing mistakes.
 NEGATIVE = {
     "T1": 28000, "T2": -26000, "T3": 50,
     "P1": 38000, "P2": -10500, "P3": -3000, "P4": -2800, "P5": -140, "P6": -7,

@@ -4,7 +4,6 @@ import errno
 
 import micropython
 from fakebus import FakeDs18b20, FakeOneWire, dallas_crc8, ds18b20_rom
-
 from mobiot_fw.drivers.ds18b20 import Ds18b20
 
 

@@ -5,7 +5,6 @@ import asyncio
 import errno
 
 from fakebus import FakeUART
-
 from mobiot_fw.drivers import nmea
 from mobiot_fw.drivers.nmea import Gnss
 

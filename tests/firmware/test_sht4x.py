@@ -5,7 +5,6 @@ import time
 
 import micropython
 from fakebus import FakeI2C, FakeI2CDevice, FakeSht4x
-
 from mobiot_fw.drivers.sht4x import Sht4x, crc8
 
 

@@ -3,10 +3,12 @@
 # Time is a virtual ticks_ms clock so minutes pass in milliseconds.
 import time
 
-import sim_sensors  # first: compiling the biggest module on the emptiest heap (96k runs)
-import sim_gnss
+# The biggest module first, compiled on the emptiest heap: keeps the -X heapsize=96k run alive.
+import sim_sensors
 from sim_sensors import make_sensors
 
+# isort: split
+import sim_gnss
 from mobiot_fw.drivers import nmea
 from mobiot_fw.drivers.nmea import Gnss
 
@@ -118,6 +120,7 @@ def test_civil_from_days_inverts_nmea_days():
 
 async def test_gnss_run_over_sim_uart():
     import asyncio  # here, not at the top: keeps the import-time peak under 96k
+
     b = Board()
     g = Gnss(b.s["uart"])
     task = asyncio.create_task(g.run())
@@ -128,4 +131,3 @@ async def test_gnss_run_over_sim_uart():
     assert g.bad_lines == 0 and g.good_lines >= 10, (g.good_lines, g.bad_lines)
     assert g.read()[5] == 1
     assert g.utc_epoch() == T0 + 5
-

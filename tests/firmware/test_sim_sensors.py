@@ -1,12 +1,14 @@
 # The simulated sensors read through the real drivers: plausible ranges, smooth change with
 # time, daily cycle, battery discharge, scenario faults, determinism. (GNSS: test_sim_gnss.py,
-# split off so each file fits the unix port's -X heapsize=96k.) Time is a virtual ticks_ms clock so hours pass in milliseconds.
+# split off so each file fits the unix port's -X heapsize=96k.) Time is a virtual ticks_ms
+# clock so hours pass in milliseconds.
 import errno
 import time
 
-import sim_sensors
+# The biggest module first, compiled on the emptiest heap: keeps the -X heapsize=96k run alive.
 from sim_sensors import make_sensors
 
+# isort: split
 from mobiot_fw.drivers.battery import Battery
 from mobiot_fw.drivers.bme280 import Bme280
 from mobiot_fw.drivers.ds18b20 import Ds18b20

@@ -130,9 +130,7 @@ class Bme280:
     def compensate_t(self, adc_T):
         """BME280_compensate_T_int32: returns 0.01 degC; sets t_fine."""
         var1 = (((adc_T >> 3) - (self.dig_T1 << 1)) * self.dig_T2) >> 11
-        var2 = (
-            ((((adc_T >> 4) - self.dig_T1) * ((adc_T >> 4) - self.dig_T1)) >> 12) * self.dig_T3
-        ) >> 14
+        var2 = (((((adc_T >> 4) - self.dig_T1) * ((adc_T >> 4) - self.dig_T1)) >> 12) * self.dig_T3) >> 14
         self.t_fine = var1 + var2
         return (self.t_fine * 5 + 128) >> 8
 
@@ -156,16 +154,9 @@ class Bme280:
     def compensate_h(self, adc_H):
         """bme280_compensate_H_int32: returns %RH in Q22.10 (divide by 1024); needs t_fine."""
         v = self.t_fine - 76800
-        v = (
-            (((adc_H << 14) - (self.dig_H4 << 20) - (self.dig_H5 * v)) + 16384) >> 15
-        ) * (
+        v = ((((adc_H << 14) - (self.dig_H4 << 20) - (self.dig_H5 * v)) + 16384) >> 15) * (
             (
-                (
-                    (
-                        (((v * self.dig_H6) >> 10) * (((v * self.dig_H3) >> 11) + 32768)) >> 10
-                    )
-                    + 2097152
-                )
+                (((((v * self.dig_H6) >> 10) * (((v * self.dig_H3) >> 11) + 32768)) >> 10) + 2097152)
                 * self.dig_H2
                 + 8192
             )
@@ -186,8 +177,9 @@ class Bme280:
 
     def read_raw(self):
         """Burst-read the data registers into the preallocated buffer and decode adc_T,
-        adc_P, adc_H into attributes; allocates nothing (tested with heap_lock). Raises ETIMEDOUT if the conversion is still running, EIO if the registers
-        still hold the 'skipped' reset pattern (no conversion ever completed)."""
+        adc_P, adc_H into attributes; allocates nothing (tested with heap_lock).
+        Raises ETIMEDOUT if the conversion is still running, EIO if the registers still
+        hold the 'skipped' reset pattern (no conversion ever completed)."""
         b1 = self._b1
         self._i2c.readfrom_mem_into(self._addr, _REG_STATUS, b1)
         if b1[0] & _STATUS_MEASURING:

@@ -86,7 +86,7 @@ def fields(line):
 
 
 def parse_latlon(value, hemi):
-    """"ddmm.mmmm"/"dddmm.mmmm" + "N"/"S"/"E"/"W" -> signed decimal degrees.
+    """ "ddmm.mmmm"/"dddmm.mmmm" + "N"/"S"/"E"/"W" -> signed decimal degrees.
     Empty value -> None. Malformed -> ValueError."""
     if not value:
         return None
@@ -112,7 +112,7 @@ def parse_latlon(value, hemi):
 
 
 def parse_time(hhmmss):
-    """"hhmmss[.ss]" -> seconds of day (int, fraction dropped). ValueError if malformed."""
+    """ "hhmmss[.ss]" -> seconds of day (int, fraction dropped). ValueError if malformed."""
     if len(hhmmss) < 6:
         raise ValueError("time")
     h = int(hhmmss[0:2])
@@ -134,7 +134,7 @@ def days_from_civil(y, m, d):
 
 
 def parse_date(ddmmyy):
-    """"ddmmyy" -> days since 1970-01-01. Two-digit years pivot on 80 (GPS time starts in
+    """ "ddmmyy" -> days since 1970-01-01. Two-digit years pivot on 80 (GPS time starts in
     1980): 80..99 -> 19yy, 00..79 -> 20yy."""
     if len(ddmmyy) != 6:
         raise ValueError("date")
