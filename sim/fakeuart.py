@@ -20,6 +20,7 @@ class FakeUart(io.IOBase):
         self._rxbuf = rxbuf
         self.peer = None
         self.on_rx = None  # called (no args) after bytes arrive, e.g. by a simulator
+        self.on_write = None  # called (no args) on every write, even when the line is dead
         self.overflows = 0
         self.tx_bytes = 0
         self.enabled = True  # False: the line is dead (modem powered off); writes vanish
@@ -28,6 +29,8 @@ class FakeUart(io.IOBase):
     def write(self, buf):
         n = len(buf)
         self.tx_bytes += n
+        if self.on_write is not None:
+            self.on_write()
         p = self.peer
         if p is not None and self.enabled and p.enabled:
             p._feed(buf)
@@ -68,7 +71,9 @@ class FakeUart(io.IOBase):
             if arg & _POLL_WR:
                 r |= _POLL_WR
             return r
-        return 0
+        # Everything else, MP_STREAM_GET_FILENO (10) in particular, is unsupported: answering 0
+        # would make the unix port's poller watch fd 0 (stdin) and wake up spuriously.
+        return -1
 
     def flush(self):
         pass

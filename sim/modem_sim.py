@@ -19,11 +19,41 @@ import time
 
 from fakeuart import uart_pair
 
+_LOG_MAX = 256
+
 # ------------------------------------------------------------------------------------------
 # Virtual time for tests: asyncio's clock is asyncio.core.ticks; when no task is due, jump
 # the clock to the next timer instead of sleeping. Tasks that the C scheduler queues with the
 # real clock (create_task, I/O wakeups) then sort before any virtual timer, which is right:
 # they are ready now.
+
+
+class _Poller:
+    """select.poll stand-in for virtual time: asks each stream's ioctl(MP_STREAM_POLL) directly.
+    The unix port's poller sleeps 1 ms whenever it polls a non-fd object, which would turn
+    virtual minutes back into real seconds."""
+
+    def __init__(self):
+        self.objs = {}
+
+    def register(self, s, flags=5):
+        self.objs[id(s)] = [s, flags]
+
+    def modify(self, s, flags):
+        self.objs[id(s)][1] = flags
+
+    def unregister(self, s):
+        self.objs.pop(id(s), None)
+
+    def ipoll(self, timeout=-1, flags=0):
+        out = []
+        for s, fl in list(self.objs.values()):
+            r = s.ioctl(3, fl)  # MP_STREAM_POLL
+            if r and r != -1:
+                out.append((s, r))
+        return out
+
+    poll = ipoll
 
 
 class VirtualTime:
@@ -42,6 +72,11 @@ class VirtualTime:
         core.ticks = self.ticks_ms
         ioq = core._io_queue
         self._ioq = ioq
+        self._poller0 = ioq.poller
+        p = _Poller()
+        for entry in ioq.map.values():  # [read_task, write_task, stream]
+            p.register(entry[2], (1 if entry[0] is not None else 0) | (4 if entry[1] is not None else 0))
+        ioq.poller = p
         orig = ioq.wait_io_event
         self._orig = orig
 
@@ -53,7 +88,7 @@ class VirtualTime:
                 if d > 0:
                     self.offset += d
             elif dt < 0:
-                orig(10)  # only I/O waiters and no timers: nothing virtual can happen
+                time.sleep_ms(1)  # only I/O waiters and no timers: nothing virtual can happen
 
         ioq.wait_io_event = wait
         return self
@@ -61,6 +96,7 @@ class VirtualTime:
     def uninstall(self):
         if self._orig is not None:
             self._core.ticks = self._ticks0
+            self._ioq.poller = self._poller0
             try:
                 del self._ioq.wait_io_event
             except (AttributeError, KeyError):
@@ -255,12 +291,13 @@ class ModemSim:
         self._phase = self._rng.uniform(0, 6.283)
         self._fw, self._mdm = uart_pair(2048)
         self._mdm.on_rx = self._rx
+        self._fw.on_write = self.start  # a powered modem boots even if nobody presses the key
         self._acc = bytearray()
         self.pwrkey = _Key(self)
         self.events = list(cfg.get("events") or ())
         self.responses = cfg.get("responses") or {}
         self._resp_n = {}
-        self.log = []  # (t_ms, "<"|">", line): what the firmware sent and got, for tests
+        self.log = []  # (t_ms, "<"|">", line): the last _LOG_MAX lines exchanged, for tests
         self._q = []  # command lines waiting to be answered
         self._qev = asyncio.Event()
         self._tasks = None
@@ -279,7 +316,9 @@ class ModemSim:
 
     # -- public ----------------------------------------------------------------------------
     def uart(self):
-        """The firmware's end of the UART (machine.UART look-alike)."""
+        """The firmware's end of the UART (machine.UART look-alike). Starts the simulator's
+        tasks (queued until the event loop runs)."""
+        self.start()
         return self._fw
 
     def now_s(self):
@@ -460,15 +499,21 @@ class ModemSim:
         return rsrp + 10 * math.log10(12 * _NRB.get(self.cfg["rat"], 6))
 
     # -- line I/O ----------------------------------------------------------------------------
+    def _log(self, d, line):
+        log = self.log
+        if len(log) >= _LOG_MAX:
+            del log[: _LOG_MAX // 4]  # amortized trim: keep memory bounded in long runs
+        log.append((self.clock(), d, line))
+
     def _urc(self, line):
-        self.log.append((self.clock(), ">", line))
+        self._log(">", line)
         self._mdm.write(b"\r\n" + line.encode() + b"\r\n")
 
     def _send(self, lines):
         out = bytearray()
         for l in lines:
             if l:  # blank entries of a pasted log are the V.250 blank line, framing covers it
-                self.log.append((self.clock(), ">", l))
+                self._log(">", l)
                 out.extend(b"\r\n" + l.encode() + b"\r\n")
         self._mdm.write(out)
 
@@ -486,7 +531,7 @@ class ModemSim:
             self._acc = self._acc[i + 1 :]
             if not line:
                 continue
-            self.log.append((self.clock(), "<", line))
+            self._log("<", line)
             if self.echo:
                 self._mdm.write(line.encode() + b"\r")  # V.250 §6.2.4: echo of the command line
             self._q.append(line)
