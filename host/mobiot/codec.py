@@ -17,6 +17,7 @@ Every line of the stream is one of three things:
 from __future__ import annotations
 
 import json
+import math
 import re
 import zlib
 from collections.abc import Iterable
@@ -39,7 +40,13 @@ COMMAND_EOL = b"\n"
 # Keep command lines short so a board with a small line buffer takes them whole.
 ACK_LINE_MAX = 120
 
-_JSON_DECODE = json.JSONDecoder().decode
+
+def _no_constant(name: str) -> float:
+    # NaN and Infinity are not JSON (RFC 8259 section 6); Python would accept them.
+    raise ValueError(name)
+
+
+_JSON_DECODE = json.JSONDecoder(parse_constant=_no_constant).decode
 
 
 class Frame(NamedTuple):
@@ -213,7 +220,7 @@ def record_problem(p: dict[str, Any]) -> str | None:
         if type(v) is not int or v < 0:
             return key
     t = p.get("t")
-    if type(t) not in (int, float) or t != t:
+    if type(t) not in (int, float) or not math.isfinite(t):
         return "t"
     if p.get("clock") not in CLOCKS:
         return "clock"
@@ -223,7 +230,11 @@ def record_problem(p: dict[str, Any]) -> str | None:
     if not isinstance(values, dict):
         return "values"
     for name, v in values.items():
-        if type(v) not in (int, float, str, bool):
+        tv = type(v)
+        if tv is float:
+            if not math.isfinite(v):
+                return "value " + name
+        elif tv not in (int, str, bool):
             return "value " + name
     return None
 
