@@ -58,9 +58,7 @@ class FileBlockDev:
             self.f.seek(arg * self.bs)
             self.f.write(self._ff)
             return 0
-        if op == _IOCTL_SYNC:
-            return 0
-        if op in (_IOCTL_INIT, _IOCTL_DEINIT):
+        if op == _IOCTL_INIT or op == _IOCTL_DEINIT or op == _IOCTL_SYNC:
             return 0
         return None
 
@@ -75,42 +73,53 @@ class PowerCut(OSError):
 class CutBlockDev:
     """Flash in RAM that loses power after `budget` more program/erase operations: the failing
     operation is torn (only its first half lands if `torn`), later ones are lost, and the
-    operation raises PowerCut so the code under test stops there. Remount a fresh VfsLfs2 on
-    the same object (after .restore()) to see what survived."""
+    operation raises PowerCut so the code under test stops there. After a cut call .revive()
+    for a new device on the same flash contents and mount that: the old device stays dead, so
+    file objects of the old mount (closed later by the garbage collector) cannot write."""
 
-    def __init__(self, block_count=64, block_size=BLOCK_SIZE):
+    def __init__(self, block_count=64, block_size=BLOCK_SIZE, data=None):
         self.bs = block_size
         self.n = block_count
-        self.data = bytearray(b"\xff" * (block_count * block_size))
+        self.data = bytearray(b"\xff" * (block_count * block_size)) if data is None else data
         self.budget = -1  # < 0: no power cut armed
         self.torn = True
         self.ops = 0
+        self.dead = False
+        self._ff = b"\xff" * block_size
 
     def arm(self, budget, torn=True):
         self.budget = budget
         self.torn = torn
 
-    def restore(self):
-        self.budget = -1
+    def revive(self):
+        self.dead = True
+        return CutBlockDev(self.n, self.bs, self.data)
 
     def _spend(self, start, data):
+        if self.dead:
+            return
         self.ops += 1
         if self.budget < 0:
             self.data[start : start + len(data)] = data
             return
         if self.budget == 0:
+            self.dead = True
             raise PowerCut(errno.EIO)
         self.budget -= 1
         if self.budget == 0:
             if self.torn:
                 h = len(data) // 2
                 self.data[start : start + h] = data[:h]
+            self.dead = True
             raise PowerCut(errno.EIO)
         self.data[start : start + len(data)] = data
 
     def readblocks(self, block, buf, offset=0):
+        if self.dead:
+            return
         s = block * self.bs + offset
-        buf[:] = self.data[s : s + len(buf)]
+        self._mv = self._mv if hasattr(self, "_mv") else memoryview(self.data)
+        buf[:] = self._mv[s : s + len(buf)]
 
     def writeblocks(self, block, buf, offset=None):
         if offset is None:
@@ -123,10 +132,10 @@ class CutBlockDev:
         if op == _IOCTL_BLK_SIZE:
             return self.bs
         if op == _IOCTL_BLK_ERASE:
-            self._spend(arg * self.bs, b"\xff" * self.bs)
+            self._spend(arg * self.bs, self._ff)
             return 0
-        if op in (_IOCTL_INIT, _IOCTL_DEINIT, _IOCTL_SYNC):
-            return 0
+        if op == _IOCTL_INIT or op == _IOCTL_DEINIT or op == _IOCTL_SYNC:
+            return 0  # comparisons, not "in (...)": this may run in a finalizer, heap locked
         return None
 
 

@@ -2,8 +2,9 @@
 # record payloads per docs/records.md. Pure functions, no I/O: the main loop owns the UART.
 #
 # Allocation: the JSON writers put bytes into a caller's preallocated bytearray. With int, bool,
-# None and ASCII str values (and float values on ports where floats are not boxed) encode_record
-# allocates nothing (tests/firmware/test_proto.py checks this under micropython.heap_lock()).
+# None, ASCII str and preformatted-number (bytes) values encode_record allocates nothing
+# (tests/firmware/test_proto.py checks this under micropython.heap_lock()). A float value costs
+# a few boxed floats for its rounding: drivers that produce fixed-point ints can avoid that.
 # frame() allocates one memoryview slice for binascii.crc32, which takes no offset/length, and
 # on 32-bit ports a CRC >= 2**30 is a boxed int: a few dozen bytes per frame, none per byte.
 import binascii
@@ -359,34 +360,40 @@ def encode_command(verb, args=""):
     return "!%s*%02X\r\n" % (body, nmea_xor(body))
 
 
-def _scan_uint(s, j, n):
-    # -> (value, next index); value -1 when s[j] is not a digit
-    v = -1
-    while j < n:
-        c = ord(s[j])
-        if c < 48 or c > 57:
-            break
-        v = (0 if v < 0 else v * 10) + c - 48
+def _uint_end(s, j, n):
+    # index after the run of decimal digits starting at j
+    while j < n and "0" <= s[j] <= "9":
         j += 1
-    return v, j
+    return j
+
+
+def _uint(s, j, k):
+    v = 0
+    while j < k:
+        v = v * 10 + ord(s[j]) - 48
+        j += 1
+    return v
 
 
 def check_ack_list(args):
     """Count the ranges of an ack list "15,17-20"; raise ValueError if any part is malformed,
     so that a damaged list acks nothing (docs/protocol.md: never delete the wrong record)."""
     n = len(args)
-    if not n:
-        raise ValueError("empty ack list")
     j = 0
     count = 0
     while True:
-        a, j = _scan_uint(args, j, n)
+        k = _uint_end(args, j, n)
+        if k == j:
+            raise ValueError("bad ack list")
+        a = _uint(args, j, k)
         if a < 1:
             raise ValueError("bad ack list")
+        j = k
         if j < n and args[j] == "-":
-            b, j = _scan_uint(args, j + 1, n)
-            if b < a:
+            k = _uint_end(args, j + 1, n)
+            if k == j + 1 or _uint(args, j + 1, k) < a:
                 raise ValueError("bad ack list")
+            j = k
         count += 1
         if j == n:
             return count
@@ -397,15 +404,18 @@ def check_ack_list(args):
 
 def iter_ack_ranges(args):
     """Yield (first, last) inclusive sequence ranges of an ack list such as "15,17-20", without
-    building a list. The whole list is validated first: malformed input yields nothing and raises
-    ValueError."""
+    building a list (one 2-tuple per range). The whole list is validated first: malformed input
+    yields nothing and raises ValueError."""
     check_ack_list(args)
     n = len(args)
     j = 0
     while j < n:
-        a, j = _scan_uint(args, j, n)
-        b = a
+        k = _uint_end(args, j, n)
+        a = b = _uint(args, j, k)
+        j = k
         if j < n and args[j] == "-":
-            b, j = _scan_uint(args, j + 1, n)
+            k = _uint_end(args, j + 1, n)
+            b = _uint(args, j + 1, k)
+            j = k
         yield a, b
         j += 1

@@ -39,8 +39,8 @@
 #
 # Memory: fixed arrays for the segment table (max_segments entries), one read buffer of
 # 12 + max_payload bytes, one ack-batch buffer; nothing proportional to the queue's length.
-import os
 import binascii
+import os
 from array import array
 
 try:
@@ -588,11 +588,11 @@ class Queue:
             if i + 1 < len(firsts):
                 c = firsts[i + 1] - f0
                 if c > _SEG_MAX:  # not contiguous (lost segment?): count what is there
-                    c, _, _ = self._scan(path, f0, False)
+                    c, _, _ = self._scan(path, f0)
                 self._count[i] = c
                 self._size[i] = os.stat(path)[6]
             else:
-                c, ok_bytes, size = self._scan(path, f0, True)
+                c, ok_bytes, size = self._scan(path, f0)
                 self._count[i] = c
                 self._size[i] = size
                 self._sealed = size > ok_bytes or c >= _SEG_MAX
@@ -618,8 +618,10 @@ class Queue:
         self._unacked = n
         self._gc()
 
-    def _scan(self, path, first, verify):
-        # -> (valid records, bytes they take, file size); stops at the first bad record
+    def _scan(self, path, first):
+        # -> (records, bytes they take, file size). Walks the headers and stops at the first
+        # that is unreadable or runs past the end of the file: a torn tail. A whole record whose
+        # payload fails its CRC still counts (its seq is used up); read() discards it.
         try:
             size = os.stat(path)[6]
             f = open(path, "rb")
@@ -635,8 +637,6 @@ class Queue:
                     break
                 n = h[2] | h[3] << 8
                 if n > self.max_payload or off + _HDR + n > size:
-                    break
-                if verify and (f.readinto(self._rmv[_HDR : _HDR + n]) != n or not self._crc_ok(h, n)):
                     break
                 off += _HDR + n
                 c += 1

@@ -73,7 +73,7 @@ def test_queue_survives_sigkill_at_random_instants(tmp_path):
         open_next = None
         for ln in _lines(out):
             tag = ln[0]
-            assert tag != "BAD", "corrupt record delivered after restart %d: %s" % (run, ln)
+            assert tag != "BAD", f"corrupt record delivered after restart {run}: {ln}"
             if tag == "O":
                 opened += 1
                 open_next = int(ln[1])
@@ -117,7 +117,7 @@ def test_queue_survives_sigkill_at_random_instants(tmp_path):
     for ln in _lines(r.stdout):
         if ln[0] == "D":
             s = int(ln[1])
-            assert s not in dumped, "seq %d queued twice" % s
+            assert s not in dumped, f"seq {s} queued twice"
             dumped[s] = bytes.fromhex(ln[2]) if len(ln) > 2 else b""
             order.append(s)
         elif ln[0] == "E":
@@ -132,21 +132,21 @@ def test_queue_survives_sigkill_at_random_instants(tmp_path):
 
     # every record read back is the one written for its seq (CRC + payload check)
     for s, pl in dumped.items():
-        assert pl == payload(s), "seq %d has a wrong payload" % s
-        assert s <= max_started, "phantom record %d" % s
+        assert pl == payload(s), f"seq {s} has a wrong payload"
+        assert s <= max_started, f"phantom record {s}"
         # an ack that returned removed it for good
-        assert not covered(s, acked_done), "acked record %d came back" % s
+        assert not covered(s, acked_done), f"acked record {s} came back"
     # a record whose append returned is still queued, or an ack covering it was started
     lost = [s for s in completed if s not in dumped and not covered(s, acked_started)]
-    assert not lost, "records lost: %s" % lost[:20]
+    assert not lost, f"records lost: {lost[:20]}"
     # sequence numbers: each completed append is exactly previous completed + 1, or it skips
     # one append that landed without its "A" line before the kill (never reused, never a gap
     # of more than that)
-    for x, y in zip(completed, completed[1:]):
+    for x, y in zip(completed, completed[1:], strict=False):
         assert y in (x + 1, x + 2), (x, y)
-    assert len(completed) > 10 * KILLS // 3, "worker did too little work: %d" % len(completed)
+    assert len(completed) > 10 * KILLS // 3, f"worker did too little work: {len(completed)}"
     print(
-        "\npowerloss: %d kills in %.1f s, %d opens, %d appends returned, %d acks returned, "
-        "%d kills inside an append, %d inside an ack, %d records queued at the end"
-        % (KILLS, elapsed, opened, len(completed), len(acked_done), torn_appends, torn_acks, len(dumped))
+        f"\npowerloss: {KILLS} kills in {elapsed:.1f} s, {opened} opens, {len(completed)} appends"
+        f" returned, {len(acked_done)} acks returned, {torn_appends} kills inside an append,"
+        f" {torn_acks} inside an ack, {len(dumped)} records queued at the end"
     )
