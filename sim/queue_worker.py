@@ -11,8 +11,8 @@
 #         a <seq> / A <seq>         append started / returned
 #         k <a> <b> / K <a> <b> <n> ack_range started / returned (n records removed)
 # dump: print "D <seq> <payload hex>" for every queued record, then "E <next_seq> <depth>".
-import sys
 import random
+import sys
 
 _here = sys.argv[0].rpartition("/")[0] or "."
 for _p in (_here, _here + "/../firmware"):
