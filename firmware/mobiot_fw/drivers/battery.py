@@ -10,13 +10,7 @@
 #   divider  nominal ratio (R_top + R_bottom) / R_bottom
 #   scale    per-board gain correction from a two-point calibration (1.0 if none)
 #   offset   per-board offset in volts (0.0 if none)
-try:
-    from micropython import const
-except ImportError:
-
-    def const(x):
-        return x
-
+from micropython import const  # MicroPython only: the host never imports drivers
 
 _DEFAULT_SAMPLES = const(8)
 _MAX_SAMPLES = const(64)

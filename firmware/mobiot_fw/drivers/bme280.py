@@ -10,13 +10,7 @@
 # Driver contract (used by the main loop): NAMES, start() -> ms to wait, read() -> tuple.
 import errno
 
-try:
-    from micropython import const
-except ImportError:  # CPython (host tools import nothing from here, but keep it loadable)
-
-    def const(x):
-        return x
-
+from micropython import const  # MicroPython only: the host never imports drivers
 
 # Registers, section 5.3 / 5.4 (memory map, table 18).
 _REG_CALIB00 = const(0x88)  # 0x88..0xA1: dig_T1..dig_P9, (0xA0 unused), dig_H1 (table 16)

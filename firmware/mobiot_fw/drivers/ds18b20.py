@@ -18,13 +18,7 @@
 # the sensor must have VDD wired.
 import errno
 
-try:
-    from micropython import const
-except ImportError:
-
-    def const(x):
-        return x
-
+from micropython import const  # MicroPython only: the host never imports drivers
 
 _CMD_MATCH_ROM = const(0x55)
 _CMD_SKIP_ROM = const(0xCC)

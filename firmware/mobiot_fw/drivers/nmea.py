@@ -18,34 +18,21 @@
 #
 # This module runs under CPython too (host log replay), hence the guarded imports.
 import errno
+import time
 
-try:
-    from time import ticks_diff, ticks_ms
-except ImportError:  # CPython
-    import time as _time
+# This module is also imported by the host (CPython) to replay logs, so it uses no
+# micropython.const and looks the ticks functions up at run time; under CPython they fall
+# back to a millisecond clock and plain subtraction.
+_ticks_ms = getattr(time, "ticks_ms", None) or (lambda: int(time.time() * 1000))
+_ticks_diff = getattr(time, "ticks_diff", None) or (lambda a, b: a - b)
 
-    def ticks_ms():
-        return int(_time.monotonic() * 1000)
-
-    def ticks_diff(a, b):
-        return a - b
-
-
-try:
-    from micropython import const
-except ImportError:
-
-    def const(x):
-        return x
-
-
-_MAX_LINE = const(100)  # 82 chars is the NMEA maximum; allow some slack, reject garbage
+_MAX_LINE = 100  # 82 chars is the NMEA maximum; allow some slack, reject garbage
 _KNOT_MS = 0.514444  # 1852 m / 3600 s
-_STALE_MS = const(5000)  # receivers send at 1 Hz; 5 missed epochs = receiver gone
+_STALE_MS = 5000  # receivers send at 1 Hz; 5 missed epochs = receiver gone
 
 # Fix quality values that mean a real position (GGA field 6). 7 (manual input) and 8
 # (simulator) are not measurements of where we are, so they count as "no fix".
-_FIX_MAX = const(6)
+_FIX_MAX = 6
 
 
 def checksum_ok(line):
@@ -211,7 +198,7 @@ class Gnss:
         """Parse one line (str or bytes). Returns True if it was a valid sentence. Never
         raises for bad input: bad lines are counted in bad_lines."""
         if now_ms is None:
-            now_ms = ticks_ms()
+            now_ms = _ticks_ms()
         f = fields(line)
         if f is None:
             self.bad_lines += 1
@@ -252,7 +239,7 @@ class Gnss:
         return self._utc
 
     def _fresh(self, t, now_ms):
-        return t is not None and ticks_diff(now_ms, t) <= self.stale_ms
+        return t is not None and _ticks_diff(now_ms, t) <= self.stale_ms
 
     def start(self):
         return 0  # the receiver streams by itself
@@ -261,16 +248,17 @@ class Gnss:
         """(lat, lon, alt, spd, sats, fix). ETIMEDOUT if no valid sentence arrived within
         stale_ms; with no (fresh) fix: (None, None, None, None, None, 0)."""
         if now_ms is None:
-            now_ms = ticks_ms()
+            now_ms = _ticks_ms()
         if not self._fresh(self._last_ms, now_ms):
             raise OSError(errno.ETIMEDOUT)
-        if not self.fix or not self._fresh(self._gga_ms, now_ms):
+        lat, lon, alt = self.lat, self.lon, self.alt
+        if not self.fix or lat is None or lon is None or not self._fresh(self._gga_ms, now_ms):
             return (None, None, None, None, None, 0)
         spd = self.spd if self._fresh(self._rmc_ms, now_ms) else None
         return (
-            round(self.lat, 6),
-            round(self.lon, 6),
-            None if self.alt is None else round(self.alt, 1),
+            round(lat, 6),
+            round(lon, 6),
+            None if alt is None else round(alt, 1),
             None if spd is None else round(spd, 2),
             self.sats,
             self.fix,

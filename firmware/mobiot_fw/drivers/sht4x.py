@@ -13,13 +13,7 @@
 import errno
 import time
 
-try:
-    from micropython import const
-except ImportError:
-
-    def const(x):
-        return x
-
+from micropython import const  # MicroPython only: the host never imports drivers
 
 _CMD_MEASURE_HIGH = b"\xfd"
 _CMD_SERIAL = b"\x89"
