@@ -182,8 +182,14 @@ _MODELS = {
     },
 }
 _MODELS["BG96"] = dict(_MODELS["BG95"], cgmm="BG96", cgmr="BG96MAR02A07M1G", off_max_ms=0)
-_ALIASES = {"SIM7080": "SIM7080G", "SIM7000": "SIM7000G", "A7670E": "A7670", "A7670G": "A7670",
-            "A7670SA": "A7670", "BG95-M3": "BG95"}
+_ALIASES = {
+    "SIM7080": "SIM7080G",
+    "SIM7000": "SIM7000G",
+    "A7670E": "A7670",
+    "A7670G": "A7670",
+    "A7670SA": "A7670",
+    "BG95-M3": "BG95",
+}
 
 # 3GPP TS 27.007 §10.1.22 (+CEREG) <stat>
 _STAT_NOT = 0
@@ -597,14 +603,15 @@ class ModemSim:
         head = "+CEREG: " if urc else "+CEREG: %d," % n
         if n < 2 or st not in (_STAT_HOME, _STAT_ROAM, _STAT_DENIED):
             if st == _STAT_DENIED and n >= 3:
-                return head + '%d,,,,0,15' % st  # cause_type 0 (EMM), #15 no suitable cells
+                return head + "%d,,,,0,15" % st  # cause_type 0 (EMM), #15 no suitable cells
             return head + "%d" % st
         c = self.cfg
         s = head + '%d,"%04X","%08X",%d' % (st, c["tac"], c["cell"], _ACT.get(c["rat"], 7))
         if n >= 4 and st != _STAT_DENIED:
             g = self._psm_grant()
             if g:
-                s += ',,,"%s","%s"' % (g[1], g[0])  # TS 27.007: Active-Time (T3324), then Periodic-TAU (T3412)
+                # TS 27.007 §10.1.22: Active-Time (T3324) comes before Periodic-TAU (T3412)
+                s += ',,,"%s","%s"' % (g[1], g[0])
         return s
 
     def _psm_grant(self):
@@ -636,7 +643,15 @@ def _head(up):
 
 # -- TS 24.008 timer encodings (kept here too: the sim must not trust the firmware's) --------
 def _enc_t3412(s):
-    for unit, mult in ((0b011, 2), (0b100, 30), (0b101, 60), (0b000, 600), (0b001, 3600), (0b010, 36000), (0b110, 1152000)):
+    for unit, mult in (
+        (0b011, 2),
+        (0b100, 30),
+        (0b101, 60),
+        (0b000, 600),
+        (0b001, 3600),
+        (0b010, 36000),
+        (0b110, 1152000),
+    ):
         v = (s + mult - 1) // mult
         if v <= 31:
             return _bits(unit, v)
@@ -797,8 +812,10 @@ def _h_cpsi(sim, rest, line):
     rat = c["rat"]
     if rat == "GSM":
         rssi = int(round(sim._rssi(sim._rsrp())))
-        return _ok("+CPSI: GSM,Online,%03d-%s,0x%04X,%d,%d EGSM 900,%d,0,%d-%d" % (
-            c["mcc"], c["mnc"], c["tac"], c["cell"], c["earfcn"], rssi, 40, 40))
+        return _ok(
+            "+CPSI: GSM,Online,%03d-%s,0x%04X,%d,%d EGSM 900,%d,0,%d-%d"
+            % (c["mcc"], c["mnc"], c["tac"], c["cell"], c["earfcn"], rssi, 40, 40)
+        )
     sysm = {"LTE-M": "LTE CAT-M1", "NB-IoT": "LTE NB-IOT"}.get(rat, "LTE")
     rsrp = sim._rsrp()
     rsrq = sim._rsrq()
@@ -808,8 +825,10 @@ def _h_cpsi(sim, rest, line):
         q, p, r = int(round(rsrq * 10)), int(round(rsrp * 10)), int(round(rssi * 10))
     else:
         q, p, r = int(round(rsrq)), int(round(rsrp)), int(round(rssi))
-    return _ok("+CPSI: %s,Online,%03d-%s,0x%04X,%d,%d,EUTRAN-BAND%d,%d,5,5,%d,%d,%d,%d" % (
-        sysm, c["mcc"], c["mnc"], c["tac"], c["cell"], c["pci"], c["band"], c["earfcn"], q, p, r, sinr))
+    return _ok(
+        "+CPSI: %s,Online,%03d-%s,0x%04X,%d,%d,EUTRAN-BAND%d,%d,5,5,%d,%d,%d,%d"
+        % (sysm, c["mcc"], c["mnc"], c["tac"], c["cell"], c["pci"], c["band"], c["earfcn"], q, p, r, sinr)
+    )
 
 
 def _sinr_fifth(sinr):
@@ -833,10 +852,14 @@ def _h_qeng(sim, rest, line):
     s = _sinr_fifth(sim._sinr()) if sim.model == "BG96" else int(round(sim._sinr()))
     srx = int(round(rsrp + 140))
     if c["rat"] == "NB-IoT":
-        return _ok('+QENG: "servingcell","NOCONN","NBIoT","FDD",%d,%s,%X,%d,%d,%d,%X,%d,%d,%d,%d,%d' % (
-            c["mcc"], c["mnc"], c["cell"], c["pci"], c["earfcn"], c["band"], c["tac"], p, q, r, s, srx))
-    return _ok('+QENG: "servingcell","NOCONN","eMTC","FDD",%d,%s,%X,%d,%d,%d,5,5,%X,%d,%d,%d,%d,%d' % (
-        c["mcc"], c["mnc"], c["cell"], c["pci"], c["earfcn"], c["band"], c["tac"], p, q, r, s, srx))
+        return _ok(
+            '+QENG: "servingcell","NOCONN","NBIoT","FDD",%d,%s,%X,%d,%d,%d,%X,%d,%d,%d,%d,%d'
+            % (c["mcc"], c["mnc"], c["cell"], c["pci"], c["earfcn"], c["band"], c["tac"], p, q, r, s, srx)
+        )
+    return _ok(
+        '+QENG: "servingcell","NOCONN","eMTC","FDD",%d,%s,%X,%d,%d,%d,5,5,%X,%d,%d,%d,%d,%d'
+        % (c["mcc"], c["mnc"], c["cell"], c["pci"], c["earfcn"], c["band"], c["tac"], p, q, r, s, srx)
+    )
 
 
 def _h_qcsq(sim, rest, line):
@@ -847,8 +870,16 @@ def _h_qcsq(sim, rest, line):
         return _ok('+QCSQ: "NOSERVICE"')
     rsrp = sim._rsrp()
     mode = "NBIoT" if sim.cfg["rat"] == "NB-IoT" else "eMTC"
-    return _ok('+QCSQ: "%s",%d,%d,%d,%d' % (mode, int(round(sim._rssi(rsrp))), int(round(rsrp)),
-                                           _sinr_fifth(sim._sinr()), int(round(sim._rsrq()))))
+    return _ok(
+        '+QCSQ: "%s",%d,%d,%d,%d'
+        % (
+            mode,
+            int(round(sim._rssi(rsrp))),
+            int(round(rsrp)),
+            _sinr_fifth(sim._sinr()),
+            int(round(sim._rsrq())),
+        )
+    )
 
 
 def _h_cgdcont(sim, rest, line):
@@ -908,8 +939,12 @@ def _h_cnact(sim, rest, line):
         return ["ERROR"]
     if rest == "?":
         if sim.model == "SIM7080G":
-            return _ok('+CNACT: 0,%d,"%s"' % (1 if sim.pdp_active else 0, sim._ip()),
-                       '+CNACT: 1,0,"0.0.0.0"', '+CNACT: 2,0,"0.0.0.0"', '+CNACT: 3,0,"0.0.0.0"')
+            return _ok(
+                '+CNACT: 0,%d,"%s"' % (1 if sim.pdp_active else 0, sim._ip()),
+                '+CNACT: 1,0,"0.0.0.0"',
+                '+CNACT: 2,0,"0.0.0.0"',
+                '+CNACT: 3,0,"0.0.0.0"',
+            )
         return _ok('+CNACT: %d,"%s"' % (1 if sim.pdp_active else 0, sim._ip()))
     if not sim._registered():
         return ["ERROR"]

@@ -78,8 +78,9 @@ def error_code(line):
 
 
 class At:
-    def __init__(self, uart, urc_handler=None, echo_ok=True, clock=None, urc_queue=_URC_QUEUE,
-                 line_max=_LINE_MAX):
+    def __init__(
+        self, uart, urc_handler=None, echo_ok=True, clock=None, urc_queue=_URC_QUEUE, line_max=_LINE_MAX
+    ):
         self._uart = uart
         self.urc_handler = urc_handler  # callable(line) or None (then use get_urc())
         self.echo_ok = echo_ok  # False: echo lines are kept as data (to diagnose ATE state)

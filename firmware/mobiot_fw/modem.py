@@ -51,8 +51,11 @@ MODELS = {
         "off_wait_ms": 4000,
         "down_urc": "NORMAL POWER DOWN",
         # SIM7080 Series AT Command Manual: AT+CNMP=38 LTE only; AT+CMNB=1 CAT-M, 2 NB-IoT
-        "rat": {"LTE-M": ("AT+CNMP=38", "AT+CMNB=1"), "NB-IoT": ("AT+CNMP=38", "AT+CMNB=2"),
-                "GSM": ("AT+CNMP=13",)},
+        "rat": {
+            "LTE-M": ("AT+CNMP=38", "AT+CMNB=1"),
+            "NB-IoT": ("AT+CNMP=38", "AT+CMNB=2"),
+            "GSM": ("AT+CNMP=13",),
+        },
         # AT+CNCFG=<pdpidx>,<ip_type>,<APN> configures the app PDP; AT+CNACT=0,1 activates it
         "apn": ('AT+CGDCONT=1,"IP","{apn}"', 'AT+CNCFG=0,1,"{apn}"'),
         "activate": (("AT+CNACT=0,1", "+APP PDP:"),),
@@ -72,8 +75,11 @@ MODELS = {
         "off_wait_ms": 7000,
         "down_urc": "NORMAL POWER DOWN",
         # SIM7000 Series AT Command Manual: AT+CNMP=38 LTE only; AT+CMNB=1 CAT-M, 2 NB-IoT
-        "rat": {"LTE-M": ("AT+CNMP=38", "AT+CMNB=1"), "NB-IoT": ("AT+CNMP=38", "AT+CMNB=2"),
-                "GSM": ("AT+CNMP=13",)},
+        "rat": {
+            "LTE-M": ("AT+CNMP=38", "AT+CMNB=1"),
+            "NB-IoT": ("AT+CNMP=38", "AT+CMNB=2"),
+            "GSM": ("AT+CNMP=13",),
+        },
         "apn": ('AT+CGDCONT=1,"IP","{apn}"',),
         # SIM7000: AT+CNACT=<mode>,<APN> opens the app network; +APP PDP: ACTIVE follows
         "activate": (('AT+CNACT=1,"{apn}"', "+APP PDP:"),),
@@ -112,9 +118,11 @@ MODELS = {
         "down_urc": "POWERED DOWN",
         # BG95 AT Commands Manual AT+QCFG: "iotopmode" 0 eMTC, 1 NB-IoT;
         # "nwscanseq" 02 = eMTC first, 03 = NB-IoT first, 01 = GSM
-        "rat": {"LTE-M": ('AT+QCFG="nwscanseq",020301', 'AT+QCFG="iotopmode",0,1'),
-                "NB-IoT": ('AT+QCFG="nwscanseq",030201', 'AT+QCFG="iotopmode",1,1'),
-                "GSM": ('AT+QCFG="nwscanseq",010203', 'AT+QCFG="nwscanmode",1,1')},
+        "rat": {
+            "LTE-M": ('AT+QCFG="nwscanseq",020301', 'AT+QCFG="iotopmode",0,1'),
+            "NB-IoT": ('AT+QCFG="nwscanseq",030201', 'AT+QCFG="iotopmode",1,1'),
+            "GSM": ('AT+QCFG="nwscanseq",010203', 'AT+QCFG="nwscanmode",1,1'),
+        },
         # TCP/IP AT manual: AT+QICSGP=<contextID>,<context_type 1=IPv4>,<APN>; AT+QIACT=1
         "apn": ('AT+CGDCONT=1,"IP","{apn}"', 'AT+QICSGP=1,1,"{apn}"'),
         "activate": (("AT+QIACT=1", None),),
@@ -127,8 +135,14 @@ MODELS = {
     },
 }
 MODELS["BG96"] = dict(MODELS["BG95"], off_ms=800)
-_ALIASES = {"SIM7080": "SIM7080G", "SIM7000": "SIM7000G", "A7670E": "A7670", "A7670G": "A7670",
-            "A7670SA": "A7670", "BG95-M3": "BG95"}
+_ALIASES = {
+    "SIM7080": "SIM7080G",
+    "SIM7000": "SIM7000G",
+    "A7670E": "A7670",
+    "A7670G": "A7670",
+    "A7670SA": "A7670",
+    "BG95-M3": "BG95",
+}
 
 # commands every model answers (TS 27.007). Requested PSM/eDRX first, then what the network
 # granted (+CEDRXRDP, +CEREG n=4 timers) so the granted values win in the merged record.
@@ -140,8 +154,15 @@ _IDS = ("AT+CGSN", "AT+CIMI", None, "AT+CGMR")  # None: the model's ICCID comman
 # 3GPP TS 24.008 timer encodings (pure). A value is an 8-character bit string, as
 # AT+CPSMS takes it (TS 27.007 §7.38).
 # §10.5.7.4a GPRS Timer 3 (T3412 extended): bits 8-6 unit, bits 5-1 value
-_T3412_UNITS = ((0b011, 2), (0b100, 30), (0b101, 60), (0b000, 600), (0b001, 3600),
-                (0b010, 36000), (0b110, 1152000))
+_T3412_UNITS = (
+    (0b011, 2),
+    (0b100, 30),
+    (0b101, 60),
+    (0b000, 600),
+    (0b001, 3600),
+    (0b010, 36000),
+    (0b110, 1152000),
+)
 # §10.5.7.3 GPRS Timer 2 (T3324): 000 2 s, 001 1 min, 010 decihours; 111 deactivated
 _T3324_UNITS = ((0b000, 2), (0b001, 60), (0b010, 360))
 _DEACTIVATED = const(0b111)
@@ -202,8 +223,24 @@ def decode_t3324(bits):
 
 # §10.5.5.32 Extended DRX parameters, S1 mode: eDRX cycle per 4-bit value, in units of
 # 10.24 ms frames... expressed here in ms. WB-S1 (LTE-M) allows all 16; NB-S1 a subset.
-_EDRX_MS = (5120, 10240, 20480, 40960, 61440, 81920, 102400, 122880, 143360, 163840, 327680,
-            655360, 1310720, 2621440, 5242880, 10485760)
+_EDRX_MS = (
+    5120,
+    10240,
+    20480,
+    40960,
+    61440,
+    81920,
+    102400,
+    122880,
+    143360,
+    163840,
+    327680,
+    655360,
+    1310720,
+    2621440,
+    5242880,
+    10485760,
+)
 _EDRX_NB = (2, 3, 5, 9, 10, 11, 12, 13, 14, 15)
 # AcT-type of AT+CEDRXS (TS 27.007 §7.40): 4 E-UTRAN (WB-S1), 5 E-UTRAN (NB-S1)
 _ACT_WB = const(4)
@@ -250,8 +287,20 @@ def decode_ptw(bits, rat="LTE-M"):
 
 # ---------------------------------------------------------------------------------------
 class Modem:
-    def __init__(self, at, model, pwrkey=None, apn="", psm=None, edrx=None, rat=None,
-                 on_event=None, on_reg=None, pwrkey_active=1, hang_limit=_HANG_LIMIT):
+    def __init__(
+        self,
+        at,
+        model,
+        pwrkey=None,
+        apn="",
+        psm=None,
+        edrx=None,
+        rat=None,
+        on_event=None,
+        on_reg=None,
+        pwrkey_active=1,
+        hang_limit=_HANG_LIMIT,
+    ):
         model = _ALIASES.get(model, model)
         if model not in MODELS:
             raise ValueError("unknown modem model: %s" % model)

@@ -86,7 +86,10 @@ async def test_urc_in_middle_of_response():
         urc_handler=got.append,
     )
     lines, final = await at.cmd("AT+CGDCONT?", 1000)
-    assert lines == ['+CGDCONT: 1,"IP","iot.example","0.0.0.0",0,0', '+CGDCONT: 2,"IP","ims","0.0.0.0",0,0'], lines
+    assert lines == [
+        '+CGDCONT: 1,"IP","iot.example","0.0.0.0",0,0',
+        '+CGDCONT: 2,"IP","ims","0.0.0.0",0,0',
+    ], lines
     await asyncio.sleep_ms(20)
     assert got == ["+CEREG: 5"], got
     at.stop()
@@ -189,7 +192,8 @@ async def test_expect_waits_for_completion_line():
 
 
 async def test_urc_storm_commands_complete():
-    # 1200 URCs (2 bursts of 30 per command) interleaved with 20 commands; every command gets exactly its own answer
+    # 1200 URCs (2 bursts of 30 per command) interleaved with 20 commands; every command
+    # gets exactly its own answer
     got = []
     storm = crlf(*["+CEREG: %d" % (i % 2 + 1) for i in range(30)])
     script = {}

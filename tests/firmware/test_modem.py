@@ -6,9 +6,8 @@ import asyncio
 import json
 import math
 
-from modem_sim import ModemSim, VirtualTime
-from mobiot_fw.at import At
 from mobiot_fw import cellular
+from mobiot_fw.at import At
 from mobiot_fw.modem import (
     Modem,
     decode_edrx,
@@ -20,6 +19,7 @@ from mobiot_fw.modem import (
     encode_t3324,
     encode_t3412,
 )
+from modem_sim import ModemSim, VirtualTime
 
 _DIR = __file__.rpartition("/")[0] + "/../data/scenarios/"
 FILES = ("sim7080g", "sim7000g", "a7670", "bg95")
@@ -46,7 +46,7 @@ class Rig:
             rat=mc.get("rat"),
             on_event=lambda n, d: self.events.append((self.sim.now_s(), n, d)),
             on_reg=lambda r, v: self.regs.append((self.sim.now_s(), r)),
-            **kw
+            **kw,
         )
 
     def run(self, coro):
@@ -222,10 +222,14 @@ def test_scenario_timeline_all_models():
         assert any(a <= t < b and r == "searching" for t, r in rig.regs), (name, rig.regs)
         # denied
         d = by["denied"]
-        assert any(n == "reg_denied" and d["at_s"] <= t < d["at_s"] + d["for_s"] + 5 for t, n, _ in rig.events), (name, rig.events)
+        assert any(
+            n == "reg_denied" and d["at_s"] <= t < d["at_s"] + d["for_s"] + 5 for t, n, _ in rig.events
+        ), (name, rig.events)
         # SIM pulled
         s = by["sim_missing"]
-        assert any(n == "sim_missing" and s["at_s"] <= t < s["at_s"] + s["for_s"] + 5 for t, n, _ in rig.events), (name, rig.events)
+        assert any(
+            n == "sim_missing" and s["at_s"] <= t < s["at_s"] + s["for_s"] + 5 for t, n, _ in rig.events
+        ), (name, rig.events)
         # hang: recovered once by the power key, and the simulator saw one power cycle
         h = by["hang"]
         assert rig.m.recoveries == 1, (name, rig.m.recoveries)
@@ -250,7 +254,12 @@ def test_responses_override_reproduces_pasted_log():
     sc = load("sim7080g")
     sc["modem"]["events"] = []
     sc["modem"]["responses"] = {
-        "AT+CPSI?": ["AT+CPSI?", "+CPSI: LTE CAT-M1,Online,505-01,0x2036,134523149,238,EUTRAN-BAND28,9410,5,5,-20,-116,-82,6", "", "OK"],
+        "AT+CPSI?": [
+            "AT+CPSI?",
+            "+CPSI: LTE CAT-M1,Online,505-01,0x2036,134523149,238,EUTRAN-BAND28,9410,5,5,-20,-116,-82,6",
+            "",
+            "OK",
+        ],
         "AT+CSQ": [["+CSQ: 14,99", "", "OK"], ["+CSQ: 9,99", "", "OK"]],
     }
     rig = Rig(sc)
