@@ -20,12 +20,7 @@ import asyncio
 import errno
 import time
 
-try:
-    from micropython import const
-except ImportError:  # CPython (host imports for docs/tools)
-
-    def const(x):
-        return x
+from micropython import const
 
 
 from mobiot_fw import cellular

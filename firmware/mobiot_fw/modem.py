@@ -13,12 +13,7 @@
 import asyncio
 import time
 
-try:
-    from micropython import const
-except ImportError:
-
-    def const(x):
-        return x
+from micropython import const
 
 
 from mobiot_fw import cellular
@@ -409,6 +404,8 @@ class Modem:
     # -- power ---------------------------------------------------------------------------------
     def _key(self, pressed):
         k = self.pwrkey
+        if k is None:
+            return
         level = self.pwrkey_active if pressed else 1 - self.pwrkey_active
         if hasattr(k, "value"):
             k.value(level)
@@ -607,7 +604,7 @@ class Modem:
     async def report(self):
         """Connectivity values right now, merged from the model's command set. Never raises;
         missing values are simply absent."""
-        vals = {"model": self.model}
+        vals: dict = {"model": self.model}
         ids = await self.identities()
         vals.update(ids)
         cmds = _REPORT_HEAD + self.m["rdp"] + _REPORT_COMMON + self.m["signal"] + (self.m["ip"],)
