@@ -22,7 +22,6 @@ import time
 
 from micropython import const
 
-
 from mobiot_fw import cellular
 
 _LINE_MAX = const(256)  # +CPSI / +QENG lines are ~120 chars; longer lines are truncated

@@ -15,7 +15,6 @@ import time
 
 from micropython import const
 
-
 from mobiot_fw import cellular
 from mobiot_fw.at import AtError, AtTimeout
 
