@@ -74,6 +74,10 @@ def _build(kind, key):
         return sim_sensors.make_adc(seed(), scenario)
     if kind == "uart" and key == _cfg("gnss").get("uart") and sim_sensors:
         return sim_sensors.make_gnss_uart(seed(), scenario)
+    if kind == "pin" and key == _cfg("modem").get("pwrkey"):
+        device("uart", _cfg("modem").get("uart"))
+        sim = _devices.get(("modem", _cfg("modem").get("uart")))
+        return sim.pwrkey.value if sim is not None else None
     if kind == "uart" and key == _cfg("modem").get("uart"):
         try:
             import modem_sim

@@ -182,8 +182,9 @@ class Terminal:
     # -- sensors ---------------------------------------------------------------------------
     def _fail(self, s, e):
         code = e.args[0] if e.args and isinstance(e.args[0], int) else 0
-        s.drv = None if s.name != "gnss" else s.drv
-        s.retry = _RECOVER_CYCLES
+        if s.name != "gnss":  # a stream, not a bus device: nothing to re-initialise
+            s.drv = None
+            s.retry = _RECOVER_CYCLES
         if s.err != code or code == 0:
             if not s.err:
                 s.failed_at = time.ticks_ms()
@@ -344,6 +345,64 @@ class Terminal:
                         buf.append(c)
             self.pump()
 
+    # -- modem -----------------------------------------------------------------------------
+    def _modem_event(self, name, detail):
+        if name == "modem_recovered":
+            self.event("modem_recovered", ("tries", self.modem.recoveries if self.modem else 0))
+        else:
+            self.event("modem_error", ("err", name), ("at", str(detail)[:80]))
+
+    def _on_reg(self, reg, values):
+        # A connectivity record on every registration change, with what the URC carried
+        # merged over the last full report.
+        old = self.conn.get("reg")
+        for k in values:
+            self.conn[k] = values[k]
+        self.conn["reg"] = reg
+        if old != reg:
+            self.event("reg_change", ("old", old or "unknown"), ("new", reg))
+            self.emit("connectivity", self.conn)
+
+    async def modem_task(self):
+        from .at import At
+        from .modem import Modem
+
+        mc = self.board["modem"]
+        mcfg = self.cfg["modem"]
+        at = At(self.plat.uart("modem")).start()
+        pk = self.plat.pin_out(mc["pwrkey"], 1 - mc.get("pwrkey_active", 1)) if "pwrkey" in mc else None
+        psm = mcfg["psm"]
+        edrx = mcfg["edrx"]["cycle_s"]
+        m = Modem(at, mc["model"], pwrkey=pk, apn=mcfg["apn"],
+                  psm=(psm["t3412_s"], psm["t3324_s"]) if psm["t3412_s"] else None,
+                  edrx=edrx or None, on_event=self._modem_event, on_reg=self._on_reg,
+                  pwrkey_active=mc.get("pwrkey_active", 1))
+        self.modem = m
+        while not self.stop:
+            self.beats["modem"] = time.ticks_ms()
+            if not await m.power_on():
+                await asyncio.sleep(30)
+                continue
+            if not await m.check_sim():
+                await asyncio.sleep(60)
+                continue
+            if m.needs_attach:
+                await m.attach(mcfg["attach_timeout_s"])
+            while not self.stop and not m.needs_attach:
+                self.beats["modem"] = time.ticks_ms()
+                vals = await m.report()
+                old = self.conn.get("reg")
+                self.conn = vals
+                if vals.get("reg") != old and old is not None:
+                    self.event("reg_change", ("old", old), ("new", vals.get("reg", "unknown")))
+                if m.at.timeouts_in_row >= 3:
+                    await m.recover()
+                    break
+                if vals.get("reg") not in ("home", "roaming"):
+                    m.needs_attach = True
+                    break
+                await asyncio.sleep(self.cfg["interval_s"])
+
     # -- tasks -----------------------------------------------------------------------------
     async def sampler(self):
         while not self.stop:
@@ -359,7 +418,8 @@ class Terminal:
     async def supervisor(self, wdt):
         # Feed the watchdog only while every task checked in within its allowance: a wedged
         # task (a driver stuck in a loop, a lost await) ends in a watchdog reset.
-        allow = {"link": 10000, "sampler": (self.cfg["interval_s"] + 60) * 1000}
+        allow = {"link": 10000, "sampler": (self.cfg["interval_s"] + 60) * 1000,
+                 "modem": (self.cfg["interval_s"] + self.cfg["modem"]["attach_timeout_s"] + 300) * 1000}
         while not self.stop:
             now = time.ticks_ms()
             healthy = True
@@ -398,6 +458,8 @@ async def run(term, wdt=None):
     tasks = [asyncio.create_task(term.link(_stdin_reader())), asyncio.create_task(term.supervisor(wdt))]
     if term.gnss is not None:
         tasks.append(asyncio.create_task(term.gnss.run()))
+    if term.board.get("modem") and term.cfg["modem"]["enabled"]:
+        tasks.append(asyncio.create_task(term.modem_task()))
     if term.cfg["sleep"]["deep"]:
         await term.sample()
         await term.maybe_sleep()

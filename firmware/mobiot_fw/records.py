@@ -51,7 +51,7 @@ FIELDS = (
     ("mcc", "connectivity", "", "int", None, "4/0/10"),
     ("mnc", "connectivity", "", "str", None, "4/0/9"),
     ("oper", "connectivity", "", "str", None, ""),
-    ("reg", "connectivity", "", "int", None, ""),
+    ("reg", "connectivity", "", "str", None, ""),
     ("ip", "connectivity", "", "str", None, "4/0/4"),
     ("apn", "connectivity", "", "str", None, "4/0/7"),
     ("psm", "connectivity", "", "bool", None, ""),
@@ -83,7 +83,7 @@ EVENTS = (
     ("config_fallback", (("reason", "str"), ("key", "str"))),
     ("queue_drop", (("dropped", "int"), ("total", "int"))),
     ("queue_corrupt", (("discarded", "int"),)),
-    ("reg_change", (("old", "int"), ("new", "int"))),
+    ("reg_change", (("old", "str"), ("new", "str"))),
     ("time_set", (("delta_s", "num"), ("source", "str"))),
     ("low_battery", (("bat", "num"),)),
 )

@@ -521,7 +521,7 @@ def load_scenario(path: str) -> dict:
               help="Scenario JSON (docs/scenario.md); repeat to give board i the i-th (cycled).")
 @click.option("--blank", is_flag=True, help="Empty flash (MicroPython only), for provisioning.")
 @click.option("--board", "board_name", default="sim", show_default=True, help="Board definition in boards/.")
-@click.option("--heap", default="256k", show_default=True, help="MicroPython heap of each board.")
+@click.option("--heap", default="384k", show_default=True, help="MicroPython heap of each board.")
 @click.option("--first", default=0, show_default=True, type=int, help="Index of the first board (ids follow it).")
 def vboard(count: int, state_dir: str, baud: int, scenarios: tuple[str, ...], blank: bool, board_name: str,
            heap: str, first: int) -> int:
