@@ -46,8 +46,9 @@ class _Slot:
 
 
 class Terminal:
-    def __init__(self, plat, cfg, board, out=None, qroot="/q"):
+    def __init__(self, plat, cfg, board, out=None, qroot="/q", cfg_path="config.json"):
         self.plat = plat
+        self.cfg_path = cfg_path
         self.cfg = cfg
         self.board = board
         self.out = out if out is not None else getattr(sys.stdout, "buffer", sys.stdout)
@@ -73,6 +74,8 @@ class Terminal:
         self.resend_ms = li["resend_s"] * 1000
         self.inflight = {}  # seq -> ticks_ms of its last send (only while a host is attached)
         self.drops_seen = self.q.drops
+        self.drop_ms = None
+        self.in_drop = False
         self.heap_min = gc.mem_free()
         self.beats = {}  # task name -> ticks_ms of its last check-in
         self.wake = asyncio.Event()
@@ -154,10 +157,19 @@ class Terminal:
         self.write(proto.frame(self.buf, b"R", end))
         if self.hold:
             self.inflight[seq] = time.ticks_ms()
-        if self.q.drops != self.drops_seen:
-            n = self.q.drops - self.drops_seen
-            self.drops_seen = self.q.drops
-            self.emit("event", (("event", "queue_drop"), ("dropped", n), ("total", self.q.drops)))
+        if self.q.drops != self.drops_seen and not self.in_drop:
+            # A full queue drops its oldest record for each new one: say so at the first drop
+            # and then at most once a minute, or the events would push out the data.
+            now = time.ticks_ms()
+            if self.drop_ms is None or time.ticks_diff(now, self.drop_ms) >= 60000:
+                n = self.q.drops - self.drops_seen
+                self.drops_seen = self.q.drops
+                self.drop_ms = now
+                self.in_drop = True
+                try:
+                    self.emit("event", (("event", "queue_drop"), ("dropped", n), ("total", self.q.drops)))
+                finally:
+                    self.in_drop = False
         return seq
 
     def event(self, name, *pairs):
@@ -287,7 +299,7 @@ class Terminal:
             from . import config
 
             try:
-                config.save_key("interval_s", s)
+                config.save_key("interval_s", s, self.cfg_path)
             except OSError as e:
                 self.reply("interval", False, "not saved: %s" % e)
                 return
