@@ -234,7 +234,8 @@ def record_problem(p: dict[str, Any]) -> str | None:
         if tv is float:
             if not math.isfinite(v):
                 return "value " + name
-        elif tv not in (int, str, bool):
+        elif tv not in (int, str, bool) and v is not None:
+            # null: measured but unavailable (docs/records.md "Envelope")
             return "value " + name
     return None
 

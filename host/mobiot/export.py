@@ -18,33 +18,14 @@ from pathlib import Path
 from typing import IO, NamedTuple
 
 import click
+from mobiot_fw.records import unit_of as _fw_unit_of
 
 from .errors import MobiotError
 
-# SenML units (RFC 8428 section 12.1) of the record values, used only while
-# mobiot_fw.records is not importable; docs/records.md is the contract.
-_FALLBACK_UNITS = {
-    "temp": "Cel",
-    "hum": "%RH",
-    "press": "Pa",
-    "bat": "V",
-    "rsrp": "dBm",
-    "rsrq": "dB",
-    "sinr": "dB",
-    "rssi": "dBm",
-}
-
 
 def unit_of(name: str) -> str | None:
-    """SenML unit of a record value name, or None when it has none (strings, counters)."""
-    try:
-        from mobiot_fw.records import unit_of as fw_unit_of
-    except ImportError:
-        return _FALLBACK_UNITS.get(name)
-    try:
-        return fw_unit_of(name) or None
-    except (KeyError, ValueError):
-        return None
+    """SenML unit of a record value name (docs/records.md), None when it has none or is unknown."""
+    return _fw_unit_of(name) or None
 
 
 class Record(NamedTuple):
@@ -147,6 +128,8 @@ CSV_COLUMNS = ("device", "boot", "seq", "t", "kind", "name", "value", "unit", "c
 
 
 def _csv_value(v) -> str:
+    if v is None:  # measured but unavailable
+        return ""
     if isinstance(v, bool):
         return "true" if v else "false"
     return str(v) if isinstance(v, str) else json.dumps(v)
@@ -195,6 +178,8 @@ def senml_pack(records: Iterator[Record]) -> Iterator[dict]:
         bn = senml_base_name(r.device)
         first = True
         for name, v in r.values.items():
+            if v is None:  # measured but unavailable: SenML has no null value, so no entry
+                continue
             e: dict = {}
             if first:
                 if bn != last_bn:
@@ -216,7 +201,6 @@ def senml_pack(records: Iterator[Record]) -> Iterator[dict]:
 
 
 def write_senml(records: Iterator[Record], out: IO[str]) -> int:
-    n = 0
     out.write("[")
     sep = "\n"
     counted = _counting(records)
@@ -224,8 +208,7 @@ def write_senml(records: Iterator[Record], out: IO[str]) -> int:
         out.write(sep + json.dumps(e, separators=(",", ":")))
         sep = ",\n"
     out.write("\n]\n")
-    n = counted.n
-    return n
+    return counted.n
 
 
 class _counting:

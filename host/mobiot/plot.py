@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import click
+from mobiot_fw.records import base_name
 
 from .errors import MobiotError
 from .export import iter_records, open_db, parse_since, unit_of
@@ -31,30 +32,41 @@ def _safe(name: str) -> str:
 
 
 def collect_series(db_path: str | Path, device: str | None = None, since: float | None = None):
-    """{device: {name: ([datetime], [float])}} of the numeric values plotted by CHARTS."""
+    """{device: {base name: {value name: ([datetime], [float])}}} of the values CHARTS plots.
+
+    Prefixed names of several sensor instances (`sht_temp`, `bme_temp`, docs/records.md
+    "Prefixes") share their base name's axes, one line each.
+    """
     wanted = {n for names in CHARTS.values() for n in names}
-    out: dict[str, dict[str, tuple[list, list]]] = {}
+    out: dict[str, dict[str, dict[str, tuple[list, list]]]] = {}
+    bases: dict[str, str | None] = {}
     db = open_db(db_path)
     try:
         for r in iter_records(db, device, since):
             when = None
             for name, v in r.values.items():
-                if name not in wanted or isinstance(v, (bool, str)):
+                if v is None or isinstance(v, (bool, str)):
+                    continue
+                base = bases.get(name, "")
+                if base == "":
+                    base = bases[name] = base_name(name)
+                if base not in wanted:
                     continue
                 if when is None:
                     when = datetime.fromtimestamp(r.time, tz=timezone.utc)
-                xs, ys = out.setdefault(r.device, {}).setdefault(name, ([], []))
+                xs, ys = out.setdefault(r.device, {}).setdefault(base, {}).setdefault(name, ([], []))
                 xs.append(when)
                 ys.append(float(v))
     finally:
         db.close()
-    for series in out.values():
-        for xs, ys in series.values():
-            # Records are in seq order; a board whose clock was set late is not in time order.
-            if any(a > b for a, b in zip(xs, xs[1:], strict=False)):
-                pairs = sorted(zip(xs, ys, strict=True))
-                xs[:] = [p[0] for p in pairs]
-                ys[:] = [p[1] for p in pairs]
+    for per_base in out.values():
+        for lines in per_base.values():
+            for xs, ys in lines.values():
+                # Records come in seq order; a board whose clock was set late is not in time order.
+                if any(a > b for a, b in zip(xs, xs[1:], strict=False)):
+                    pairs = sorted(zip(xs, ys, strict=True))
+                    xs[:] = [p[0] for p in pairs]
+                    ys[:] = [p[1] for p in pairs]
     return out
 
 
@@ -84,8 +96,11 @@ def plot_db(db_path: str | Path, out_dir: str | Path, device: str | None = None,
                 len(present), 1, sharex=True, squeeze=False, figsize=(10, 2.4 * len(present) + 0.8)
             )
             for ax, name in zip(axes[:, 0], present, strict=True):
-                xs, ys = series[name]
-                ax.plot(xs, ys, marker="." if len(xs) < 200 else None, linewidth=1)
+                lines = series[name]
+                for label, (xs, ys) in sorted(lines.items()):
+                    ax.plot(xs, ys, marker="." if len(xs) < 200 else None, linewidth=1, label=label)
+                if len(lines) > 1:
+                    ax.legend(fontsize=8, loc="best")
                 u = unit_of(name)
                 ax.set_ylabel(f"{name} ({u})" if u else name)
                 ax.set_title(_TITLES.get(name, name), fontsize=9, loc="left")

@@ -270,7 +270,8 @@ def _rec(**kw):
 
 def test_record_problem():
     assert codec.record_problem(_rec()) is None
-    assert codec.record_problem(_rec(values={"a": 1, "b": 2.5, "c": "x", "d": True})) is None
+    # docs/records.md: numbers, strings, true/false or null (measured but unavailable)
+    assert codec.record_problem(_rec(values={"a": 1, "b": 2.5, "c": "x", "d": True, "e": None})) is None
     assert codec.record_problem(_rec(seq=-1)) == "seq"
     assert codec.record_problem(_rec(seq=True)) == "seq"
     assert codec.record_problem(_rec(seq="1")) == "seq"

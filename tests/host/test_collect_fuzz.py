@@ -23,6 +23,7 @@ scalars = st.one_of(
     st.integers(-(2**31), 2**31),
     st.floats(allow_nan=False, allow_infinity=False, width=32),
     st.booleans(),
+    st.none(),
     st.text(max_size=20),  # any unicode, '@', '*', quotes, newlines: JSON escapes what it must
 )
 values = st.dictionaries(names, scalars, max_size=6)
