@@ -34,7 +34,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g = parser.getgroup("mobiot")
     g.addoption("--port", default=None, help="serial port of a real board (hardware-in-the-loop)")
     g.addoption("--board", default=None, help="board definition name of the real board (boards/NAME.json)")
-    g.addoption("--upy-heap", default="512k", help="heap of the unix port for firmware tests")
+    g.addoption("--upy-heap", default="2M", help="heap of the unix port for firmware tests")
 
 
 def pytest_configure(config: pytest.Config) -> None:
