@@ -215,10 +215,13 @@ def record_problem(p: dict[str, Any]) -> str | None:
     dev = p.get("device")
     if not isinstance(dev, str) or not dev or len(dev) > 64:
         return "device"
-    for key in ("boot", "seq"):
-        v = p.get(key)
-        if type(v) is not int or v < 0:
-            return key
+    boot = p.get("boot")
+    if type(boot) is not int or boot < 0:
+        return "boot"
+    # seq starts at 1 (docs/records.md); the board rejects a whole ack list holding a 0.
+    seq = p.get("seq")
+    if type(seq) is not int or seq < 1:
+        return "seq"
     t = p.get("t")
     if type(t) not in (int, float) or not math.isfinite(t):
         return "t"

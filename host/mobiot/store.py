@@ -197,7 +197,7 @@ class Store:
                 else:
                     self._q_rows.append((port, received_at, fr.raw, "record: " + why))
                     seq = p.get("seq")
-                    if type(seq) is int and seq >= 0:
+                    if type(seq) is int and seq >= 1:
                         self._q_acks.append((target, seq))
             elif fr.type == "H":
                 dev = p.get("device")

@@ -72,9 +72,7 @@ def test_encode_frame_is_what_the_doc_describes():
 @pytest.mark.parametrize("chunk", [1, 2, 3, 7, 64, 4096])
 def test_any_chunking_gives_the_same_frames(chunk):
     rec = b'{"device":"d","boot":1,"seq":%d,"t":%d,"clock":"utc","kind":"reading","values":{"v":%d}}'
-    stream = b"".join(
-        hand_frame(b"R", rec % (i, 1764146800 + i, i)) + b"log line %d\r\n" % i for i in range(20)
-    )
+    stream = b"".join(hand_frame(b"R", rec % (i, 1764146800 + i, i)) + b"log line %d\r\n" % i for i in range(20))
     dec = Decoder()
     frames, logs = [], []
     for off in range(0, len(stream), chunk):
@@ -88,9 +86,7 @@ def test_any_chunking_gives_the_same_frames(chunk):
 
 
 def test_noise_before_the_frame_on_the_same_line_is_ignored():
-    fr = hand_frame(
-        b"R", b'{"device":"d","boot":1,"seq":1,"t":1,"clock":"uptime","kind":"event","values":{}}'
-    )
+    fr = hand_frame(b"R", b'{"device":"d","boot":1,"seq":1,"t":1,"clock":"uptime","kind":"event","values":{}}')
     # Boot ROM text and a stray "@" before the frame, on the same line.
     got = Decoder().feed(b"ets Jun  8 2016 rst:0x1 @x" + fr)
     assert len(got.frames) == 1 and got.frames[0].payload["seq"] == 1
@@ -106,9 +102,7 @@ def test_at_sign_inside_a_string_value():
 
 
 def test_bad_crc_is_a_bad_frame_not_a_log():
-    fr = bytearray(
-        hand_frame(b"R", b'{"device":"d","boot":1,"seq":3,"t":1,"clock":"utc","kind":"event","values":{}}')
-    )
+    fr = bytearray(hand_frame(b"R", b'{"device":"d","boot":1,"seq":3,"t":1,"clock":"utc","kind":"event","values":{}}'))
     fr[10] ^= 0x01  # one bit flipped on the wire
     got = Decoder().feed(bytes(fr))
     assert got.frames == [] and got.logs == []
@@ -160,11 +154,7 @@ def test_overlong_line_without_end_does_not_grow_the_buffer():
 
 
 def test_frame_over_1024_bytes_is_rejected():
-    big = (
-        b'{"device":"d","boot":1,"seq":1,"t":1,"clock":"utc","kind":"event","values":{"s":"'
-        + b"a" * 1000
-        + b'"}}'
-    )
+    big = b'{"device":"d","boot":1,"seq":1,"t":1,"clock":"utc","kind":"event","values":{"s":"' + b"a" * 1000 + b'"}}'
     line = hand_frame(b"R", big)
     assert len(line) > 1024
     got = Decoder().feed(line)
@@ -273,6 +263,8 @@ def test_record_problem():
     # docs/records.md: numbers, strings, true/false or null (measured but unavailable)
     assert codec.record_problem(_rec(values={"a": 1, "b": 2.5, "c": "x", "d": True, "e": None})) is None
     assert codec.record_problem(_rec(seq=-1)) == "seq"
+    assert codec.record_problem(_rec(seq=0)) == "seq"  # docs/records.md: seq starts at 1
+    assert codec.record_problem(_rec(boot=0)) is None
     assert codec.record_problem(_rec(seq=True)) == "seq"
     assert codec.record_problem(_rec(seq="1")) == "seq"
     assert codec.record_problem(_rec(device="")) == "device"
@@ -290,3 +282,53 @@ def test_record_problem():
 def test_frame_namedtuple_shape():
     fr = Decoder().feed(hand_frame(b"K", b'{"cmd":"bye","ok":true}')).frames[0]
     assert isinstance(fr, Frame) and fr.type == "K" and fr.payload == {"cmd": "bye", "ok": True}
+
+
+# ---- against the board side (firmware/mobiot_fw/proto.py, run here under CPython) -------------
+
+
+@pytest.fixture
+def proto(monkeypatch):
+    """The firmware's protocol module under CPython: `micropython.const` is the identity there."""
+    import importlib
+    import sys
+    import types
+
+    if "micropython" not in sys.modules:
+        shim = types.ModuleType("micropython")
+        shim.const = lambda x: x
+        monkeypatch.setitem(sys.modules, "micropython", shim)
+    monkeypatch.delitem(sys.modules, "mobiot_fw.proto", raising=False)
+    return importlib.import_module("mobiot_fw.proto")
+
+
+def test_board_frames_decode(proto):
+    buf = bytearray(proto.FRAME_MAX)
+    values = {"temp": 21.534, "hum": 45.25, "press": 101325, "bat": 3.9, "rat": "lte-m", "psm": True, "x": None}
+    n = proto.encode_record_frame(buf, "356938035643809", 3, 17, 1764146800, "utc", "reading", values)
+    got = Decoder().feed(bytes(buf[:n]))
+    (fr,) = got.frames
+    assert fr.type == "R" and codec.record_problem(fr.payload) is None
+    p = fr.payload
+    assert (p["device"], p["boot"], p["seq"], p["t"], p["clock"], p["kind"]) == (
+        "356938035643809", 3, 17, 1764146800, "utc", "reading",
+    )  # fmt: skip
+    assert p["values"]["press"] == 101325 and p["values"]["psm"] is True and p["values"]["x"] is None
+    assert abs(p["values"]["temp"] - 21.53) < 1e-9  # docs/records.md: temp has 2 decimals
+    n = proto.encode_hello(buf, "356938035643809", "0.1.0", "sim", 3, True)
+    (h,) = Decoder().feed(bytes(buf[:n])).frames
+    assert h.type == "H" and h.payload["hold"] is True and h.payload["proto"] == 1
+
+
+def test_board_parses_our_acks_and_commands(proto):
+    seqs = [1, 2, 3, 5, 8, 9, 10] + list(range(100, 400, 2))
+    covered = []
+    for line in encode_acks(seqs):
+        verb, args = proto.parse_command(line)
+        assert verb == "ack"
+        for a, b in proto.iter_ack_ranges(args):
+            covered += range(a, b + 1)
+    assert covered == sorted(seqs)
+    for verb in ("hello", "bye", "status", "sample"):
+        assert proto.parse_command(encode_command(verb)) == (verb, "")
+    assert proto.parse_command(encode_command("interval", "60")) == ("interval", "60")
