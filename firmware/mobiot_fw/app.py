@@ -146,7 +146,7 @@ class Terminal:
 
     # -- records ---------------------------------------------------------------------------
     def write(self, n):
-        self.out.write(memoryview(self.buf)[:n])
+        self.out.write(memoryview(self.buf)[:n])  # pyright: ignore[reportCallIssue, reportArgumentType]
 
     def emit(self, kind, values):
         """Make a record, store it on flash, then send it once. Returns its seq."""

@@ -12,12 +12,7 @@
 #   SIMCom "SIM7080 Series AT Command Manual" (V1.0x numbering), "SIM7000 Series AT Command
 #   Manual" V1.04, "A76XX Series AT Command Manual"; Quectel "BG95&BG77&BG600L Series AT Commands
 #   Manual", "BG96 AT Commands Manual".
-try:
-    from micropython import const
-except ImportError:  # CPython (host tools and pytest)
-
-    def const(x):
-        return x
+from micropython import const
 
 
 # classify() results.

@@ -117,7 +117,8 @@ def validate(raw, where="config.json"):
                 if _check(otyp, opts[oname], lo, hi):
                     good[oname] = opts[oname]
                 else:
-                    errors.append("%s: sensors.%s.%s=%r is not valid; using the default" % (where, name, oname, opts[oname]))
+                    errors.append("%s: sensors.%s.%s=%r is not valid; using the default"
+                                  % (where, name, oname, opts[oname]))
         cfg["sensors"][name] = good
     return cfg, errors
 

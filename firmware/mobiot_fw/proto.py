@@ -9,12 +9,7 @@
 # on 32-bit ports a CRC >= 2**30 is a boxed int: a few dozen bytes per frame, none per byte.
 import binascii
 
-try:
-    from micropython import const
-except ImportError:  # pragma: no cover - CPython
-
-    def const(x):
-        return x
+from micropython import const
 
 
 from mobiot_fw import records

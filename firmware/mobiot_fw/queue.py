@@ -43,12 +43,7 @@ import binascii
 import os
 from array import array
 
-try:
-    from micropython import const
-except ImportError:  # pragma: no cover
-
-    def const(x):
-        return x
+from micropython import const
 
 
 _MAGIC = const(0xA7)
