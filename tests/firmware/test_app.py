@@ -4,7 +4,7 @@ import errno
 import json
 
 import fileblockdev as fb
-from fakebus import FakeADC, FakeI2C
+from fakebus import FakeI2C
 from fake_bme280 import FakeBme280
 from fake_sht4x import FakeSht4x
 from mobiot_fw import config

@@ -8,9 +8,8 @@ import random
 import time
 
 import pytest
-from vbhelp import SerialWatch, VBoards, mpremote
-
 from mobiot.vboard import device_id, luhn_digit
+from vbhelp import SerialWatch, VBoards, mpremote
 
 # A main.py that proves it ran: it counts its runs in a file on flash and says so.
 PROBE_MAIN = """\
