@@ -272,12 +272,10 @@ class Terminal:
             for seq in list(self.inflight):
                 if not self.q.is_queued(seq):
                     del self.inflight[seq]
-            self.wake.set()
         elif verb == "hello":
             self.hold = True
             self.inflight.clear()
             self.hello()
-            self.wake.set()
         elif verb == "bye":
             self.hold = False
             self.inflight.clear()
@@ -337,25 +335,35 @@ class Terminal:
         return sent
 
     async def link(self, reader):
-        buf = bytearray()
+        """Host commands in. One byte at a time: a blocking stream read would wait for a whole
+        buffer (the ESP32's and the unix port's stdin both do), and a line without its end
+        must never stall the loop."""
+        line = bytearray(_LINE_MAX)
+        one = bytearray(1)
+        n = 0
+        while not self.stop:
+            got = await reader.readinto(one)
+            if not got:
+                await asyncio.sleep_ms(50)
+                continue
+            c = one[0]
+            if c == 10 or c == 13:
+                if n:
+                    try:
+                        self.command(bytes(line[:n]).decode())
+                    except UnicodeError:
+                        pass  # line noise: not a command
+                    n = 0
+            elif n < _LINE_MAX:
+                line[n] = c
+                n += 1
+
+    async def sender(self):
+        """Records out: resends and backlog while a host is attached."""
         while not self.stop:
             self.beats["link"] = time.ticks_ms()
-            try:
-                chunk = await asyncio.wait_for_ms(reader.read(64), 500)
-            except asyncio.TimeoutError:
-                chunk = b""
-            if chunk:
-                for c in chunk:
-                    if c in (10, 13):
-                        if buf:
-                            try:
-                                self.command(bytes(buf).decode())
-                            except UnicodeError:
-                                pass
-                            buf = bytearray()
-                    elif len(buf) < _LINE_MAX:
-                        buf.append(c)
             self.pump()
+            await asyncio.sleep_ms(200)
 
     # -- modem -----------------------------------------------------------------------------
     def _modem_event(self, name, detail):
@@ -462,12 +470,15 @@ def _errname(code, e):
 
 
 def _stdin_reader():
-    return asyncio.StreamReader(sys.stdin)
+    # bytes, not str: the command parser works on bytes and a stray non-UTF-8 byte (line
+    # noise) must not raise
+    return asyncio.StreamReader(getattr(sys.stdin, "buffer", sys.stdin))
 
 
 async def run(term, wdt=None):
     term.hello()
-    tasks = [asyncio.create_task(term.link(_stdin_reader())), asyncio.create_task(term.supervisor(wdt))]
+    tasks = [asyncio.create_task(term.link(_stdin_reader())), asyncio.create_task(term.sender()),
+             asyncio.create_task(term.supervisor(wdt))]
     if term.gnss is not None:
         tasks.append(asyncio.create_task(term.gnss.run()))
     if term.board.get("modem") and term.cfg["modem"]["enabled"]:
