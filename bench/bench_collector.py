@@ -12,6 +12,10 @@
 - collector_cpu_per_board_at_115200: the fraction of one core the fast path needs for one
   board streaming at line rate: 11,520 bytes/s (115200 baud, 8N1 = 10 bits per byte) divided
   by the measured bytes/s of the fast path.
+- collector_cpu_per_board_at_115200_pty: the same, measured end to end: CPU time of a real
+  `mobiot collect` process reading a pty fed at 11,520 bytes/s for 6 s, minus its CPU time on
+  an idle pty for 6 s (start-up, polling), divided by 6 s. Includes threads, small reads,
+  the queue, commits every 50 ms and acks.
 
 Run: `.venv/bin/python bench/bench_collector.py` (prints JSON).
 """
@@ -179,6 +183,60 @@ def bench_naive(stream: bytes, tmp: str, limit: int) -> tuple[float, int]:
     return cpu, n
 
 
+def _collector_cpu_s(tmp: str, name: str, seconds: float, feed: bytes | None) -> float:
+    """CPU seconds (user + system) of a `mobiot collect` process on a pty for `seconds`,
+    fed `feed` paced at line rate (None: an idle port)."""
+    import select
+    import subprocess
+    import threading
+    import tty
+
+    master, slave = os.openpty()
+    tty.setraw(master)
+    tty.setraw(slave)
+    db = _fresh_db(tmp, name)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mobiot", "collect", "--port", os.ttyname(slave), "--db", db,
+         "--no-dashboard", "--duration", str(seconds)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    done = threading.Event()
+
+    def board() -> None:
+        # Wait for !hello like a board would, then stream at 11,520 bytes/s; drain the acks.
+        sent = 0
+        t0 = None
+        while not done.is_set():
+            r, _, _ = select.select([master], [], [], 0.005)
+            if r:
+                try:
+                    if b"!hello" in os.read(master, 65536) and t0 is None:
+                        t0 = time.monotonic()
+                except OSError:
+                    pass
+            if feed is not None and t0 is not None and sent < len(feed):
+                due = int((time.monotonic() - t0) * LINE_RATE_BYTES_S)
+                if due > sent:
+                    sent += os.write(master, feed[sent:due])
+
+    th = threading.Thread(target=board, daemon=True)
+    th.start()
+    _, _, ru = os.wait4(proc.pid, 0)
+    done.set()
+    th.join(2)
+    os.close(master)
+    os.close(slave)
+    return ru.ru_utime + ru.ru_stime
+
+
+def bench_pty(tmp: str, seconds: float = 6.0) -> float:
+    """Fraction of a core: (CPU with a board at line rate - CPU idle) / seconds."""
+    feed, _ = make_stream(int(LINE_RATE_BYTES_S * seconds / 150) + 100, devices=1, seed=2)
+    busy = _collector_cpu_s(tmp, "pty_busy.sqlite", seconds, feed)
+    idle = _collector_cpu_s(tmp, "pty_idle.sqlite", seconds, None)
+    return max(0.0, busy - idle) / seconds
+
+
 def run() -> dict:
     stream, n = make_stream(N_RECORDS)
     with tempfile.TemporaryDirectory(prefix="mobiot-bench-") as tmp:
@@ -190,12 +248,14 @@ def run() -> dict:
         naive_wall0 = time.perf_counter()
         _ncpu, nn = bench_naive(stream, tmp, N_NAIVE)
         naive_wall = time.perf_counter() - naive_wall0
+        pty_fraction = bench_pty(tmp)
     # Wall time (it includes the fsync of each commit); the process is single-threaded.
     bytes_per_s = len(stream) / wall
     return {
         "collector_records_per_s": round(n / wall),
         "collector_naive_records_per_s": round(nn / naive_wall),
         "collector_cpu_per_board_at_115200": round(LINE_RATE_BYTES_S / bytes_per_s, 4),
+        "collector_cpu_per_board_at_115200_pty": round(pty_fraction, 4),
     }
 
 
