@@ -77,6 +77,7 @@ class FakeBoard:
         self.commands: list[bytes] = []
         self.bad_commands = 0
         self.attached = False
+        self.boot = 2
         self.sends = 0
         self.lock = threading.Lock()
         self._stop = threading.Event()
@@ -150,7 +151,7 @@ class FakeBoard:
         if verb == "hello":
             self.attached = True
             self._write(frame("H", {"proto": 1, "device": self.device, "fw": "test", "board": "fake",
-                                    "boot": 2, "hold": True}))  # fmt: skip
+                                    "boot": self.boot, "hold": True}))  # fmt: skip
         elif verb == "bye":
             self.attached = False
             self._write(frame("K", {"cmd": "bye", "ok": True}))
@@ -168,9 +169,7 @@ class FakeBoard:
 
     def _check_committed(self, seqs: list[int]) -> None:
         if self._db is None:
-            self._db = sqlite3.connect(
-                f"file:{self.db_path}?mode=ro", uri=True, timeout=5, check_same_thread=False
-            )
+            self._db = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=5, check_same_thread=False)
         have = {
             r[0]
             for r in self._db.execute(
@@ -197,6 +196,15 @@ class FakeBoard:
                         out.append(b"I (%d) app: sampled\r\n" % seq)
         if out:
             self._write(b"".join(out))
+
+    def reboot(self) -> None:
+        """Reset: the board forgets the host and announces itself unheld (protocol "Handshake")."""
+        self.attached = False
+        self.boot += 1
+        self.sent_at.clear()
+        self._write(b"ets Jun  8 2016 00:22:57\r\n\r\nrst:0x5 (DEEPSLEEP_RESET)\r\n")
+        self._write(frame("H", {"proto": 1, "device": self.device, "fw": "test", "board": "fake",
+                                "boot": self.boot, "hold": False}))  # fmt: skip
 
     def wait_acked(self, n: int, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -371,6 +379,25 @@ def test_kill_9_then_restart_every_record_exactly_once(tmp_path, boards):
     assert b.violations == []
     assert summary["devices"]["356938035643809"]["new_records"] == n - stored_at_kill
     assert b.sends > n  # the board did resend
+
+
+def test_a_rebooted_board_is_held_again(tmp_path, boards):
+    db = tmp_path / "c.sqlite"
+    b = boards("ttyR", "dev-r", 100)
+    b.plug()
+    proc = start_collector(db, [b.link])
+    try:
+        assert b.wait_acked(20, 20)
+        hellos = b.commands.count(b"!hello*62")
+        b.reboot()  # no records flow until the collector says !hello again
+        assert b.wait_acked(100, 20), f"acked {len(b.acked)}: board was not held again after reboot"
+        assert b.commands.count(b"!hello*62") == hellos + 1
+    finally:
+        stop_collector(proc)
+    assert [r[1] for r in db_rows(db)] == list(range(1, 101))
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT fw, board, boot FROM devices WHERE device = 'dev-r'").fetchone() == ("test", "fake", 3)
+    con.close()
 
 
 def test_duration_stops_by_itself_and_missing_port_is_waited_for(tmp_path):
