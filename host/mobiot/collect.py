@@ -91,9 +91,7 @@ class Port:
     def open(self) -> None:
         import serial
 
-        ser = serial.serial_for_url(
-            self.url, baudrate=self.baud, timeout=READ_TIMEOUT_S, write_timeout=WRITE_TIMEOUT_S
-        )
+        ser = serial.serial_for_url(self.url, baudrate=self.baud, timeout=READ_TIMEOUT_S, write_timeout=WRITE_TIMEOUT_S)
         with self.lock:
             self.ser = ser
             self.gen += 1
@@ -258,9 +256,7 @@ class Collector:
         q = self.q
         first_pending: float | None = None
         while True:
-            timeout = (
-                BATCH_S if first_pending is None else max(0.0, first_pending + BATCH_S - time.monotonic())
-            )
+            timeout = BATCH_S if first_pending is None else max(0.0, first_pending + BATCH_S - time.monotonic())
             try:
                 item = q.get(timeout=timeout)
             except queue.Empty:
@@ -429,9 +425,7 @@ def print_summary(summary: dict, as_json: bool) -> None:
             f"{d['missing_seqs']} missing seqs (gaps: {gaps})"
         )
     for url, p in summary["ports"].items():
-        click.echo(
-            f"  port {url}: {p['bad_frames']} bad frames, {p['log_lines']} log lines, {p['opens']} opens"
-        )
+        click.echo(f"  port {url}: {p['bad_frames']} bad frames, {p['log_lines']} log lines, {p['opens']} opens")
 
 
 @click.command()

@@ -141,9 +141,7 @@ def write_csv(records: Iterator[Record], out: IO[str]) -> int:
     n = 0
     for r in records:
         for name, v in r.values.items():
-            w.writerow(
-                (r.device, r.boot, r.seq, r.t, r.kind, name, _csv_value(v), unit_of(name) or "", r.clock)
-            )
+            w.writerow((r.device, r.boot, r.seq, r.t, r.kind, name, _csv_value(v), unit_of(name) or "", r.clock))
         n += 1
     return n
 
@@ -241,9 +239,7 @@ def export_db(
 @click.option("--format", "fmt", type=click.Choice(sorted(WRITERS)), default="csv", show_default=True)
 @click.option("--device", default=None, help="Only this device id.")
 @click.option("--since", default=None, help="Only records at or after T (ISO 8601 or Unix seconds).")
-@click.option(
-    "--out", "out_path", default=None, type=click.Path(dir_okay=False), help="File (default stdout)."
-)
+@click.option("--out", "out_path", default=None, type=click.Path(dir_okay=False), help="File (default stdout).")
 def export(db_path: str, fmt: str, device: str | None, since: str | None, out_path: str | None) -> int:
     """Export collected records as CSV (one row per value), JSON Lines or SenML JSON."""
     t_since = parse_since(since)

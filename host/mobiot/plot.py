@@ -119,9 +119,7 @@ def plot_db(db_path: str | Path, out_dir: str | Path, device: str | None = None,
 
 @click.command()
 @click.option("--db", "db_path", default="collect.sqlite", show_default=True, help="Collector database.")
-@click.option(
-    "--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Directory for the PNGs."
-)
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Directory for the PNGs.")
 @click.option("--device", default=None, help="Only this device id.")
 @click.option("--since", default=None, help="Only records at or after T (ISO 8601 or Unix seconds).")
 def plot(db_path: str, out_dir: str, device: str | None, since: str | None) -> int:

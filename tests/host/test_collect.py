@@ -438,3 +438,20 @@ def test_unusable_database_is_a_one_line_error(tmp_path):
     assert r.returncode == 1
     assert r.stderr.startswith("mobiot: error:") and str(bad) in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_find_boards_matches_usb_ids(monkeypatch):
+    from types import SimpleNamespace
+
+    from mobiot import collect
+    from serial.tools import list_ports
+
+    ports = [
+        SimpleNamespace(device="/dev/ttyUSB0", vid=0x10C4, pid=0xEA60),  # CP210x
+        SimpleNamespace(device="/dev/ttyACM0", vid=0x303A, pid=0x1001),  # ESP32-S3/C3 USB Serial/JTAG
+        SimpleNamespace(device="/dev/ttyUSB1", vid=0x1A86, pid=0x7523),  # CH340
+        SimpleNamespace(device="/dev/ttyACM1", vid=0x2341, pid=0x0043),  # an Arduino Uno: not ours
+        SimpleNamespace(device="/dev/ttyS0", vid=None, pid=None),  # a motherboard UART
+    ]
+    monkeypatch.setattr(list_ports, "comports", lambda: ports)
+    assert [d for d, _ in collect.find_boards()] == ["/dev/ttyACM0", "/dev/ttyUSB0", "/dev/ttyUSB1"]

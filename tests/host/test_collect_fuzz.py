@@ -113,14 +113,10 @@ def test_store_keeps_only_intact_records(case):
             acked += store.flush().acks.get("fuzz", [])
         store.close()
         db = sqlite3.connect(path)
-        rows = db.execute(
-            "SELECT device, boot, seq, t, clock, kind, vals FROM records ORDER BY seq"
-        ).fetchall()
+        rows = db.execute("SELECT device, boot, seq, t, clock, kind, vals FROM records ORDER BY seq").fetchall()
         quarantined = db.execute("SELECT count(*) FROM quarantine").fetchone()[0]
         db.close()
-    want = [
-        (p["device"], p["boot"], p["seq"], float(p["t"]), p["clock"], p["kind"], p["values"]) for p in intact
-    ]
+    want = [(p["device"], p["boot"], p["seq"], float(p["t"]), p["clock"], p["kind"], p["values"]) for p in intact]
     assert [(*r[:6], json.loads(r[6])) for r in rows] == want
     assert sorted(acked) == [p["seq"] for p in intact]
     assert quarantined <= stream.count(b"\n") - len(intact)

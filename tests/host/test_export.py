@@ -75,13 +75,7 @@ def test_csv_has_one_row_per_value_with_units(db, capsys):
     seen = set()
     for row in rows:
         v = row["value"]
-        value = (
-            None
-            if v == ""
-            else v
-            if not re.fullmatch(r"-?[0-9]+(\.[0-9]+)?|true|false", v)
-            else json.loads(v)
-        )
+        value = None if v == "" else v if not re.fullmatch(r"-?[0-9]+(\.[0-9]+)?|true|false", v) else json.loads(v)
         seen.add((row["device"], int(row["seq"]), row["name"], json.dumps(value)))
         assert row["unit"] == UNITS.get(row["name"], "")
     # Strings that look like numbers would break the check above; the input has none.
@@ -151,9 +145,7 @@ def test_filters_device_and_since(db, capsys):
     _, out, _ = run(["export", "--db", str(db), "--format", "jsonl", "--device", MAC], capsys)
     assert [json.loads(x)["device"] for x in out.splitlines()] == [MAC]
     # 2025-11-26T08:47:40Z is T0 + 60: seq 2 and 3 (utc) and seq 5 (uptime, received later).
-    _, out, _ = run(
-        ["export", "--db", str(db), "--format", "jsonl", "--since", "2025-11-26T08:47:40Z"], capsys
-    )
+    _, out, _ = run(["export", "--db", str(db), "--format", "jsonl", "--since", "2025-11-26T08:47:40Z"], capsys)
     assert [(r["device"], r["seq"]) for r in map(json.loads, out.splitlines())] == [
         (IMEI, 2),
         (IMEI, 3),
