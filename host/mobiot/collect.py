@@ -24,7 +24,7 @@ from pathlib import Path
 
 import click
 
-from .codec import Decoded, encode_acks, encode_command
+from .codec import Decoded, Decoder, encode_acks, encode_command
 from .errors import MobiotError
 from .store import Store, seq_gaps
 
@@ -204,7 +204,7 @@ class Collector:
             gen = port.gen
             q.put(("open", port, gen, time.time(), None))
             port.send([hello], gen)
-            dec_feed = _decoder().feed
+            dec_feed = Decoder().feed
             ser = port.ser
             try:
                 while not self.stop.is_set():
@@ -402,12 +402,6 @@ class Collector:
             "devices": devices,
             "ports": ports,
         }
-
-
-def _decoder():
-    from .codec import Decoder
-
-    return Decoder()
 
 
 def print_summary(summary: dict, as_json: bool) -> None:
