@@ -45,7 +45,7 @@ lint: setup
 	$(BIN)/pyright -p pyrightconfig.json
 
 demo: setup
-	$(BIN)/mobiot demo
+	$(BIN)/mobiot demo $(if $(DURATION),--duration $(DURATION))
 
 bench: setup
 	$(BIN)/python bench/run.py

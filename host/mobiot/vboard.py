@@ -96,7 +96,23 @@ def default_config(did: str, board: str = "sim") -> dict:
     return {"device_id": did, "board": board, "interval_s": 5}
 
 
-def seed_tree(dest: Path, did: str, board_name: str = "sim") -> None:
+def board_definition(board_name: str, scenario: dict | None) -> dict:
+    """The board definition a virtual board runs with: boards/<name>.json, with the modem model
+    the scenario simulates (the firmware must drive the modem that is there)."""
+    bf = BOARDS_DIR / f"{board_name}.json"
+    if not bf.exists():
+        raise MobiotError(f"board {board_name!r}: no {bf}")
+    try:
+        board = json.loads(bf.read_text())
+    except json.JSONDecodeError as exc:
+        raise MobiotError(f"{bf}:{exc.lineno}: {exc.msg}") from exc
+    model = ((scenario or {}).get("modem") or {}).get("model")
+    if model and board.get("modem"):
+        board["modem"]["model"] = model
+    return board
+
+
+def seed_tree(dest: Path, did: str, board_name: str = "sim", board_def: dict | None = None) -> None:
     """The files a provisioned board has on flash: what `mobiot provision` puts there."""
     if dest.exists():
         shutil.rmtree(dest)
@@ -113,9 +129,9 @@ def seed_tree(dest: Path, did: str, board_name: str = "sim") -> None:
         out = dest / "lib" / "mobiot_fw" / rel
         out.parent.mkdir(parents=True, exist_ok=True)
         compile_mpy(py, out, f"mobiot_fw/{py.relative_to(src_pkg)}")
-    board_file = BOARDS_DIR / f"{board_name}.json"
-    if board_file.exists():
-        shutil.copy(board_file, dest / "board.json")
+    if board_def is None:
+        board_def = board_definition(board_name, None)
+    (dest / "board.json").write_text(json.dumps(board_def, indent=1) + "\n")
     (dest / "config.json").write_text(json.dumps(default_config(did, board_name), indent=1) + "\n")
 
 
@@ -220,17 +236,14 @@ class Board:
                 if seed.exists():
                     shutil.rmtree(seed)
             else:
-                seed_tree(seed, self.device_id, self.board_name)
+                seed_tree(seed, self.device_id, self.board_name, board_definition(self.board_name, self.scenario))
             proc = subprocess.run([micropython(), str(SIM_DIR / "vseed.py"), str(self.dir)],
                                   capture_output=True, text=True, cwd=str(SIM_DIR))
             if proc.returncode != 0:
                 img.unlink()
                 raise MobiotError(f"vboard {self.device_id}: could not make its flash: "
                                   f"{(proc.stdout + proc.stderr).strip().splitlines()[-1:]}")
-        board_def = {}
-        bf = BOARDS_DIR / f"{self.board_name}.json"
-        if bf.exists():
-            board_def = json.loads(bf.read_text())
+        board_def = board_definition(self.board_name, self.scenario)
         sim = {"index": self.index, "device_id": self.device_id, "scenario": self.scenario, "board": board_def}
         (self.dir / "sim.json").write_text(json.dumps(sim))
         (self.dir / "port").write_text(self.port + "\n")
