@@ -223,7 +223,7 @@ def record_problem(p: dict[str, Any]) -> str | None:
     if type(seq) is not int or seq < 1:
         return "seq"
     t = p.get("t")
-    if type(t) not in (int, float) or not math.isfinite(t):
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t):
         return "t"
     if p.get("clock") not in CLOCKS:
         return "clock"

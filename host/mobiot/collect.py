@@ -88,7 +88,7 @@ class Port:
         self.lock = threading.Lock()
         self.thread: threading.Thread | None = None
 
-    def open(self) -> None:
+    def open(self):
         import serial
 
         ser = serial.serial_for_url(self.url, baudrate=self.baud, timeout=READ_TIMEOUT_S, write_timeout=WRITE_TIMEOUT_S)
@@ -98,6 +98,7 @@ class Port:
             self.device = None
             self.opens += 1
             self.state = "open"
+        return ser
 
     def close(self, state: str = "closed", error: str = "") -> None:
         with self.lock:
@@ -195,7 +196,7 @@ class Collector:
         q = self.q
         while not self.stop.is_set():
             try:
-                port.open()
+                ser = port.open()
             except (serial.SerialException, OSError, ValueError) as exc:
                 port.state = "waiting"
                 port.last_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -205,7 +206,6 @@ class Collector:
             q.put(("open", port, gen, time.time(), None))
             port.send([hello], gen)
             dec_feed = Decoder().feed
-            ser = port.ser
             try:
                 while not self.stop.is_set():
                     n = ser.in_waiting

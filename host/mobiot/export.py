@@ -12,7 +12,7 @@ import math
 import re
 import sqlite3
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, NamedTuple
@@ -163,7 +163,7 @@ def senml_base_name(device: str) -> str:
     return name + ":"
 
 
-def senml_pack(records: Iterator[Record]) -> Iterator[dict]:
+def senml_pack(records: Iterable[Record]) -> Iterator[dict]:
     """SenML records: per record, a base time (bt) and one entry per value; bn when it changes.
 
     Base fields carry over to the following entries (RFC 8428 section 4.1), so bn is written

@@ -50,7 +50,7 @@ def collect_series(db_path: str | Path, device: str | None = None, since: float 
                 base = bases.get(name, "")
                 if base == "":
                     base = bases[name] = base_name(name)
-                if base not in wanted:
+                if base is None or base not in wanted:
                     continue
                 if when is None:
                     when = datetime.fromtimestamp(r.time, tz=timezone.utc)

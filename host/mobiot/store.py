@@ -14,6 +14,7 @@ import time
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .codec import BadFrame, Frame, record_problem
 
@@ -144,7 +145,7 @@ class Store:
         self._q_acks: list[tuple[Hashable, int]] = []
         self._hello_rows: dict[str, tuple] = {}
         self._seen: dict[str, list] = {}
-        self._port_delta: dict[str, list] = {}
+        self._port_delta: dict[str, list[Any]] = {}
 
     # -- queueing (no I/O) ----------------------------------------------------------------------
 
@@ -221,7 +222,7 @@ class Store:
         """Add to the port's counters (bytes, frames, records, bad_frames, log_lines, opens)."""
         d = self._port_delta.get(port)
         if d is None:
-            d = self._port_delta[port] = [0] * len(_PORT_FIELDS) + [None]
+            d = self._port_delta[port] = [0] * len(_PORT_FIELDS) + [None]  # counters, last_seen
         for k, v in delta.items():
             if k == "last_seen":
                 d[-1] = v
