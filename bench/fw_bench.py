@@ -21,7 +21,7 @@ def vclock():
 
 
 def main():
-    mpydir, image, cycles = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    image, cycles = sys.argv[2], int(sys.argv[3])
     import fileblockdev as fb
 
     fb.mount(fb.FileBlockDev(image, 128), "/bq", mkfs=True)
