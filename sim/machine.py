@@ -14,18 +14,22 @@ WDT_RESET = 3
 DEEPSLEEP_RESET = 4
 SOFT_RESET = 5
 
-# Exit codes of the board process that tell vboard how the board went down.
-EXIT_HARD_RESET = 42
-EXIT_DEEPSLEEP = 43
-EXIT_WDT = 44
 
 
 def reset_cause():
     return simworld.reset_cause
 
 
+def _down(mark):
+    # vboard powers the board off when it sees the mark (sys.exit() cannot end the process
+    # from a script run with -i), so nothing after this line runs, as on the chip.
+    print(mark)
+    while True:
+        time.sleep_ms(1000)
+
+
 def reset():
-    sys.exit(EXIT_HARD_RESET)
+    _down("\x1b[vboard-reset]")
 
 
 def soft_reset():
@@ -35,8 +39,7 @@ def soft_reset():
 def deepsleep(time_ms=0):
     # vboard powers the board down for time_ms, then boots it with DEEPSLEEP_RESET; flash
     # (and so the queue and the counters) is kept, RAM is not.
-    print("\x1b[vboard-sleep %d]" % int(time_ms))
-    sys.exit(EXIT_DEEPSLEEP)
+    _down("\x1b[vboard-sleep %d]" % int(time_ms))
 
 
 def lightsleep(time_ms=0):

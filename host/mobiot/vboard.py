@@ -42,6 +42,7 @@ FLASH_SIZE = 2 * 1024 * 1024  # the "vfs" partition of a 4 MB ESP32 (ports/esp32
 RAW_MARK = b"\x1b[vboard-raw]"  # sim/vboot.py: raw-REPL soft reset, the REPL banner follows
 UP_MARK = b"\x1b[vboard-up]"  # sim/vboot.py: flash mounted, the board reads its UART from now
 SLEEP_MARK = re.compile(rb"\x1b\[vboard-sleep (\d+)\]\r?\n?")  # sim/machine.py deepsleep()
+RESET_MARK = re.compile(rb"\x1b\[vboard-reset\]\r?\n?")  # sim/machine.py reset()
 RAW_BANNER = b"raw REPL; CTRL-B to exit"
 FRIENDLY_BANNER = b'Type "help()" for more information.'
 
@@ -215,6 +216,7 @@ class Board:
         self.spawn_at: float | None = None
         self.booting = False
         self.sleep_ms = 0
+        self.down = 0
         self.spawn_args = ("run", PWRON_RESET)
         self.sleeping = False
         self.restarts: list[float] = []
@@ -274,6 +276,7 @@ class Board:
         self.swallow = 1 if mode == "raw" else 0
         self.booting = True
         self.sleep_ms = 0
+        self.down = 0
         self.acc.clear()
         self.tail = b""
         (self.dir / "pid").write_text(f"{self.proc.pid}\n")
@@ -283,6 +286,8 @@ class Board:
     def _child_gone(self) -> None:
         assert self.proc is not None and self.inner is not None
         code = self.proc.wait()
+        if self.down:  # the firmware asked for it: machine.deepsleep() / machine.reset()
+            code, self.down = self.down, 0
         os.close(self.inner)
         self.inner = None
         self.proc = None
@@ -351,11 +356,21 @@ class Board:
                 data = bytes(self.acc[:i] + self.acc[i + len(UP_MARK):].lstrip(b"\r\n"))
                 self.acc.clear()
                 self.booting = False
-        if b"vboard-sleep" in data:
+        if b"\x1b[vboard-" in data:
             m = SLEEP_MARK.search(data)
             if m:
                 self.sleep_ms = int(m.group(1))
+                self.down = EXIT_DEEPSLEEP
                 data = data[: m.start()] + data[m.end():]
+            m = RESET_MARK.search(data)
+            if m:
+                self.down = EXIT_HARD_RESET
+                data = data[: m.start()] + data[m.end():]
+            if self.down and self.proc is not None:
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
         if self.swallow:
             self._swallow(data)
             return
