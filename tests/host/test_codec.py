@@ -7,6 +7,7 @@ import json
 from functools import reduce
 
 import pytest
+
 from mobiot import codec
 from mobiot.codec import BadFrame, Decoder, Frame, classify_line, encode_acks, encode_command
 

@@ -443,8 +443,9 @@ def test_unusable_database_is_a_one_line_error(tmp_path):
 def test_find_boards_matches_usb_ids(monkeypatch):
     from types import SimpleNamespace
 
-    from mobiot import collect
     from serial.tools import list_ports
+
+    from mobiot import collect
 
     ports = [
         SimpleNamespace(device="/dev/ttyUSB0", vid=0x10C4, pid=0xEA60),  # CP210x

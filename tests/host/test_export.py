@@ -9,6 +9,7 @@ import re
 import sqlite3
 
 import pytest
+
 from mobiot.cli import main
 from mobiot.codec import Frame
 from mobiot.store import Store

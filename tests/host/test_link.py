@@ -7,9 +7,9 @@ import time
 
 import pytest
 import serial
-from vbhelp import VBoards
 
 from mobiot.codec import Decoder, encode_acks, encode_command
+from vbhelp import VBoards
 
 
 class Host:

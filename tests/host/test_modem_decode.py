@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from mobiot.cli import main
 
 LOGS = Path(__file__).resolve().parents[1] / "data" / "modem_logs"

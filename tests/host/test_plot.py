@@ -6,6 +6,7 @@ import struct
 from datetime import datetime, timezone
 
 import pytest
+
 from mobiot.cli import main
 from mobiot.codec import Frame
 from mobiot.plot import collect_series

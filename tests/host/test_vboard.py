@@ -8,6 +8,7 @@ import random
 import time
 
 import pytest
+
 from mobiot.vboard import device_id, luhn_digit
 from vbhelp import SerialWatch, VBoards, mpremote
 
