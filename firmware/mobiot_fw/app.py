@@ -119,6 +119,8 @@ class Terminal:
                 from .drivers.battery import Battery
 
                 bc = self.board.get("battery", {})
+                if "pin" not in bc:
+                    continue  # measured by a PMU (e.g. AXP2101), not an ADC pin: no driver yet
 
                 def mk(o=o, bc=bc):
                     return Battery(plat.battery_adc(), o.get("divider", bc.get("divider", 2.0)),
