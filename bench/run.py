@@ -55,7 +55,7 @@ def firmware() -> dict:
             out = (mpy / rel).with_suffix(".mpy")
             out.parent.mkdir(parents=True, exist_ok=True)
             compile_mpy(py, out, str(rel))
-        for name in ("fileblockdev", "fakebus", "fake_bme280", "fake_sht4x"):
+        for name in ("fileblockdev",):
             compile_mpy(ROOT / "sim" / f"{name}.py", mpy / f"{name}.mpy", f"{name}.py")
         img = Path(tmp) / "flash.img"
         res: dict = {"firmware_heap_limit": HEAP,

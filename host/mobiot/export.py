@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO, NamedTuple
 
 import click
+
 from mobiot_fw.records import unit_of as _fw_unit_of
 
 from .errors import MobiotError

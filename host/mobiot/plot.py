@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import click
+
 from mobiot_fw.records import base_name
 
 from .errors import MobiotError
