@@ -1,0 +1,78 @@
+"""Virtual boards with scenarios, end to end: connectivity records carry the scenario's values,
+and `mobiot collect` takes several boards at once into SQLite, exactly once, through a board's
+kill -9 (power-on reset) mid-stream."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+from test_link import Host
+from vbhelp import ROOT, VBoards
+
+SCEN = ROOT / "docs" / "scenarios"
+
+
+def test_connectivity_records_show_the_scenario(tmp_path):
+    scen = json.loads((SCEN / "weak-nbiot-roaming.json").read_text())["modem"]
+    with VBoards(tmp_path / "conn", 1, "--scenario", str(SCEN / "weak-nbiot-roaming.json")) as vb:
+        host = Host(vb.boards[0][0])
+        try:
+            host.send("hello")
+            host.send("interval", "2")
+
+            def full(h):
+                return any(p["kind"] == "connectivity" and p["values"].get("reg") == "roaming"
+                           and "rsrp" in p["values"] for p in h.records.values())
+
+            host.poll(60, until=full)
+        finally:
+            host.send("bye")
+            host.close()
+    conn = [p["values"] for p in host.records.values()
+            if p["kind"] == "connectivity" and p["values"].get("reg") == "roaming" and "rsrp" in p["values"]]
+    assert conn, sorted((p["kind"], p["values"]) for p in host.records.values())
+    v = conn[-1]
+    assert v["model"] == "SIM7080G" and v["rat"] == "NB-IoT" and v["reg"] == "roaming"
+    assert v["oper"] == scen["operator"]["long"] and v["mcc"] == scen["mcc"] and v["mnc"] == scen["mnc"]
+    assert v["cell"] == scen["cell"] and v["tac"] == scen["tac"]
+    jit = scen["signal"]["jitter"]
+    assert abs(v["rsrp"] - scen["signal"]["rsrp"]) <= 3 * jit, v
+    assert abs(v["sinr"] - scen["signal"]["sinr"]) <= 3 * jit, v
+    # The registration change was reported as it happened.
+    assert any(p["kind"] == "event" and p["values"]["event"] == "reg_change" and p["values"]["new"] == "roaming"
+               for p in host.records.values())
+
+
+def test_collect_two_boards_exactly_once_through_a_board_kill(tmp_path):
+    db = tmp_path / "c.sqlite"
+    with VBoards(tmp_path / "two", 2, "--scenario", str(SCEN / "strong-ltem.json"),
+                 "--scenario", str(SCEN / "outages.json")) as vb:
+        ports = [p for p, _ in vb.boards]
+        cmd = [sys.executable, "-m", "mobiot", "collect", "--no-dashboard", "--json", "--db", str(db),
+               "--duration", "30", "--port", ports[0], "--port", ports[1]]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(ROOT))
+        import time
+
+        time.sleep(12)
+        vb.kill_board(1)  # a power-on reset in the middle of the stream
+        out, err = proc.communicate(timeout=90)
+        assert proc.returncode == 0, err.decode()
+    con = sqlite3.connect(db)
+    rows = con.execute("SELECT device, seq, boot FROM records ORDER BY device, seq").fetchall()
+    by_dev: dict[str, list[int]] = {}
+    boots: dict[str, set[int]] = {}
+    for dev, seq, boot in rows:
+        by_dev.setdefault(dev, []).append(seq)
+        boots.setdefault(dev, set()).add(boot)
+    assert set(by_dev) == {did for _, did in vb.boards}
+    for dev, seqs in by_dev.items():
+        assert len(seqs) == len(set(seqs)), "duplicates"
+        assert seqs == list(range(1, len(seqs) + 1)), (dev, seqs)  # no gaps: nothing lost
+        assert len(seqs) >= 8
+    assert len(boots[vb.boards[1][1]]) >= 2, boots  # the killed board came back with a new boot
+    summary = json.loads(out)
+    assert isinstance(summary, dict) and Path(db).exists()
