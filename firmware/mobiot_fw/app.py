@@ -22,6 +22,10 @@ _LINE_MAX = const(200)  # longest host command line accepted (docs/protocol.md: 
 _EV_MAX = const(4)  # config errors reported per boot: a broken file must not flood the queue
 _RECOVER_CYCLES = const(30)  # a failed sensor is retried (re-initialised) every N cycles
 
+# Let the modem set its clock from the network's NITZ: SIMCom AT+CLTS=1 (SIM7080 Series AT
+# Command Manual, "AT+CLTS"), Quectel AT+CTZU=1 (BG95 AT Commands Manual, "AT+CTZU").
+_NITZ_ON = {"BG95": "AT+CTZU=1", "BG96": "AT+CTZU=1"}
+
 
 class _Slot:
     """One configured sensor: its driver (made lazily: the device may be absent at boot),
@@ -385,6 +389,28 @@ class Terminal:
             self.event("reg_change", ("old", old or "unknown"), ("new", reg))
             self.emit("connectivity", self.conn)
 
+    async def _at_quiet(self, m, line):
+        # A command whose failure changes nothing (an older firmware without it, say).
+        try:
+            return await m.at.cmd(line, 2000)
+        except Exception:  # noqa: BLE001 - AtError, AtTimeout: both mean "not available"
+            return None
+
+    async def network_time(self, m):
+        """UTC from the network (NITZ through the modem's clock) until GNSS gives better."""
+        r = await self._at_quiet(m, "AT+CCLK?")
+        if r is None:
+            return
+        from .nettime import parse_cclk
+
+        for line in r[0]:
+            if line.startswith("+CCLK:"):
+                e = parse_cclk(line)
+                if e is not None and self.utc is None:
+                    up = time.ticks_diff(time.ticks_ms(), self.boot_ms) // 1000
+                    self.utc = (e, time.ticks_ms())
+                    self.event("time_set", ("delta_s", e - up), ("source", "network"))
+
     async def modem_task(self):
         from .at import At
         from .modem import Modem
@@ -409,7 +435,10 @@ class Terminal:
                 await asyncio.sleep(60)
                 continue
             if m.needs_attach:
+                await self._at_quiet(m, _NITZ_ON.get(m.model, "AT+CLTS=1"))
                 await m.attach(mcfg["attach_timeout_s"])
+                if not m.needs_attach:
+                    await self.network_time(m)
             while not self.stop and not m.needs_attach:
                 self.beats["modem"] = time.ticks_ms()
                 vals = await m.report()

@@ -55,12 +55,12 @@ class Host:
 
 
 @pytest.fixture
-def board(tmp_path, hw_port):
+def board(tmp_path, hw_port, hw_board):
     if hw_port:
-        yield hw_port, None
+        yield hw_port, hw_board
         return
     with VBoards(tmp_path / "link") as vb:
-        yield vb.boards[0][0], vb
+        yield vb.boards[0][0], None
 
 
 def _contiguous(seqs) -> bool:
@@ -69,13 +69,15 @@ def _contiguous(seqs) -> bool:
 
 
 def test_records_stream_and_are_acked(board):
-    port, _ = board
+    port, board_name = board
     host = Host(port)
     try:
         host.send("hello")
         host.send("interval", "1")
         host.poll(40, until=lambda h: len(h.records) >= 12 and any(p["kind"] == "status" for p in h.records.values()))
         assert host.hellos and host.hellos[-1]["proto"] == 1 and host.hellos[-1]["hold"] is True
+        if isinstance(board_name, str):  # a real board: it must run the definition we were told
+            assert host.hellos[-1]["board"] == board_name
         assert {"cmd": "interval", "ok": True, "interval_s": 1} in host.replies
         kinds = {p["kind"] for p in host.records.values()}
         assert {"reading", "status"} <= kinds, kinds
