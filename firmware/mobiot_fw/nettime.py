@@ -11,7 +11,7 @@ _MIN_YEAR = 2024
 
 
 def days_from_civil(y, m, d):
-    # Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+    """Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm)."""
     y -= m <= 2
     era = (y if y >= 0 else y - 399) // 400
     yoe = y - era * 400
@@ -40,7 +40,7 @@ def parse_cclk(line):
         return None
     if sign not in "+-" or not (1 <= mo <= 12 and 1 <= dd <= 31 and hh < 24 and mi < 60 and ss < 61):
         return None
-    year = (1900 if yy >= 70 else 2000) + yy  # "80/01/06" is 1980 (the GPS epoch), not 2080
+    year = (1900 if yy >= 80 else 2000) + yy  # "80/01/06" is 1980 (the GPS epoch), as NMEA dates
     if year < _MIN_YEAR:
         return None
     local = days_from_civil(year, mo, dd) * 86400 + hh * 3600 + mi * 60 + ss

@@ -7,6 +7,7 @@ import time
 import micropython
 from fakebus import FakeBme280, FakeI2C
 from mobiot_fw.drivers.bme280 import Bme280
+from fwtest import raises
 
 # BMP280 datasheet (BST-BMP280-DS001) 3.12 worked example; BME280 T/P code is identical.
 EXAMPLE = {
@@ -68,13 +69,6 @@ def make(calib=EXAMPLE, **kw):
     return i2c, dev, Bme280(i2c)
 
 
-def raises(errno_value, fn, *args):
-    try:
-        fn(*args)
-    except OSError as e:
-        assert e.errno == errno_value, (e.errno, errno_value)
-        return
-    raise AssertionError("no OSError %d" % errno_value)
 
 
 def test_datasheet_worked_example_temperature():

@@ -5,6 +5,7 @@ import errno
 import micropython
 from fakebus import FakeDs18b20, FakeOneWire, dallas_crc8, ds18b20_rom
 from mobiot_fw.drivers.ds18b20 import Ds18b20
+from fwtest import raises
 
 
 def ref_crc(data):
@@ -20,13 +21,6 @@ def ref_crc(data):
     return crc
 
 
-def raises(errno_value, fn, *args):
-    try:
-        fn(*args)
-    except OSError as e:
-        assert e.errno == errno_value, (e.errno, errno_value)
-        return
-    raise AssertionError("no OSError %d" % errno_value)
 
 
 def bus(**kw):

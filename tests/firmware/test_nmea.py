@@ -7,6 +7,7 @@ import errno
 from fakebus import FakeUART
 from mobiot_fw.drivers import nmea
 from mobiot_fw.drivers.nmea import Gnss
+from fwtest import raises
 
 
 def cs(body):
@@ -26,13 +27,6 @@ def close(a, b, tol):
     return a is not None and abs(a - b) <= tol
 
 
-def raises(errno_value, fn, *args):
-    try:
-        fn(*args)
-    except OSError as e:
-        assert e.errno == errno_value, (e.errno, errno_value)
-        return
-    raise AssertionError("no OSError %d" % errno_value)
 
 
 def test_checksum_published_examples():

@@ -6,6 +6,7 @@ import time
 import micropython
 from fakebus import FakeI2C, FakeI2CDevice, FakeSht4x
 from mobiot_fw.drivers.sht4x import Sht4x, crc8
+from fwtest import raises
 
 
 def ref_crc(data):
@@ -45,13 +46,6 @@ def answer(st, srh):
     return a
 
 
-def raises(errno_value, fn, *args):
-    try:
-        fn(*args)
-    except OSError as e:
-        assert e.errno == errno_value, (e.errno, errno_value)
-        return
-    raise AssertionError("no OSError %d" % errno_value)
 
 
 def test_crc_datasheet_example():

@@ -13,6 +13,7 @@ from mobiot_fw.drivers.battery import Battery
 from mobiot_fw.drivers.bme280 import Bme280
 from mobiot_fw.drivers.ds18b20 import Ds18b20
 from mobiot_fw.drivers.sht4x import Sht4x
+from fwtest import raises
 
 T0 = 1764146800  # 2025-11-26 08:46:40 UTC
 
@@ -51,13 +52,6 @@ class Board:
         return (self.measure(self.bme), self.measure(self.sht), self.measure(self.ds), self.bat.read())
 
 
-def raises(errno_value, fn, *args):
-    try:
-        fn(*args)
-    except OSError as e:
-        assert e.errno == errno_value, (e.errno, errno_value)
-        return
-    raise AssertionError("no OSError %d" % errno_value)
 
 
 def test_plausible_values_and_sensors_agree():

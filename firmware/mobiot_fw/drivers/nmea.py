@@ -18,6 +18,8 @@
 #
 # This module runs under CPython too (host log replay), hence the guarded imports.
 import errno
+
+from ..nettime import days_from_civil  # one calendar routine for GNSS and network time
 import time
 
 # This module is also imported by the host (CPython) to replay logs, so it uses no
@@ -108,16 +110,6 @@ def parse_time(hhmmss):
     if h > 23 or m > 59 or s > 60:  # 60: leap second
         raise ValueError("time")
     return h * 3600 + m * 60 + s
-
-
-def days_from_civil(y, m, d):
-    """Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm)."""
-    y -= m <= 2
-    era = (y if y >= 0 else y - 399) // 400
-    yoe = y - era * 400
-    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
-    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-    return era * 146097 + doe - 719468
 
 
 def parse_date(ddmmyy):
