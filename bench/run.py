@@ -35,8 +35,8 @@ def _fw_run(mpy: Path, img: Path, heap: str, cycles: int) -> subprocess.Complete
 
 
 def min_heap_kb(mpy: Path, img: Path, cycles: int = 1500) -> int:
-    """The smallest heap (KiB) that runs the report cycles without MemoryError: the real
-    heap peak of the firmware path, modules included."""
+    """The smallest heap (KiB, to 2 KiB) that runs the report cycles without MemoryError:
+    the real heap peak of the firmware path, modules included (cycles=0: set-up only)."""
     lo, hi = 16, 512
     while hi - lo > 2:
         mid = (lo + hi) // 2
@@ -58,8 +58,14 @@ def firmware() -> dict:
         for name in ("fileblockdev",):
             compile_mpy(ROOT / "sim" / f"{name}.py", mpy / f"{name}.mpy", f"{name}.py")
         img = Path(tmp) / "flash.img"
+        peak = min_heap_kb(mpy, img) * 1024
+        setup = min_heap_kb(mpy, img, 0) * 1024
         res: dict = {"firmware_heap_limit": HEAP,
-                     "firmware_heap_peak_bytes": min_heap_kb(mpy, img) * 1024}
+                     "firmware_heap_peak_bytes": peak,
+                     # what the sampling, record and queue path needs on top of the loaded
+                     # firmware (modules, Terminal, buffers): the cycles' own heap peak
+                     "firmware_cycle_heap_peak_bytes": peak - setup,
+                     "firmware_setup_min_heap_bytes": setup}
         proc = _fw_run(mpy, img, HEAP, CYCLES)
         if proc.returncode != 0:
             tail = (proc.stdout + proc.stderr).strip().splitlines()[-3:]
