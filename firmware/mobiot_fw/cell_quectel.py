@@ -1,6 +1,8 @@
 # Quectel vendor response parsers (BG95/BG77/BG600L, BG96): loaded by mobiot_fw.cellular on
 # the first Quectel-only response line, so a SIMCom board never holds this code in RAM.
 # Contract: docs/modem.md; record names: docs/records.md.
+from micropython import const
+
 from mobiot_fw.cellular import (
     _band_from,
     _hex,
@@ -96,21 +98,52 @@ def _h_qcsq(body, vals, errs, model, kind):
         vals["rsrq"] = rsrq
 
 
+# AT+QENG="servingcell" <state> (BG95&BG77&BG600L AT Commands Manual and BG96 AT Commands Manual,
+# AT+QENG): SEARCH = searching, no suitable cell yet (the line stops there); LIMSRV = camped but
+# not registered; NOCONN = camped and registered, idle; CONNECT = camped, registered and in a
+# dedicated connection. LIMSRV still reports the cell it camps on, so its measurements are kept.
+_QENG_STATES = ("SEARCH", "LIMSRV", "NOCONN", "CONNECT")
+
+# Field positions after "servingcell",<state>,<RAT>,<is_tdd> (index 0 = "servingcell"):
+# (MCC, MNC, cellID, PCID, EARFCN, freq_band_ind, TAC, RSRP, RSRQ, RSSI, SINR, srxlev). The
+# srxlev position is also the least field count a line needs: <srxlev> itself is optional
+# (an eMTC "CONNECT" line in a public modem log ends at <SINR>) and is not recorded.
+#   eMTC/LTE (BG95 and BG96 manuals; BG96 also for "CAT-NB", which keeps the bandwidths, 0,0
+#   on NB1): ...,<freq_band_ind>,<UL_bandwidth>,<DL_bandwidth>,<TAC>,<RSRP>,<RSRQ>,<RSSI>,
+#   <SINR>,<srxlev>  (EC2x LTE inserts <CQI>,<tx_power> before <srxlev>: same prefix)
+_QENG_WB = (4, 5, 6, 7, 8, 9, 12, 13, 14, 15, 16, 17)
+#   BG95/BG77/BG600L "NBIoT" (BG95 manual AT+QENG, NB-IoT mode): no bandwidth fields:
+#   ...,<earfcn>,<freq_band_ind>,<TAC>,<RSRP>,<RSRQ>,<RSSI>,<SINR>,<srxlev>
+_QENG_NB = (4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+# A BG95 NBIoT line has at most 16 fields (with <srxlev>); 17 or more is the bandwidth layout.
+_QENG_NB_MAX = const(16)
+
+
+def _qeng_layout(rat, n):
+    if rat == "NB-IoT" and n <= _QENG_NB_MAX:
+        return _QENG_NB
+    return _QENG_WB
+
+
 def _h_qeng(body, vals, errs, model, kind):
     # BG95 manual AT+QENG="servingcell" (also BG96):
-    #   +QENG: "servingcell",<state>,"eMTC"|"NBIoT"|"LTE",<is_tdd>,<MCC>,<MNC>,<cellID>,<PCID>,
-    #          <EARFCN>,<freq_band_ind>,<UL_bandwidth>,<DL_bandwidth>,<TAC>,<RSRP>,<RSRQ>,<RSSI>,
-    #          <SINR>,<srxlev>   (EC2x LTE inserts <CQI>,<tx_power> before <srxlev>)
+    #   +QENG: "servingcell",<state>,"eMTC"|"LTE",<is_tdd>,... (_QENG_WB above)
+    #   +QENG: "servingcell",<state>,"NBIoT",<is_tdd>,... (_QENG_NB above)
     #   +QENG: "servingcell",<state>,"GSM",<MCC>,<MNC>,<LAC>,<cellID>,<BSIC>,<ARFCN>,<band>,
     #          <RXlev>,...
-    #   +QENG: "servingcell","SEARCH"|"LIMSRV" alone when not camped.
-    # cellID/TAC/LAC are hex. BG95 gives <SINR> in dB (manual range -20..30; field examples 11,
-    # 14, 19); BG96 gives it in 1/5 dB (0..250), like +QCSQ. "-" = not available.
+    #   +QENG: "servingcell","SEARCH" alone when not camped.
+    # cellID/TAC/LAC are hex; RSRP/RSSI in dBm, RSRQ in dB. <SINR>: the BG95 manual gives dB
+    # (range -20..30; field examples 11, 14, 19), the BG96 manual 1/5 dB (0..250 = -20..+30 dB,
+    # as in +QCSQ). "-" = not available.
     f = _split(body)
     if _uq(f[0]).lower() != "servingcell":
         return  # neighbour-cell lines ("neighbourcell intra", ...): not a record
-    if len(f) < 4:
+    state = _uq(f[1]).upper() if len(f) > 1 else ""
+    if state not in _QENG_STATES:
+        errs.append("QENG: unknown state: " + _show(body))
         return
+    if state == "SEARCH" or len(f) < 4:
+        return  # not camped: no cell to report
     rat = _qrat(f[2])
     if rat is None:
         errs.append("QENG: unknown RAT: " + _show(f[2]))
@@ -135,36 +168,41 @@ def _h_qeng(body, vals, errs, model, kind):
             if rx is not None and rx < 0:
                 vals["rssi"] = rx
         return
-    if len(f) < 17:
-        errs.append("QENG: short LTE line: " + _show(body))
+    ix = _qeng_layout(rat, len(f))
+    if len(f) < ix[11]:  # fields up to <SINR> are required, <srxlev> is not
+        errs.append("QENG: short %s line: %s" % (rat, _show(body)))
         return
-    mcc = _int(f[4])
+    mcc = _int(f[ix[0]])
     if mcc is not None:
         vals["mcc"] = mcc
-    if _uq(f[5]).isdigit():
-        vals["mnc"] = _uq(f[5])
+    if _uq(f[ix[1]]).isdigit():
+        vals["mnc"] = _uq(f[ix[1]])
     for i, key, conv in (
-        (6, "cell", _hex),
-        (7, "pci", _int),
-        (8, "earfcn", _int),
-        (9, "band", _int),
-        (12, "tac", _hex),
+        (ix[2], "cell", _hex),
+        (ix[3], "pci", _int),
+        (ix[4], "earfcn", _int),
+        (ix[5], "band", _int),
+        (ix[6], "tac", _hex),
     ):
         x = conv(f[i])
         if x is not None:
             vals[key] = x
         elif _uq(f[i]) not in ("", "-"):
             errs.append("QENG: bad %s: %s" % (key, _show(f[i])))
-    for i, key in ((13, "rsrp"), (14, "rsrq"), (15, "rssi")):
+    for i, key in ((ix[7], "rsrp"), (ix[8], "rsrq"), (ix[9], "rssi")):
         x = _int(f[i])
         if x is not None:
             vals[key] = x
-    s = _int(f[16])
-    if s is not None:
-        if _model_is(model, "BG96"):
+    s = _int(f[ix[10]])
+    if s is None:
+        return
+    if _model_is(model, "BG96"):
+        if 0 <= s <= 250:
             vals["sinr"] = _qsinr(s)
         else:
-            vals["sinr"] = s
+            errs.append("QENG: sinr out of 0..250: %d" % s)
+    else:
+        vals["sinr"] = s
 
 
 def _h_qiact(body, vals, errs, model, kind):

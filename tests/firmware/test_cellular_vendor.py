@@ -127,6 +127,85 @@ def test_qeng_not_camped_and_dashes():
     assert e == [] and v == {"rat": "LTE-M", "mcc": 262, "mnc": "01", "earfcn": 6290, "band": 20}, v
 
 
+def test_qeng_bg95_nbiot_layout_has_no_bandwidths():
+    # BG95&BG77&BG600L AT Commands Manual, AT+QENG, NB-IoT mode:
+    #   "servingcell",<state>,"NBIoT",<is_tdd>,<MCC>,<MNC>,<cellID>,<PCID>,<earfcn>,
+    #   <freq_band_ind>,<TAC>,<RSRP>,<RSRQ>,<RSSI>,<SINR>,<srxlev>
+    # Decoded by hand: cellID 2B5CD0E hex, TAC 31D7 hex, RSRP/RSSI dBm, RSRQ dB, SINR dB (BG95)
+    line = '+QENG: "servingcell","NOCONN","NBIoT","FDD",262,02,2B5CD0E,141,6254,20,31D7,-109,-12,-98,3,27'
+    v, e = c.parse_response('AT+QENG="servingcell"', [line, "OK"], "BG95-M3")
+    assert e == [], e
+    assert v == {
+        "rat": "NB-IoT",
+        "mcc": 262,
+        "mnc": "02",
+        "cell": 0x2B5CD0E,
+        "pci": 141,
+        "earfcn": 6254,
+        "band": 20,
+        "tac": 0x31D7,
+        "rsrp": -109,
+        "rsrq": -12,
+        "rssi": -98,
+        "sinr": 3,
+    }, v
+
+
+def test_qeng_bg95_nbiot_connect_without_srxlev_and_limsrv():
+    # CONNECT: the same fields, <srxlev> absent (15 fields after the prefix)
+    line = '+QENG: "servingcell","CONNECT","NBIoT","FDD",204,08,1C4A07,87,6352,20,2B1,-121,-15,-108,-2'
+    v, e = c.parse_response('AT+QENG="servingcell"', [line], "BG95-M3")
+    assert e == [], e
+    assert v["rat"] == "NB-IoT" and v["mnc"] == "08" and v["cell"] == 0x1C4A07 and v["tac"] == 0x2B1
+    assert v["band"] == 20 and v["earfcn"] == 6352 and v["pci"] == 87
+    assert v["rsrp"] == -121 and v["rsrq"] == -15 and v["rssi"] == -108 and v["sinr"] == -2
+    # LIMSRV (camped, not registered): the cell is reported, "-" fields are simply absent
+    line = '+QENG: "servingcell","LIMSRV","NBIoT","FDD",262,01,-,-,3740,8,-,-115,-,-,-,-'
+    v, e = c.parse_response('AT+QENG="servingcell"', [line], "BG95")
+    assert e == [], e
+    assert v == {"rat": "NB-IoT", "mcc": 262, "mnc": "01", "earfcn": 3740, "band": 8, "rsrp": -115}, v
+
+
+def test_qeng_emtc_connect_without_srxlev():
+    # an eMTC line in CONNECT state ends at <SINR> (17 fields): bandwidths 5,5 are skipped
+    line = '+QENG: "servingcell","CONNECT","eMTC","FDD",505,01,804A90D,238,9410,28,5,5,2036,-114,-18,-82,6'
+    v, e = c.parse_response('AT+QENG="servingcell"', [line], "BG95-M3")
+    assert e == [], e
+    assert v["rat"] == "LTE-M" and v["cell"] == 0x804A90D and v["tac"] == 0x2036 and v["band"] == 28
+    assert v["rsrp"] == -114 and v["rsrq"] == -18 and v["rssi"] == -82 and v["sinr"] == 6
+
+
+def test_qeng_bg96_catnb_keeps_bandwidth_fields():
+    # BG96 prints its NB1 cell in the bandwidth layout (UL/DL bandwidth 0,0), as in this
+    # public BG96 log line; SINR is 1/5 dB there: 8 -> 8/5 - 20 = -18.4 dB
+    line = '+QENG: "servingcell","NOCONN","CAT-NB","FDD",460,11,DDA1451,280,2506,5,0,0,69C9,-84,-17,-67,8,44'
+    v, e = c.parse_response('AT+QENG="servingcell"', [line], "BG96")
+    assert e == [], e
+    assert v["rat"] == "NB-IoT" and v["cell"] == 0xDDA1451 and v["pci"] == 280 and v["earfcn"] == 2506
+    assert v["band"] == 5 and v["tac"] == 0x69C9 and v["rsrp"] == -84 and v["rsrq"] == -17 and v["rssi"] == -67
+    assert close(v["sinr"], 8 / 5 - 20)
+    bad = line.replace(",8,44", ",251,44")  # outside the manual's 0..250
+    v, e = c.parse_response('AT+QENG="servingcell"', [bad], "BG96")
+    assert "sinr" not in v and len(e) == 1 and v["rsrp"] == -84
+
+
+def test_qeng_states_and_garbage():
+    for st in ("SEARCH", "LIMSRV", "NOCONN", "CONNECT"):
+        v, e = c.parse_response('AT+QENG="servingcell"', ['+QENG: "servingcell","%s"' % st], "BG95")
+        assert v == {} and e == [], (st, v, e)
+    # an unknown state is a protocol error, not a cell
+    line = '+QENG: "servingcell","WEIRD","NBIoT","FDD",262,02,2B5CD0E,141,6254,20,31D7,-109,-12,-98,3,27'
+    v, e = c.parse_response('AT+QENG="servingcell"', [line], "BG95")
+    assert v == {} and len(e) == 1 and "state" in e[0], (v, e)
+    # an NBIoT line cut before <SINR> is short for both layouts
+    line = '+QENG: "servingcell","NOCONN","NBIoT","FDD",262,02,2B5CD0E,141,6254,20,31D7,-109,-12'
+    v, e = c.parse_response('AT+QENG="servingcell"', [line], "BG95")
+    assert v == {"rat": "NB-IoT"} and len(e) == 1 and "short" in e[0], (v, e)
+    # neighbour-cell lines are not the serving cell
+    v, e = c.parse_response('AT+QENG="neighbourcell"', ['+QENG: "neighbourcell intra","eMTC",6300,188,-12,-105'])
+    assert v == {} and e == []
+
+
 def test_qeng_gsm():
     # "servingcell",<state>,"GSM",<MCC>,<MNC>,<LAC>,<cellID>,<BSIC>,<ARFCN>,<band>,<RXlev>,...
     line = '+QENG: "servingcell","NOCONN","GSM",262,02,A1B2,3C4D,33,62,0,-71,0,-71,2,38,38,1,-,-,-,-,-'

@@ -1,5 +1,5 @@
 # Modem driver (firmware/mobiot_fw/modem.py) against the modem simulator (sim/modem_sim.py),
-# for SIM7080G, SIM7000G, A7670 and BG95, in virtual time (minutes of modem time per ~0.1 s).
+# for SIM7080G, SIM7000G, A7670 and BG95 (LTE-M and NB-IoT), in virtual time (minutes of modem time per ~0.1 s).
 # Expected values come from the scenario files and from the 3GPP encodings written out here,
 # never from the driver's own output.
 import asyncio
@@ -22,7 +22,7 @@ from mobiot_fw.modem import (
 from modem_sim import ModemSim, VirtualTime
 
 _DIR = __file__.rpartition("/")[0] + "/../data/scenarios/"
-FILES = ("sim7080g", "sim7000g", "a7670", "bg95")
+FILES = ("sim7080g", "sim7000g", "a7670", "bg95", "bg95-nbiot")
 
 
 def load(name):
@@ -425,3 +425,50 @@ def test_registration_urc_without_polling():
     # 3 s of cell reselection after the outage ends (scenario reselect_s default)
     t_back = rig.regs[-1][0]
     assert 60 + 3 <= t_back < 60 + 3 + 0.5, t_back
+
+
+def test_bg95_nbiot_serving_cell_end_to_end():
+    # BG95 camped on NB-IoT: the simulator answers AT+QENG="servingcell" in the BG95 manual's
+    # NB-IoT layout (no <UL_bandwidth>,<DL_bandwidth>), and the report carries the serving cell
+    # the scenario defines. band/earfcn/pci come from +QENG alone (+CEREG gives only tac/cell),
+    # so they prove the NBIoT line was decoded, not skipped as malformed.
+    sc = load("bg95-nbiot")
+    sc["modem"]["events"] = []
+    mc = sc["modem"]
+    rig = Rig(sc, seed=11)
+
+    async def main():
+        assert await rig.m.power_on()
+        assert await rig.m.attach(90)
+        return await rig.m.report()
+
+    r = rig.run(main())
+    assert mc["rat"] == "NB-IoT" and mc["model"] == "BG95"
+    # registration takes reg_delay_s from boot; +CEREG URC wakes attach (see the all-models test)
+    assert mc["reg_delay_s"] - 1 <= rig.m.attach_s <= mc["reg_delay_s"] + 1, rig.m.attach_s
+    # what the modem sent: "servingcell",<state>,"NBIoT",<is_tdd>,<MCC>,<MNC>,<cellID>,<PCID>,
+    # <earfcn>,<freq_band_ind>,<TAC>,<RSRP>,<RSRQ>,<RSSI>,<SINR>,<srxlev> = 16 fields
+    qeng = [ln for _t, d, ln in rig.sim.log if d == ">" and ln.startswith("+QENG:")]
+    assert qeng, rig.sim.log[-10:]
+    f = qeng[-1][len("+QENG:") :].strip().split(",")
+    assert len(f) == 16 and f[2] == '"NBIoT"', qeng[-1]
+    assert int(f[10], 16) == mc["tac"] and int(f[6], 16) == mc["cell"], qeng[-1]
+    # the report
+    assert r["rat"] == "NB-IoT", r
+    sig = mc["signal"]
+    j = sig["jitter"]
+    assert _near(r.get("rsrp"), sig["rsrp"], j + 0.5), r.get("rsrp")
+    assert _near(r.get("sinr"), sig["sinr"], j + 0.5), r.get("sinr")
+    assert _near(r.get("rsrq"), sig["rsrq"], 2.5), r.get("rsrq")
+    # NB-IoT RSSI is measured over one 180 kHz PRB: RSRP + 10 log10(12) dB
+    assert _near(r.get("rssi"), sig["rsrp"] + 10 * math.log10(12), j + 2.5), r.get("rssi")
+    for k in ("mcc", "mnc", "band", "earfcn", "pci", "cell", "tac"):
+        assert r.get(k) == mc[k], (k, r.get(k), mc[k])
+    assert r["reg"] == "home" and r["oper"] == mc["operator"]["long"], r
+    assert "parse_error" not in rig.names(), rig.events
+
+    # the same +QENG line, decoded alone, gives the serving cell with no errors
+    v, e = cellular.parse_response('AT+QENG="servingcell"', [qeng[-1], "OK"], "BG95")
+    assert e == [], e
+    assert v["rat"] == "NB-IoT" and v["band"] == mc["band"] and v["tac"] == mc["tac"], v
+    assert v["rsrp"] == int(f[11]) and v["sinr"] == int(f[14]), (v, f)
