@@ -1,7 +1,15 @@
-# The one table of record names, kinds, units and events. Contract: docs/records.md (a host test,
-# tests/host/test_records_table.py, checks that the Markdown table equals FIELDS and EVENTS here).
-# Runs on MicroPython (board) and CPython (host imports it as mobiot_fw.records): no machine, no
-# typing, no allocation beyond the module's own tables.
+# The one table of record names, kinds, units, decimals and LwM2M paths (events, which the board
+# never looks up, are records_api.EVENTS). Contract: docs/records.md (tests/host/
+# test_records_table.py checks that its tables equal FIELDS and EVENTS). Runs on MicroPython
+# (board) and CPython (the host imports it as mobiot_fw.records): no machine, no typing, no
+# const().
+#
+# Heap: the board only needs decimals(name) (proto.py, for floats). A tuple per row cost ~21 KB
+# of heap on the unix port (six objects a row), so the table is one str, which decimals() scans
+# in place without allocating. Everything else (FIELDS and EVENTS as tuples, unit_of,
+# check_values, ...) lives in records_api.py, which parses this text; this module hands those
+# names out through a module __getattr__ (PEP 562; MicroPython >= 1.21), so a host or a test
+# that asks gets them and the board, which never asks, never loads them.
 #
 # Units are SenML unit symbols from the IANA "SenML Units" registry (RFC 8428 §12.1, extended by
 # RFC 8798 §2: "B"; "dBm" is a registered secondary unit, RFC 8798 §3, dBW with offset -30).
@@ -11,194 +19,97 @@
 # 7/0/2-3 are kB) the note column of docs/records.md says so; the value in our record keeps the
 # SenML unit given here.
 
-KINDS = ("reading", "connectivity", "event", "status")
-
-# Types: "num" (JSON number, rounded to `dec` decimals at the record), "int" (JSON integer),
-# "str" (JSON string), "bool" (JSON true/false).
-# Row: (name, kind, unit or "", type, decimals or None, lwm2m path or "")
-FIELDS = (
-    # readings
-    ("temp", "reading", "Cel", "num", 2, "3303/0/5700"),
-    ("hum", "reading", "%RH", "num", 1, "3304/0/5700"),
-    ("press", "reading", "Pa", "num", 0, "3315/0/5700"),
-    ("bat", "reading", "V", "num", 3, "3/0/7"),
-    ("lat", "reading", "lat", "num", 6, "6/0/0"),
-    ("lon", "reading", "lon", "num", 6, "6/0/1"),
-    ("alt", "reading", "m", "num", 1, "6/0/2"),
-    ("spd", "reading", "m/s", "num", 2, "6/0/6"),
-    ("hdop", "reading", "/", "num", 1, ""),
-    ("sats", "reading", "count", "int", None, ""),
-    ("fix", "reading", "", "int", None, ""),
-    # status
-    ("heap", "status", "B", "int", None, "3/0/10"),
-    ("heap_min", "status", "B", "int", None, ""),
-    ("uptime", "status", "s", "int", None, ""),
-    ("qdepth", "status", "count", "int", None, ""),
-    ("qdrops", "status", "count", "int", None, ""),
-    ("fw", "status", "", "str", None, "3/0/3"),
-    # connectivity (filled by the modem code)
-    ("rat", "connectivity", "", "str", None, "4/0/0"),
-    ("rssi", "connectivity", "dBm", "int", None, "4/0/2"),
-    ("rsrp", "connectivity", "dBm", "num", 1, ""),
-    ("rsrq", "connectivity", "dB", "num", 1, "4/0/3"),
-    ("sinr", "connectivity", "dB", "num", 1, "4/0/11"),
-    ("band", "connectivity", "", "int", None, ""),
-    ("earfcn", "connectivity", "", "int", None, ""),
-    ("pci", "connectivity", "", "int", None, ""),
-    ("cell", "connectivity", "", "int", None, "4/0/8"),
-    ("tac", "connectivity", "", "int", None, "4/0/12"),
-    ("lac", "connectivity", "", "int", None, "4/0/12"),
-    ("mcc", "connectivity", "", "int", None, "4/0/10"),
-    ("mnc", "connectivity", "", "str", None, "4/0/9"),
-    ("oper", "connectivity", "", "str", None, ""),
-    ("reg", "connectivity", "", "str", None, ""),
-    ("ip", "connectivity", "", "str", None, "4/0/4"),
-    ("apn", "connectivity", "", "str", None, "4/0/7"),
-    ("psm", "connectivity", "", "bool", None, ""),
-    ("t3412_s", "connectivity", "s", "int", None, ""),
-    ("t3324_s", "connectivity", "s", "int", None, ""),
-    ("edrx", "connectivity", "", "bool", None, ""),
-    ("edrx_s", "connectivity", "s", "num", 2, ""),
-    ("ptw_s", "connectivity", "s", "num", 2, ""),
-    ("ce_level", "connectivity", "", "int", None, ""),
-    ("imei", "connectivity", "", "str", None, "3/0/2"),
-    ("iccid", "connectivity", "", "str", None, ""),
-    ("imsi", "connectivity", "", "str", None, ""),
-    ("modem_fw", "connectivity", "", "str", None, ""),
-    ("model", "connectivity", "", "str", None, ""),
-    ("attach_s", "connectivity", "s", "num", 1, ""),
-    ("tx_bytes", "connectivity", "B", "int", None, "7/0/2"),
-    ("rx_bytes", "connectivity", "B", "int", None, "7/0/3"),
-)
-
-# Events: an event record has kind "event" and values {"event": <name>, <field>: ..., ...}.
-# Row: (event name, ((field, type), ...)). Fields are all optional except where docs/records.md
-# says otherwise.
-EVENTS = (
-    ("boot", (("reset", "str"), ("fw", "str"))),
-    ("sensor_error", (("sensor", "str"), ("err", "str"), ("errno", "int"))),
-    ("sensor_recovered", (("sensor", "str"), ("after_s", "num"))),
-    ("modem_error", (("err", "str"), ("at", "str"), ("errno", "int"))),
-    ("modem_recovered", (("after_s", "num"), ("tries", "int"))),
-    ("config_fallback", (("reason", "str"), ("key", "str"))),
-    ("queue_drop", (("dropped", "int"), ("total", "int"))),
-    ("queue_corrupt", (("discarded", "int"),)),
-    ("reg_change", (("old", "str"), ("new", "str"))),
-    ("time_set", (("delta_s", "num"), ("source", "str"))),
-    ("low_battery", (("bat", "num"),)),
-)
-
-# Reset causes carried by the boot event ("reset"): names of machine.reset_cause() constants.
-RESET_CAUSES = ("power_on", "hard", "wdt", "deepsleep", "soft", "brownout", "unknown")
-
-# Keys of the record object, in the order the board writes them (docs/protocol.md, R frame).
-ENVELOPE = ("device", "boot", "seq", "t", "clock", "kind", "values")
-CLOCKS = ("utc", "uptime")
-
-# Decimals used for a float value whose name is not in FIELDS.
-DEFAULT_DEC = 4
-
-
-def _row(name):
-    for r in FIELDS:
-        if r[0] == name:
-            return r
-    return None
-
-
-def base_name(name):
-    """The FIELDS name a (possibly prefixed) value name stands for, or None.
-
-    A sensor instance may prefix its values ("sht_temp", "ds_temp", "bme_1_press"): the base is
-    the longest known name that follows an underscore, so "x_heap_min" is "heap_min", not "min".
-    """
-    if _row(name) is not None:
-        return name
-    i = name.find("_")
-    while i >= 0:
-        tail = name[i + 1 :]
-        if _row(tail) is not None:
-            return tail
-        i = name.find("_", i + 1)
-    return None
-
-
-def field(name):
-    """The FIELDS row of a (possibly prefixed) name, or None."""
-    b = base_name(name)
-    return None if b is None else _row(b)
-
-
-def unit_of(name):
-    """SenML unit of a (possibly prefixed) value name; "" if it has none; None if unknown."""
-    r = field(name)
-    return None if r is None else r[2]
-
-
-def kind_of(name):
-    r = field(name)
-    return None if r is None else r[1]
+# Fields, under a line naming their kind: "name unit type [dec] [lwm2m]", unit "-" for none.
+# Types: "num" (JSON number, rounded to dec decimals at the record; dec is one digit and only num
+# rows have it), "int" (JSON integer), "str" (JSON string), "bool" (JSON true/false).
+_FIELDS = """\
+reading
+temp Cel num 2 3303/0/5700
+hum %RH num 1 3304/0/5700
+press Pa num 0 3315/0/5700
+bat V num 3 3/0/7
+lat lat num 6 6/0/0
+lon lon num 6 6/0/1
+alt m num 1 6/0/2
+spd m/s num 2 6/0/6
+hdop / num 1
+sats count int
+fix - int
+status
+heap B int 3/0/10
+heap_min B int
+uptime s int
+qdepth count int
+qdrops count int
+fw - str 3/0/3
+connectivity
+rat - str 4/0/0
+rssi dBm int 4/0/2
+rsrp dBm num 1
+rsrq dB num 1 4/0/3
+sinr dB num 1 4/0/11
+band - int
+earfcn - int
+pci - int
+cell - int 4/0/8
+tac - int 4/0/12
+lac - int 4/0/12
+mcc - int 4/0/10
+mnc - str 4/0/9
+oper - str
+reg - str
+ip - str 4/0/4
+apn - str 4/0/7
+psm - bool
+t3412_s s int
+t3324_s s int
+edrx - bool
+edrx_s s num 2
+ptw_s s num 2
+ce_level - int
+imei - str 3/0/2
+iccid - str
+imsi - str
+modem_fw - str
+model - str
+attach_s s num 1
+tx_bytes B int 7/0/2
+rx_bytes B int 7/0/3
+"""
 
 
 def decimals(name):
-    """Decimals a float value of this name is rounded to at the record."""
-    r = field(name)
-    if r is None or r[4] is None:
-        return DEFAULT_DEC
-    return r[4]
+    """Decimals a float value of this name is rounded to at the record: those of its row, else
+    of the row of the longest name that follows an underscore in it (a prefixed sensor instance,
+    docs/records.md: "sht_temp" is temp, "x_heap_min" is heap_min, not "min"); 4 for a name the
+    table does not know or that is not a num (records_api.DEFAULT_DEC).
+
+    Compares characters in place, no slices: allocates nothing (proto calls it for every float).
+    """
+    n = len(name)
+    best = -1  # offset of the best row so far
+    blen = 0  # length of its name
+    p = 0
+    while p < len(_FIELDS):
+        e = _FIELDS.find("\n", p)
+        k = _FIELDS.find(" ", p, e) - p  # length of the row name; < 0 on a kind line
+        if blen < k <= n and (k == n or name[n - k - 1] == "_"):
+            j = k - 1
+            while j >= 0 and _FIELDS[p + j] == name[n - k + j]:
+                j -= 1
+            if j < 0:
+                best = p
+                blen = k
+        p = e + 1
+    if best >= 0:
+        p = _FIELDS.find(" ", best + blen + 1) + 1  # the type column
+        if _FIELDS.startswith("num ", p):
+            return ord(_FIELDS[p + 4]) - 48
+    return 4
 
 
-def lwm2m_of(name):
-    r = field(name)
-    return None if r is None else r[5]
+def __getattr__(attr):
+    # PEP 562: FIELDS, EVENTS, unit_of, check_values, ... come from records_api
+    from mobiot_fw import records_api
 
-
-def event(name):
-    """The EVENTS row of an event name, or None."""
-    for e in EVENTS:
-        if e[0] == name:
-            return e
-    return None
-
-
-def _type_ok(t, v):
-    if t == "str":
-        return isinstance(v, str)
-    if t == "bool":
-        return isinstance(v, bool)
-    if isinstance(v, bool):
-        return False
-    if t == "int":
-        return isinstance(v, int)
-    return isinstance(v, (int, float))
-
-
-def check_values(kind, values):
-    """Problems (list of one-line strings) of a record's values dict against the table; [] if ok."""
-    out = []
-    if kind not in KINDS:
-        return ["unknown kind %s" % kind]
-    if kind == "event":
-        ev = values.get("event")
-        e = event(ev) if isinstance(ev, str) else None
-        if e is None:
-            return ["unknown event %s" % ev]
-        types = dict(e[1])
-        for k in values:
-            if k == "event":
-                continue
-            t = types.get(k)
-            if t is None:
-                out.append("%s: unknown field %s" % (ev, k))
-            elif not _type_ok(t, values[k]):
-                out.append("%s.%s: not %s" % (ev, k, t))
-        return out
-    for k in values:
-        r = field(k)
-        if r is None:
-            out.append("unknown name %s" % k)
-        elif r[1] != kind:
-            out.append("%s is %s, not %s" % (k, r[1], kind))
-        elif values[k] is not None and not _type_ok(r[3], values[k]):
-            out.append("%s: not %s" % (k, r[3]))
-    return out
+    return getattr(records_api, attr)

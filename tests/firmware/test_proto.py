@@ -64,11 +64,22 @@ def test_non_ascii_is_escaped():
     typ, payload, crc, body = _split(bytes(BUF[:n]))
     assert b"\\u00E9" in payload and b"\\uD83D\\uDE00" in payload
     assert json.loads(payload)["err"].startswith("caf\u00e9 ")  # MicroPython json keeps surrogates
+    # control characters: RFC 8259 section 7 requires them escaped; \u00XX is valid for all
+    n = proto.encode_reply(BUF, "x", False, "a\nb\tc\x01")
+    typ, payload, crc, body = _split(bytes(BUF[:n]))
+    assert b"a\\u000Ab\\u0009c\\u0001" in payload, payload
+    assert json.loads(payload)["err"] == "a\nb\tc\x01"
 
 
 def test_float_rounding_per_table():
     for name, v, want in (("temp", 21.005, "21.01"), ("temp", 20.0, "20"), ("press", 101324.6, "101325"),
-                          ("hum", 0.04, "0"), ("temp", -0.001, "0"), ("unknown", 1.23456, "1.2346")):
+                          ("hum", 0.04, "0"), ("temp", -0.001, "0"), ("unknown", 1.23456, "1.2346"),
+                          # docs/records.md: a prefixed name has the decimals of the longest table
+                          # name after an underscore; not a num, or no such name: 4
+                          ("sht_temp", 21.005, "21.01"), ("bme_1_press", 101324.6, "101325"),
+                          ("ds_bat", -3.7004, "-3.7"), ("a_heap_min", 1.23456, "1.2346"),
+                          ("xtemp", 0.123456, "0.1235"), ("lat", 0.0000004, "0"),
+                          ("lon", -0.000005, "-0.000005"), ("alt", 1e6 + 0.25, "1000000.3")):
         end = proto.encode_record(BUF, 0, "d", 1, 1, 0, "uptime", "reading", ((name, v),))
         s = bytes(BUF[:end])
         assert s.endswith(b'"values":{"%s":%s}}' % (name.encode(), want.encode())), (name, v, s)
@@ -160,16 +171,27 @@ def test_bad_ack_list_yields_nothing():
 
 def test_encode_record_does_not_allocate():
     vals = (("temp", 2153), ("hum", 452), ("press", 101325), ("fw", "0.1.0"), ("psm", True))
+    more = (("rssi", -97), ("sht_temp", 0), ("oper", 'a "b" \\'), ("edrx", False), ("rsrp", None),
+            ("lat", b"-33.8688197"))
+    conn = {"rat": "lte-m", "cell": 26396163}
     proto.encode_record(BUF, 3, "356938035643809", 3, 17, 1764146800, "utc", "reading", vals)
+    proto.encode_record(BUF2, 3, "356938035643809", 3, 17, 1764146800, "utc", "reading", more)
+    proto.encode_record(BUF2, 3, "356938035643809", 3, 17, 1764146800, "utc", "connectivity", conn)
     micropython.heap_lock()
     try:
         end = proto.encode_record(BUF, 3, "356938035643809", 3, 18, 1764146801, "utc", "reading", vals)
         end2 = proto.encode_record(BUF2, 3, "356938035643809", 3, 18, 1764146801, "utc", "reading",
                                    (("temp", 2153), ("lat", b"52.520008")))
+        end3 = proto.encode_record(BUF2, end2, "d", 3, 19, 5, "uptime", "reading", more)
+        end4 = proto.encode_record(BUF2, end3, "d", 3, 20, 5, "uptime", "connectivity", conn)
     finally:
         micropython.heap_unlock()
     assert json.loads(bytes(BUF2[3:end2]))["values"]["lat"] == 52.520008
     assert json.loads(bytes(BUF[3:end]))["values"]["fw"] == "0.1.0"
+    v = json.loads(bytes(BUF2[end2:end3]))["values"]
+    assert v == {"rssi": -97, "sht_temp": 0, "oper": 'a "b" \\', "edrx": False, "rsrp": None,
+                 "lat": -33.8688197}, v
+    assert json.loads(bytes(BUF2[end3:end4]))["values"] == conn
 
 
 def test_frame_allocation_is_small():

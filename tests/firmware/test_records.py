@@ -2,8 +2,73 @@
 # tests/host/test_records_table.py against docs/records.md), and a record's encode/parse round
 # trip through proto.py and MicroPython's json.
 import json
+import sys
 
+import micropython
 from mobiot_fw import proto, records
+
+_DOC = __file__.rpartition("/")[0] + "/../../docs/records.md"
+
+
+def _doc_decimals():
+    # {name: decimals} from the Names table of docs/records.md (the contract), parsed here:
+    # None for a row that is not a num
+    out = {}
+    inside = False
+    with open(_DOC) as f:
+        for line in f:
+            if line.startswith("| name |"):
+                inside = True
+                continue
+            if inside:
+                if not line.startswith("|"):
+                    break
+                c = [x.strip() for x in line.strip().strip("|").split("|")]
+                if c[0].startswith("-"):
+                    continue
+                out[c[0]] = int(c[4]) if c[4] else None
+    assert len(out) > 40, len(out)
+    return out
+
+
+def test_board_import_leaves_the_tuples_unbuilt():
+    # proto and records are imported above; nothing has asked for FIELDS yet, so the module that
+    # builds them must not be loaded (it is what the board must not pay for)
+    assert "mobiot_fw.records_api" not in sys.modules
+    assert "FIELDS" not in records.__dict__
+    assert len(records.FIELDS) == len(_doc_decimals())
+    assert "mobiot_fw.records_api" in sys.modules
+
+
+def test_decimals_follow_the_doc_table():
+    # docs/records.md: a num is rounded to its dec; a name with no row (or not a num) to 4; a
+    # prefixed name has the row of the longest table name after an underscore
+    doc = _doc_decimals()
+    for name, dec in doc.items():
+        want = 4 if dec is None else dec
+        assert records.decimals(name) == want, name
+        assert records.decimals("sht_" + name) == want, name
+        assert records.decimals("bme_1_" + name) == want, name
+        if name + "zz" not in doc:
+            assert records.decimals(name + "zz") == 4, name  # no underscore boundary
+            assert records.decimals("x" + name) == 4 or ("x" + name) in doc, name
+    assert records.decimals("") == 4 and records.decimals("_") == 4 and records.decimals("temp_") == 4
+    assert records.decimals("_temp") == 2
+    assert records.decimals("x_heap_min") == 4  # heap_min (int), not a shorter "min"
+    assert records.decimals("a_edrx_s") == doc["edrx_s"]  # edrx_s, longer than s or edrx
+
+
+def test_decimals_does_not_allocate():
+    names = ("temp", "sht_temp", "bme_1_press", "a_heap_min", "rx_bytes", "nope", "x_y_z", "t3412_s")
+    want = [records.decimals(n) for n in names]
+    got = [0] * len(names)
+    micropython.heap_lock()
+    try:
+        for i in range(len(names)):
+            got[i] = records.decimals(names[i])
+    finally:
+        micropython.heap_unlock()
+    assert got == want and want == [2, 2, 0, 4, 4, 4, 4, 4], got
 
 
 def test_table_shape():

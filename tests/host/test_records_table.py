@@ -1,7 +1,12 @@
 """docs/records.md and firmware/mobiot_fw/records.py describe the same table."""
 
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 from mobiot_fw import records
 
@@ -70,3 +75,52 @@ def test_check_values():
     assert records.check_values("event", {"event": "boot", "reset": "wdt"}) == []
     assert records.check_values("event", {"event": "boot", "bogus": 1})
     assert records.check_values("event", {"event": "nope"})
+
+
+def test_decimals_agree_with_the_doc_and_the_host_lookup():
+    # records.decimals() (the board's in-place scan) and records.field() (the host's lookup over
+    # FIELDS) implement the same prefix rule twice: they must agree, and both follow the doc.
+    doc = {c[0]: int(c[4]) if c[4] else None for c in _table("name")}
+    assert "rounded to 4 decimals" in DOC.read_text(encoding="utf-8") and records.DEFAULT_DEC == 4
+    for name, dec in doc.items():
+        for n in (name, "sht_" + name, "bme_1_" + name, name + "zz", "x" + name, "_" + name):
+            r = records.field(n)
+            want = 4 if r is None or r[4] is None else r[4]
+            assert records.decimals(n) == want, n
+        assert records.decimals("sht_" + name) == (4 if dec is None else dec)
+        assert records.base_name("a_b_" + name) == name
+    assert records.base_name("x_heap_min") == "heap_min" and records.base_name("heapmin") is None
+
+
+def _tool(name: str) -> str | None:
+    beside = Path(sys.executable).with_name(name)
+    return str(beside) if beside.exists() else shutil.which(name)
+
+
+# The heap that importing proto (and with it records) takes on the unix port, compiled to .mpy
+# as provisioning does. It was ~29.6 KB when the table was tuples (records alone ~21 KB); the
+# goal is <= 6 KB (the whole firmware must fit ~110 KB of ESP32 heap). Measured 6.2 KB on the
+# 64-bit unix port; an ESP32 (32-bit pointers) needs less.
+BOARD_IMPORT_BUDGET = 6400
+
+
+def test_board_import_cost(tmp_path):
+    mpy_cross, upy = _tool("mpy-cross"), _tool("micropython")
+    if not (mpy_cross and upy):
+        pytest.skip("mpy-cross or the micropython unix port is not installed")
+    fw = Path(__file__).resolve().parents[2] / "firmware"
+    for py in (fw / "mobiot_fw").glob("*.py"):
+        name = f"mobiot_fw/{py.name}"
+        out = tmp_path / name.replace(".py", ".mpy")
+        out.parent.mkdir(exist_ok=True)
+        subprocess.run([mpy_cross, "-s", name, "-o", str(out), str(py)], check=True)
+    code = (
+        "import gc, sys; gc.collect(); a = gc.mem_free(); import mobiot_fw.proto; gc.collect();"
+        "print(a - gc.mem_free(), 'mobiot_fw.records_api' in sys.modules,"
+        " mobiot_fw.proto.records.decimals('sht_temp'))"
+    )
+    got = subprocess.run(
+        [upy, "-X", "heapsize=512k", "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert got[1:] == ["False", "2"], got
+    assert int(got[0]) <= BOARD_IMPORT_BUDGET, got
