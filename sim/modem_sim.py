@@ -229,6 +229,23 @@ _DEFAULT = {
 }
 
 
+# modem.gnss: the position the module's GNSS reports (docs/scenario.md). Munich Marienplatz,
+# like sim_gnss's default route centre. utc0 is the UTC (Unix s) at simulator time 0.
+_GNSS_DEFAULT = {
+    "lat": 48.1374,
+    "lon": 11.5755,
+    "alt": 520.0,
+    "ttff_s": 30,
+    "sats": 9,
+    "view": 12,
+    "speed_kmh": 0.0,
+    "course": 0.0,
+    "hdop": 0.9,
+    "utc0": 1700000000,
+    "exclusive": None,  # None: true for SIM7080G (GNSS and LTE share one RF chain)
+}
+
+
 class _Key:
     """Pin-like power key. Level `active` means the module's PWRKEY is pulled low (boards
     drive it through an NPN, so a high GPIO presses the key); the sim measures pulse widths."""
@@ -291,6 +308,11 @@ class ModemSim:
         if isinstance(op, str):
             op = {"long": op, "short": op}
         cfg["operator"] = op or {}
+        g = dict(_GNSS_DEFAULT)
+        g.update(sc.get("gnss") or {})
+        if g.get("exclusive") is None:
+            g["exclusive"] = model == "SIM7080G"
+        cfg["gnss"] = g
         self.cfg = cfg
         self.clock = clock or time.ticks_ms
         self._rng = _Rng(seed)
@@ -355,6 +377,7 @@ class ModemSim:
         self.pdp_active = False
         self.psm_req = None  # (t3412 bits, t3324 bits)
         self.edrx_req = None  # (act, bits)
+        self.gnss_on_s = None  # sim time GNSS was powered on, None while off
         self._last_stat = None
         self._reg_from_s = None
 
@@ -1042,6 +1065,215 @@ def _h_powd(sim, rest, line):
     return ["OK"] if head == "AT+QPOWD" else []
 
 
+# -- GNSS in the module (modem.gnss) -------------------------------------------------------
+def _gnss_fix(sim):
+    """The module has a fix: GNSS on for at least ttff_s and, on a model whose GNSS shares the
+    RF chain with LTE (SIM7080G), the LTE side not registered (AT+CFUN=0 or no service)."""
+    g = sim.cfg["gnss"]
+    if sim.gnss_on_s is None or sim.now_s() - sim.gnss_on_s < g["ttff_s"]:
+        return False
+    return not (g["exclusive"] and sim._registered())
+
+
+def _gnss_utc(sim):
+    # (y, m, d, hh, mm, ss) now, from scenario utc0 + simulator seconds
+    from sim_gnss import civil_from_days
+
+    t = int(sim.cfg["gnss"]["utc0"] + sim.now_s())
+    y, m, d = civil_from_days(t // 86400)
+    s = t % 86400
+    return y, m, d, s // 3600, s // 60 % 60, s % 60
+
+
+def _ddmm(v, lat, dec=6):
+    # NMEA-style ddmm.mmmmmm (lat) / dddmm.mmmmmm (lon) and the hemisphere letter
+    hemi = ("N" if v >= 0 else "S") if lat else ("E" if v >= 0 else "W")
+    v = abs(v)
+    deg = int(v)
+    mins = round((v - deg) * 60, dec)
+    if mins >= 60:
+        deg, mins = deg + 1, 0.0
+    return ("%02d%0*.*f" if lat else "%03d%0*.*f") % (deg, dec + 3, dec, mins), hemi
+
+
+def _gnss_power(sim, rest):
+    if rest == "?":
+        return None
+    on = rest[1:2] == "1"
+    if on and sim.gnss_on_s is None:
+        sim.gnss_on_s = sim.now_s()
+    elif not on:
+        sim.gnss_on_s = None
+    return on
+
+
+def _h_cgnspwr(sim, rest, line):
+    # SIM7000/SIM7080 AT Command Manual, AT+CGNSPWR=<mode>: 1 on, 0 off; ? -> +CGNSPWR: <mode>
+    if sim.model not in ("SIM7080G", "SIM7000G"):
+        return ["ERROR"]
+    if rest == "?":
+        return _ok("+CGNSPWR: %d" % (sim.gnss_on_s is not None))
+    _gnss_power(sim, rest)
+    return ["OK"]
+
+
+def _h_cgpio(sim, rest, line):
+    # SIM7000 AT Command Manual, AT+CGPIO=<operation>,<pin>,<function>,<level>: the T-SIM7000G
+    # switches its active GNSS antenna with AT+CGPIO=0,48,1,1 (board gnss.on_at)
+    return ["OK"] if sim.model in ("SIM7080G", "SIM7000G") else ["ERROR"]
+
+
+def _h_cgnsinf(sim, rest, line):
+    # SIM7000/SIM7080 AT Command Manual, AT+CGNSINF: 21 fields (run, fix, UTC yyyyMMddhhmmss.sss,
+    # lat, lon, MSL alt, speed km/h, course, fix mode, rsv, HDOP, PDOP, VDOP, rsv, in view,
+    # used, GLONASS in view, rsv, C/N0 max, HPA, VPA)
+    if sim.model not in ("SIM7080G", "SIM7000G"):
+        return ["ERROR"]
+    if sim.gnss_on_s is None:
+        return _ok("+CGNSINF: 0" + "," * 20)
+    g = sim.cfg["gnss"]
+    utc = "%04d%02d%02d%02d%02d%02d.000" % _gnss_utc(sim)
+    if not _gnss_fix(sim):
+        return _ok("+CGNSINF: 1,0,%s,,,,0.00,0.0,0,,,,,,%d,0,,,,," % (utc, g["view"]))
+    return _ok(
+        "+CGNSINF: 1,1,%s,%.6f,%.6f,%.3f,%.2f,%.1f,1,,%.1f,%.1f,%.1f,,%d,%d,,,39,,"
+        % (
+            utc,
+            g["lat"],
+            g["lon"],
+            g["alt"],
+            g["speed_kmh"],
+            g["course"],
+            g["hdop"],
+            g["hdop"] * 1.3,
+            g["hdop"] * 0.9,
+            g["view"],
+            g["sats"],
+        )
+    )
+
+
+def _h_cgnsspwr(sim, rest, line):
+    # A76XX AT Command Manual, AT+CGNSSPWR=<on>: OK, then the URC +CGNSSPWR: READY! once the
+    # GNSS engine has started
+    if sim.model != "A7670":
+        return ["ERROR"]
+    if rest == "?":
+        return _ok("+CGNSSPWR: %d" % (sim.gnss_on_s is not None))
+    was = sim.gnss_on_s is not None
+    if _gnss_power(sim, rest) and not was:
+        asyncio.create_task(_later(sim, 500, "+CGNSSPWR: READY!"))
+    return ["OK"]
+
+
+def _a76_fields(sim):
+    g = sim.cfg["gnss"]
+    y, mo, d, hh, mm, ss = _gnss_utc(sim)
+    lat, ns = _ddmm(g["lat"], True)
+    lon, ew = _ddmm(g["lon"], False)
+    kn = g["speed_kmh"] / 1.852  # A76XX: speed over ground in knots
+    return (
+        lat,
+        ns,
+        lon,
+        ew,
+        "%02d%02d%02d" % (d, mo, y % 100),
+        "%02d%02d%02d.0" % (hh, mm, ss),
+        "%.1f" % g["alt"],
+        "%.1f" % kn,
+        "%.1f" % g["course"],
+    )
+
+
+def _h_cgnssinfo(sim, rest, line):
+    # A76XX AT Command Manual, AT+CGNSSINFO: <mode>,<GPS-SVs>,<GLONASS-SVs>,<BEIDOU-SVs>,<lat>,
+    # <N/S>,<log>,<E/W>,<date>,<UTC-time>,<alt>,<speed>,<course>,<PDOP>,<HDOP>,<VDOP>
+    # (the manual's example: 2,09,05,00,3113.330650,N,12121.262554,E,131117,091918.0,...)
+    if sim.model != "A7670":
+        return ["ERROR"]
+    if not _gnss_fix(sim):
+        return _ok("+CGNSSINFO: " + "," * 15)
+    g = sim.cfg["gnss"]
+    n = g["sats"]
+    glo = n // 3
+    h = g["hdop"]
+    return _ok(
+        "+CGNSSINFO: 3,%02d,%02d,00,%s,%s,%s,%s,%s,%s,%s,%s,%s,%.1f,%.1f,%.1f"
+        % ((n - glo, glo) + _a76_fields(sim) + (h * 1.3, h, h * 0.9))
+    )
+
+
+def _h_cgpsinfo(sim, rest, line):
+    # A76XX AT Command Manual, AT+CGPSINFO: <lat>,<N/S>,<log>,<E/W>,<date>,<UTC time>,<alt>,
+    # <speed>,<course>; all fields empty without a fix
+    if sim.model != "A7670":
+        return ["ERROR"]
+    if not _gnss_fix(sim):
+        return _ok("+CGPSINFO: " + "," * 8)
+    return _ok("+CGPSINFO: " + ",".join(_a76_fields(sim)))
+
+
+def _h_qgps(sim, rest, line):
+    # BG95 GNSS Application Note, AT+QGPS=1 starts a session; +CME ERROR: 504 if one runs
+    if sim.m["vendor"] != "quectel":
+        return ["ERROR"]
+    if rest == "?":
+        return _ok("+QGPS: %d" % (sim.gnss_on_s is not None))
+    if sim.gnss_on_s is not None:
+        return ["+CME ERROR: 504"]
+    _gnss_power(sim, rest)
+    return ["OK"]
+
+
+def _h_qgpsend(sim, rest, line):
+    if sim.m["vendor"] != "quectel":
+        return ["ERROR"]
+    if sim.gnss_on_s is None:
+        return ["+CME ERROR: 505"]  # session not active
+    sim.gnss_on_s = None
+    return ["OK"]
+
+
+def _h_qgpsloc(sim, rest, line):
+    # BG95 GNSS Application Note, AT+QGPSLOC=<mode>: +QGPSLOC: <UTC>,<latitude>,<longitude>,
+    # <HDOP>,<altitude>,<fix>,<COG>,<spkm>,<spkn>,<date>,<nsat>; mode 2 +-dd.ddddd, mode 0
+    # ddmm.mmmmN. 505 GNSS off, 516 not fixed now.
+    if sim.m["vendor"] != "quectel":
+        return ["ERROR"]
+    if sim.gnss_on_s is None:
+        return ["+CME ERROR: 505"]
+    if not _gnss_fix(sim):
+        return ["+CME ERROR: 516"]
+    g = sim.cfg["gnss"]
+    y, mo, d, hh, mm, ss = _gnss_utc(sim)
+    if rest == "=2":
+        lat, lon = "%.5f" % g["lat"], "%.5f" % g["lon"]
+    else:
+        a, ns = _ddmm(g["lat"], True, 4)
+        b, ew = _ddmm(g["lon"], False, 4)
+        lat, lon = a + ns, b + ew
+    cog = g["course"]
+    return _ok(
+        "+QGPSLOC: %02d%02d%02d.000,%s,%s,%.1f,%.1f,3,%06.2f,%.1f,%.1f,%02d%02d%02d,%02d"
+        % (
+            hh,
+            mm,
+            ss,
+            lat,
+            lon,
+            g["hdop"],
+            g["alt"],
+            cog,
+            g["speed_kmh"],
+            g["speed_kmh"] / 1.852,
+            d,
+            mo,
+            y % 100,
+            g["sats"],
+        )
+    )
+
+
 _HANDLERS = {
     "AT": _h_at,
     "ATE0": _h_ate,
@@ -1087,4 +1319,13 @@ _HANDLERS = {
     "AT+QPTWEDRXS": _h_ptw,
     "AT+CPOWD": _h_powd,
     "AT+QPOWD": _h_powd,
+    "AT+CGNSPWR": _h_cgnspwr,
+    "AT+CGPIO": _h_cgpio,
+    "AT+CGNSINF": _h_cgnsinf,
+    "AT+CGNSSPWR": _h_cgnsspwr,
+    "AT+CGNSSINFO": _h_cgnssinfo,
+    "AT+CGPSINFO": _h_cgpsinfo,
+    "AT+QGPS": _h_qgps,
+    "AT+QGPSEND": _h_qgpsend,
+    "AT+QGPSLOC": _h_qgpsloc,
 }
