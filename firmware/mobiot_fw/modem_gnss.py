@@ -319,9 +319,16 @@ class ModemGnss:
                 except (ValueError, IndexError):
                     break
                 self._keep(r)
+                if self._pfx == "+CGNSINF:" and line[9:].strip()[:1] == "0":
+                    self.powered = False  # <GNSS run status> 0: GNSS is off (modem restarted)
                 return bool(r[0])
         self.errors += 1
         return False
+
+    def reset(self):
+        """Forget that GNSS was powered: call after the modem was power-cycled or reset (a
+        module boots with GNSS off; A76XX answers an empty line then, like "no fix")."""
+        self.powered = False
 
     def _keep(self, r):
         now = self._clock()

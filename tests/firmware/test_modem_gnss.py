@@ -307,3 +307,24 @@ def test_stale_answer_times_out():
         raises(errno.ETIMEDOUT, gn.read)
 
     rig.vt.run(body())
+
+
+def test_sim7000g_gnss_off_after_modem_restart_is_powered_again():
+    rig = Rig("SIM7000G")
+
+    async def body():
+        await rig.boot()
+        gn = ModemGnss(rig.at, "SIM7000G")
+        await gn.update()
+        await asyncio.sleep(TTFF + 2)
+        assert await gn.update()
+        await rig.at.cmd("AT+CGNSPWR=0")  # what a modem reboot leaves behind
+        assert not await gn.update()  # <GNSS run status> 0
+        assert not gn.powered
+        assert rig.sim.gnss_on_s is None
+        assert not await gn.update()  # powers GNSS again; TTFF restarts
+        assert rig.sim.gnss_on_s is not None
+        await asyncio.sleep(TTFF + 2)
+        assert await gn.update()
+
+    rig.vt.run(body())
