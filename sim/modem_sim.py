@@ -241,7 +241,7 @@ _GNSS_DEFAULT = {
     "speed_kmh": 0.0,
     "course": 0.0,
     "hdop": 0.9,
-    "utc0": 1700000000,
+    "utc0": None,  # None: the host's clock when the simulator starts
     "exclusive": None,  # None: true for SIM7080G (GNSS and LTE share one RF chain)
 }
 
@@ -330,6 +330,7 @@ class ModemSim:
         self._qev = asyncio.Event()
         self._tasks = None
         self._t0 = self.clock()
+        self.utc_start = time.time()  # unix port: seconds since 1970, as on the host
         # modem state
         self.state = "off"  # off | booting | on
         self.hung = False
@@ -1079,7 +1080,10 @@ def _gnss_utc(sim):
     # (y, m, d, hh, mm, ss) now, from scenario utc0 + simulator seconds
     from sim_gnss import civil_from_days
 
-    t = int(sim.cfg["gnss"]["utc0"] + sim.now_s())
+    u0 = sim.cfg["gnss"]["utc0"]
+    if u0 is None:
+        u0 = sim.utc_start
+    t = int(u0 + sim.now_s())
     y, m, d = civil_from_days(t // 86400)
     s = t % 86400
     return y, m, d, s // 3600, s // 60 % 60, s % 60

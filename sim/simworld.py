@@ -35,7 +35,10 @@ def setup(sdir, cause):
 def preload():
     # The host filesystem is unmounted once the board's flash is mounted at "/", so every
     # simulation module must be imported now.
-    for name in ("sim_sensors", "modem_sim"):
+    names = ["sim_sensors", "modem_sim"]
+    if _cfg("modem").get("pmu"):
+        names.append("fake_axp2101")
+    for name in names:
         try:
             __import__(name)
         except ImportError as e:
@@ -67,7 +70,13 @@ def _build(kind, key):
     except ImportError:
         sim_sensors = None
     if kind == "i2c" and key == _cfg("i2c").get("id", 0) and sim_sensors:
-        return sim_sensors.make_i2c(seed(), scenario)
+        bus = sim_sensors.make_i2c(seed(), scenario)
+        pc = _cfg("modem").get("pmu")
+        if pc:  # the board's PMU sits on the same bus (LilyGO T-SIM7080G-S3: AXP2101 at 0x34)
+            from fake_axp2101 import FakeAxp2101
+
+            bus.devices[pc.get("addr", 0x34)] = FakeAxp2101()
+        return bus
     if kind == "ow" and key == _cfg("onewire").get("pin") and sim_sensors:
         return sim_sensors.make_onewire(seed(), scenario)
     if kind == "adc" and key == _cfg("battery").get("pin") and sim_sensors:

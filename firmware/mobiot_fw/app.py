@@ -6,6 +6,7 @@
 # out, resends while a host is attached), gnss (NMEA reader), modem (connectivity), and the
 # supervisor, which feeds the watchdog only while every task has checked in recently.
 # Every record goes into the flash queue before it is first sent and leaves it only when acked.
+import errno
 import gc
 import sys
 import time
@@ -65,6 +66,8 @@ class Terminal:
         self.vals = {}
         self.slots = []
         self.gnss = None
+        self.mgnss = None  # GNSS inside the cellular module, read over AT
+        self.pmu = None
         self.modem = None
         self.conn = {}  # latest connectivity values from the modem
         self.conn_dirty = False
@@ -80,7 +83,8 @@ class Terminal:
         self.drops_seen = self.q.drops
         self.drop_ms = None
         self.in_drop = False
-        self.heap_min = gc.mem_free()
+        gc.collect()
+        self.heap_min = gc.mem_free()  # lowest free heap seen after a collection (status records)
         self.beats = {}  # task name -> ticks_ms of its last check-in
         self.wake = asyncio.Event()
         self.stop = False
@@ -123,8 +127,11 @@ class Terminal:
                 from .drivers.battery import Battery
 
                 bc = self.board.get("battery", {})
+                if bc.get("source") == "pmu":
+                    self.slots.append(_Slot(name, lambda: self.pmu_dev().battery(), pre))
+                    continue
                 if "pin" not in bc:
-                    continue  # measured by a PMU (e.g. AXP2101), not an ADC pin: no driver yet
+                    continue
 
                 def mk(o=o, bc=bc):
                     return Battery(plat.battery_adc(), o.get("divider", bc.get("divider", 2.0)),
@@ -138,14 +145,32 @@ class Terminal:
 
                     self.gnss = Gnss(plat.uart("gnss"))
                     self.slots.append(_Slot(name, lambda: self.gnss, pre))
+                elif gc_.get("source") == "modem":
+                    # read over AT by the modem task (modem_gnss.py); absent until it runs
+                    self.slots.append(_Slot(name, self._modem_gnss, pre))
+
+    def pmu_dev(self):
+        """The board's power-management chip (modem.pmu in the board definition), made once."""
+        if self.pmu is None:
+            from .drivers.axp2101 import Axp2101
+
+            pc = self.board["modem"]["pmu"]
+            self.pmu = Axp2101(self.plat.i2c(), pc.get("addr", 0x34), pc.get("keep_on", ()))
+        return self.pmu
+
+    def _modem_gnss(self):
+        if self.mgnss is None:
+            raise OSError(errno.ETIMEDOUT)
+        return self.mgnss
 
     # -- time ------------------------------------------------------------------------------
     def clock(self):
         now = time.ticks_ms()
-        if self.gnss is not None:
-            e = self.gnss.utc_epoch()
+        g = self.gnss or self.mgnss
+        if g is not None:
+            e = g.utc_epoch()
             if e is not None:
-                self.utc = (e, self.gnss.utc_ticks_ms)
+                self.utc = (e, g.utc_ticks_ms)
         if self.utc is not None:
             return self.utc[0] + time.ticks_diff(now, self.utc[1]) // 1000, "utc"
         return time.ticks_diff(now, self.boot_ms) // 1000, "uptime"
@@ -255,9 +280,6 @@ class Terminal:
         self.cycles += 1
         if self.cycles % self.cfg["status_every"] == 1 or self.cfg["status_every"] == 1:
             self.status()
-        free = gc.mem_free()
-        if free < self.heap_min:
-            self.heap_min = free
 
     # -- host link -------------------------------------------------------------------------
     def command(self, line):
@@ -417,7 +439,30 @@ class Terminal:
 
         mc = self.board["modem"]
         mcfg = self.cfg["modem"]
+        gcfg = self.board.get("gnss", {})
+        gnss_in_modem = gcfg.get("source") == "modem" and "gnss" in [sl.name for sl in self.slots]
+        pc = mc.get("pmu")
+        while pc and not self.stop:
+            # The modem's supply is a PMU rail (LilyGO T-SIM7080G-S3: AXP2101 DC3, GNSS antenna
+            # on BLDO2; MinimalModemGPSExample.ino). After a cold boot LilyGO cycles the rail
+            # off for 200 ms so the module starts from a clean power-on.
+            try:
+                pmu = self.pmu_dev()
+                if self.plat.reset_cause() == "power_on":
+                    pmu.disable(pc["modem_rail"])
+                    await asyncio.sleep_ms(200)
+                pmu.power_modem(pc, gnss=gnss_in_modem)
+                break
+            except OSError as e:
+                self.event("modem_error", ("err", "pmu"), ("at", str(e)[:40]))
+                await asyncio.sleep(60)
         at = At(self.plat.uart("modem")).start()
+        if gnss_in_modem:
+            from .modem_gnss import ModemGnss
+
+            self.mgnss = ModemGnss(at, mc["model"], on_at=gcfg.get("on_at"), read_at=gcfg.get("at"),
+                                   exclusive=gcfg.get("exclusive"),
+                                   stale_ms=(3 * self.cfg["interval_s"] + 300) * 1000)
         pk = self.plat.pin_out(mc["pwrkey"], 1 - mc.get("pwrkey_active", 1)) if "pwrkey" in mc else None
         psm = mcfg["psm"]
         edrx = mcfg["edrx"]["cycle_s"]
@@ -448,7 +493,21 @@ class Terminal:
                     self.event("reg_change", ("old", old), ("new", vals.get("reg", "unknown")))
                 if m.at.timeouts_in_row >= 3:
                     await m.recover()
+                    if self.mgnss is not None:
+                        self.mgnss.reset()
                     break
+                mg = self.mgnss
+                if mg is not None:
+                    if not mg.exclusive:
+                        await mg.update()
+                    elif self.cfg["modem"]["gnss_every"] and self.cycles % self.cfg["modem"]["gnss_every"] == 0:
+                        # SIM7080G: GNSS and LTE share the RF path (LilyGO T-SIM7080G README,
+                        # Tips 1): radio off, take a fix, radio on, attach again.
+                        await self._at_quiet(m, "AT+CFUN=0")
+                        await mg.acquire(90)
+                        await self._at_quiet(m, "AT+CFUN=1")
+                        m.needs_attach = True
+                        break
                 if vals.get("reg") not in ("home", "roaming"):
                     m.needs_attach = True
                     break

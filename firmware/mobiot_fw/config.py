@@ -25,6 +25,7 @@ SCHEMA = (
     ("modem.psm.t3412_s", "int", 0, 0, 35712000),
     ("modem.psm.t3324_s", "int", 0, 0, 11160),
     ("modem.edrx.cycle_s", "num", 0, 0, 10485.76),
+    ("modem.gnss_every", "int", 10, 0, 10000),
 )
 
 SENSOR_KEYS = ("bme280", "sht4x", "ds18b20", "battery", "gnss")

@@ -17,14 +17,19 @@ _CAUSES = {
 class Platform:
     def __init__(self, board):
         self.board = board
+        self._i2c = None
 
     def has(self, part):
         return bool(self.board.get(part))
 
     def i2c(self):
-        c = self.board["i2c"]
-        return machine.I2C(c.get("id", 0), scl=machine.Pin(c["scl"]), sda=machine.Pin(c["sda"]),
-                           freq=c.get("freq", 400000))
+        # One bus object for the sensors and the PMU: re-creating machine.I2C re-initialises
+        # the controller under a driver that is using it.
+        if self._i2c is None:
+            c = self.board["i2c"]
+            self._i2c = machine.I2C(c.get("id", 0), scl=machine.Pin(c["scl"]), sda=machine.Pin(c["sda"]),
+                                    freq=c.get("freq", 400000))
+        return self._i2c
 
     def onewire(self):
         import onewire

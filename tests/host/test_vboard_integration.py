@@ -76,3 +76,40 @@ def test_collect_two_boards_exactly_once_through_a_board_kill(tmp_path):
     assert len(boots[vb.boards[1][1]]) >= 2, boots  # the killed board came back with a new boot
     summary = json.loads(out)
     assert isinstance(summary, dict) and Path(db).exists()
+
+
+def test_real_board_paths_pmu_power_and_gnss_inside_the_modem(tmp_path):
+    """boards/sim-s3.json has the LilyGO T-SIM7080G-S3 wiring: the modem's supply and the
+    battery reading come from the AXP2101 PMU, and GNSS is read from the SIM7080G over AT,
+    which must give up the LTE link while it takes a fix."""
+    scen = ROOT / "tests" / "data" / "scenarios" / "sim-s3-gnss.json"
+    with VBoards(tmp_path / "s3", 1, "--board", "sim-s3", "--scenario", str(scen)) as vb:
+        port, did = vb.boards[0]
+        cfg = tmp_path / "config.json"
+        cfg.write_text(json.dumps({"device_id": did, "interval_s": 2, "modem": {"gnss_every": 3}}))
+        from vbhelp import mpremote
+
+        mpremote(port, "fs", "cp", str(cfg), ":config.json")
+        mpremote(port, "reset")
+        host = Host(port)
+        try:
+            def done(h):
+                vals = [p["values"] for p in h.records.values()]
+                return (any("lat" in v and "bat" in v for v in vals)
+                        and any(v.get("reg") == "home" and "rsrp" in v for v in vals))
+
+            host.poll(90, ack=False, until=done)
+        finally:
+            host.close()
+    readings = [p for p in host.records.values() if p["kind"] == "reading"]
+    fixes = [p["values"] for p in readings if "lat" in p["values"]]
+    assert fixes, [p["values"] for p in readings]
+    v = fixes[-1]
+    assert abs(v["lat"] - 52.52) < 1e-4 and abs(v["lon"] - 13.405) < 1e-4 and v["sats"] == 8 and v["fix"] >= 1
+    assert abs(v["bat"] - 3.9) < 0.01  # the PMU's VBAT (fake AXP2101 at 3900 mV)
+    conn = [p["values"] for p in host.records.values() if p["kind"] == "connectivity" and "rsrp" in p["values"]]
+    assert conn and conn[-1]["model"] == "SIM7080G"
+    # time came from GNSS (UTC, close to the host's clock), not uptime
+    import time as _t
+
+    assert readings[-1]["clock"] == "utc" and abs(readings[-1]["t"] - _t.time()) < 120
