@@ -173,13 +173,38 @@ def UART(id, baudrate=115200, **kw):  # noqa: N802 (machine API)
 
 
 class WDT:
-    # The simulated watchdog records its feeds; vboard does not reset on a missed feed yet.
+    """The ESP32's task watchdog: once started it cannot be stopped; calling WDT() again
+    changes its timeout (ports/esp32/machine_wdt.c reconfigures it). A watcher thread powers
+    the board down through vboard when a feed is overdue, and vboard boots it again with
+    machine.WDT_RESET, as the chip does."""
+
+    _active = None
+
+    def __new__(cls, id=0, timeout=5000):
+        w = WDT._active
+        if w is None:
+            w = object.__new__(cls)
+            WDT._active = w
+            w.timeout = timeout
+            w.fed = time.ticks_ms()
+            import _thread
+
+            _thread.start_new_thread(w._watch, ())
+        return w
+
     def __init__(self, id=0, timeout=5000):
         self.timeout = timeout
         self.fed = time.ticks_ms()
 
     def feed(self):
         self.fed = time.ticks_ms()
+
+    def _watch(self):
+        while True:
+            time.sleep_ms(100)
+            if time.ticks_diff(time.ticks_ms(), self.fed) > self.timeout:
+                print("\x1b[vboard-wdt]")
+                return
 
 
 class RTC:

@@ -20,6 +20,7 @@ from .queue import Queue
 FW_VERSION = "0.1.0"
 
 _LINE_MAX = const(200)  # longest host command line accepted (docs/protocol.md: short lines)
+_REPL_WDT_MS = const(3600000)
 _EV_MAX = const(4)  # config errors reported per boot: a broken file must not flood the queue
 _RECOVER_CYCLES = const(30)  # a failed sensor is retried (re-initialised) every N cycles
 
@@ -598,4 +599,12 @@ def main():
         term.event("config_fallback", ("reason", msg[:120]))
     term.setup_sensors()
     wdt = plat.watchdog(cfg["wdt_ms"]) if cfg["wdt_ms"] else None
-    asyncio.run(run(term, wdt))
+    try:
+        asyncio.run(run(term, wdt))
+    except KeyboardInterrupt:
+        # Ctrl-C: a person or a host tool (mpremote) takes the REPL. The ESP32 watchdog cannot
+        # be stopped, only given a new timeout: an hour for the session, after which a board
+        # left at the REPL resets and goes back to work.
+        if wdt is not None:
+            plat.watchdog(_REPL_WDT_MS)
+        raise

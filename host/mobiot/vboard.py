@@ -43,6 +43,7 @@ RAW_MARK = b"\x1b[vboard-raw]"  # sim/vboot.py: raw-REPL soft reset, the REPL ba
 UP_MARK = b"\x1b[vboard-up]"  # sim/vboot.py: flash mounted, the board reads its UART from now
 SLEEP_MARK = re.compile(rb"\x1b\[vboard-sleep (\d+)\]\r?\n?")  # sim/machine.py deepsleep()
 RESET_MARK = re.compile(rb"\x1b\[vboard-reset\]\r?\n?")  # sim/machine.py reset()
+WDT_MARK = re.compile(rb"\x1b\[vboard-wdt\]\r?\n?")  # sim/machine.py WDT: a feed overdue
 RAW_BANNER = b"raw REPL; CTRL-B to exit"
 FRIENDLY_BANNER = b'Type "help()" for more information.'
 
@@ -365,6 +366,10 @@ class Board:
             m = RESET_MARK.search(data)
             if m:
                 self.down = EXIT_HARD_RESET
+                data = data[: m.start()] + data[m.end():]
+            m = WDT_MARK.search(data)
+            if m:
+                self.down = EXIT_WDT
                 data = data[: m.start()] + data[m.end():]
             if self.down and self.proc is not None:
                 try:

@@ -212,3 +212,38 @@ def test_wrong_baud_host_sees_garbage(tmp_path):
             while time.monotonic() < deadline:
                 s.seen += s.ser.read(4096)
             assert b">>> " not in s.seen and b"MicroPython" not in s.seen
+
+
+STUCK_MAIN = """\
+import machine, time
+print('STUCK-START', machine.reset_cause())
+w = machine.WDT(timeout=1500)
+while True:
+    time.sleep_ms(100)  # wedged: never feeds the watchdog
+"""
+
+
+def test_watchdog_resets_a_wedged_board(vb, tmp_path):
+    port, _ = vb.boards[0]
+    f = tmp_path / "main.py"
+    f.write_text(STUCK_MAIN)
+    mpremote(port, "fs", "cp", str(f), ":main.py")
+    with SerialWatch(port) as s:
+        mpremote(port, "reset")
+        s.read_until(b"STUCK-START 2")  # after machine.reset(): HARD_RESET
+        s.read_until(b"rst:0x7 (TG0WDT_SYS_RESET)", timeout=10)
+        s.read_until(b"STUCK-START 3")  # machine.WDT_RESET
+
+
+def test_firmware_relaxes_its_watchdog_for_a_repl_session(vb, tmp_path):
+    # The real firmware runs with its 30 s watchdog; a tool that breaks into the REPL (mpremote
+    # sends Ctrl-C) must not be reset under it mid-session.
+    port, _ = vb.boards[0]
+    with SerialWatch(port) as s:
+        mpremote(port, "reset")
+        s.read_until(b'"kind":"reading"')  # the firmware is running, its watchdog armed
+        s.write(b"\r\x03")
+        s.read_until(b">>> ")
+        # (the simulated WDT keeps its one instance, as the chip has one watchdog)
+        s.write(b"import machine; print('WDT', machine.WDT._active.timeout)\r")
+        s.read_until(b"WDT 3600000")
