@@ -23,6 +23,7 @@ _LINE_MAX = const(200)  # longest host command line accepted (docs/protocol.md: 
 _REPL_WDT_MS = const(3600000)
 _EV_MAX = const(4)  # config errors reported per boot: a broken file must not flood the queue
 _RECOVER_CYCLES = const(30)  # a failed sensor is retried (re-initialised) every N cycles
+_GNSS_QUIET_MS = const(60000)  # no GNSS error reported in the first minute after boot
 
 # Let the modem set its clock from the network's NITZ: SIMCom AT+CLTS=1 (SIM7080 Series AT
 # Command Manual, "AT+CLTS"), Quectel AT+CTZU=1 (BG95 AT Commands Manual, "AT+CTZU").
@@ -42,6 +43,7 @@ class _Slot:
         self.err = 0  # errno of the current failure, 0 when healthy
         self.failed_at = 0
         self.retry = 0
+        self.live = False  # started this cycle
 
     def ensure(self):
         if self.drv is None:
@@ -71,7 +73,7 @@ class Terminal:
         self.pmu = None
         self.modem = None
         self.conn = {}  # latest connectivity values from the modem
-        self.conn_dirty = False
+        self.store_errors = 0  # records the flash would not take (sent anyway, not kept)
         self.cycles = 0
         self.boot_ms = time.ticks_ms()
         self.utc = None  # (epoch s, ticks_ms) of the last time fix
@@ -102,24 +104,17 @@ class Terminal:
             elif scfg[name] is not False and name not in want:
                 want.append(name)
         plat = self.plat
-        bus = {}
-
-        def i2c():
-            if "i2c" not in bus:
-                bus["i2c"] = plat.i2c()
-            return bus["i2c"]
-
         for name in want:
             o = scfg.get(name) or {}
             pre = o.get("prefix", "")
             if name == "bme280":
                 from .drivers.bme280 import Bme280
 
-                self.slots.append(_Slot(name, lambda o=o: Bme280(i2c(), o.get("addr", 0x76)), pre))
+                self.slots.append(_Slot(name, lambda o=o: Bme280(plat.i2c(), o.get("addr", 0x76)), pre))
             elif name == "sht4x":
                 from .drivers.sht4x import Sht4x
 
-                self.slots.append(_Slot(name, lambda o=o: Sht4x(i2c(), o.get("addr", 0x44)), pre or "sht_"))
+                self.slots.append(_Slot(name, lambda o=o: Sht4x(plat.i2c(), o.get("addr", 0x44)), pre or "sht_"))
             elif name == "ds18b20":
                 from .drivers.ds18b20 import Ds18b20
 
@@ -185,9 +180,16 @@ class Terminal:
         seq = self.q.next_seq()
         t, clk = self.clock()
         end = proto.encode_record(self.buf, proto.PAYLOAD_OFF, self.device, self.boot, seq, t, clk, kind, values)
-        self.q.append(seq, memoryview(self.buf)[proto.PAYLOAD_OFF:end])
+        try:
+            self.q.append(seq, memoryview(self.buf)[proto.PAYLOAD_OFF:end])
+            kept = True
+        except OSError:
+            # The flash would not take it (worn out, file system damaged): the record still
+            # goes out live, and the count shows in status records; the loop keeps running.
+            self.store_errors += 1
+            kept = False
         self.write(proto.frame(self.buf, b"R", end))
-        if self.hold:
+        if self.hold and kept:
             self.inflight[seq] = time.ticks_ms()
         if self.q.drops != self.drops_seen and not self.in_drop:
             # A full queue drops its oldest record for each new one: say so at the first drop
@@ -215,7 +217,8 @@ class Terminal:
         return self.emit("status", (
             ("heap", free), ("heap_min", self.heap_min),
             ("uptime", time.ticks_diff(time.ticks_ms(), self.boot_ms) // 1000),
-            ("qdepth", self.q.depth), ("qdrops", self.q.drops), ("fw", FW_VERSION)))
+            ("qdepth", self.q.depth), ("qdrops", self.q.drops), ("qerr", self.store_errors),
+            ("fw", FW_VERSION)))
 
     def hello(self):
         self.write(proto.encode_hello(self.buf, self.device, FW_VERSION, self.board_name, self.boot, self.hold))
@@ -229,6 +232,8 @@ class Terminal:
         if s.name != "gnss":  # a stream, not a bus device: nothing to re-initialise
             s.drv = None
             s.retry = _RECOVER_CYCLES
+        if s.name == "gnss" and not s.err and time.ticks_diff(time.ticks_ms(), self.boot_ms) < _GNSS_QUIET_MS:
+            return  # a receiver says nothing for a while after power-on: not yet an error
         if s.err != code or code == 0:
             if not s.err:
                 s.failed_at = time.ticks_ms()
@@ -245,8 +250,8 @@ class Terminal:
         """One report cycle: a reading record, a connectivity record, and every
         status_every cycles a status record."""
         wait_ms = 0
-        live = []
         for s in self.slots:
+            s.live = False
             if s.err and s.retry > 0:
                 s.retry -= 1
                 continue
@@ -254,14 +259,16 @@ class Terminal:
                 ms = s.ensure().start()
                 if ms > wait_ms:
                     wait_ms = ms
-                live.append(s)
+                s.live = True
             except OSError as e:
                 self._fail(s, e)
         if wait and wait_ms:
             await asyncio.sleep_ms(wait_ms)
         vals = self.vals
         vals.clear()
-        for s in live:
+        for s in self.slots:
+            if not s.live:
+                continue
             try:
                 got = s.drv.read()
             except OSError as e:
@@ -277,20 +284,26 @@ class Terminal:
             self.emit("reading", vals)
         if self.conn:
             self.emit("connectivity", self.conn)
-            self.conn_dirty = False
         self.cycles += 1
         if self.cycles % self.cfg["status_every"] == 1 or self.cfg["status_every"] == 1:
             self.status()
 
     # -- host link -------------------------------------------------------------------------
     def command(self, line):
-        """Handle one host command line (docs/protocol.md)."""
+        """Handle one host command line (docs/protocol.md). Never raises: a command that
+        fails is answered with its error, and the link goes on."""
         try:
             verb, args = proto.parse_command(line)
         except ValueError as e:
             if "!" in line:
                 self.reply("?", False, str(e))
             return
+        try:
+            self._command(verb, args)
+        except OSError as e:  # the flash refused an ack-log write, say
+            self.reply(verb, False, "OSError %s" % (e.args[0] if e.args else "?"))
+
+    def _command(self, verb, args):
         self.host_ms = time.ticks_ms()
         if verb == "ack":
             try:

@@ -41,6 +41,7 @@ heap_min B int
 uptime s int
 qdepth count int
 qdrops count int
+qerr count int
 fw - str 3/0/3
 connectivity
 rat - str 4/0/0

@@ -211,3 +211,22 @@ def test_config_errors_fall_back_per_key():
     assert len(errs) == 4, errs
     assert all(e.startswith("config.json: ") for e in errs)
     assert any("interval_s" in e for e in errs) and any("bogus" in e for e in errs)
+
+
+def test_a_flash_that_refuses_writes_does_not_stop_the_terminal():
+    _fresh()
+    t = _term(Plat(FakeI2C({0x76: FakeBme280()})), {"device_id": "1", "sensors": {"sht4x": False}})
+
+    def refuse(*a):
+        raise OSError(28)  # ENOSPC (not in the unix port's errno module)
+
+    t.q.append = refuse
+    t.q.ack_ranges = refuse
+    _run(t.sample())
+    fr = t.out.frames()
+    assert [p["kind"] for _, p in fr][:1] == ["reading"]  # still sent, live
+    assert t.store_errors >= 1
+    assert [p for _, p in fr if p["kind"] == "status"][0]["values"]["qerr"] >= 1
+    t.command(encode_command("ack", "1"))
+    r = t.out.frames()
+    assert r[0][1]["cmd"] == "ack" and r[0][1]["ok"] is False and "28" in r[0][1]["err"]
