@@ -74,6 +74,10 @@ def firmware() -> dict:
             proc = _fw_run(mpy, img, f"{res['firmware_heap_peak_bytes'] // 1024 + 32}k", CYCLES)
         if proc.returncode == 0:
             res.update(json.loads(proc.stdout.strip().splitlines()[-1]))
+        imp = subprocess.run([micropython(), "-X", "heapsize=1M", str(ROOT / "bench" / "fw_imports.py"), str(mpy)],
+                             capture_output=True, text=True, timeout=120)
+        if imp.returncode == 0:
+            res.update(json.loads(imp.stdout.strip().splitlines()[-1]))
         return res
 
 
