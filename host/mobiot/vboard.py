@@ -229,24 +229,24 @@ class Board:
 
     # -- flash -----------------------------------------------------------------------------
     def prepare(self) -> None:
+        board_def = board_definition(self.board_name, self.scenario)  # a bad name fails before any file
         self.dir.mkdir(parents=True, exist_ok=True)
         img = self.dir / "flash.img"
         if not img.exists():
-            with open(img, "wb") as f:
-                f.truncate(FLASH_SIZE)
             seed = self.dir / "seed"
             if self.blank:
                 if seed.exists():
                     shutil.rmtree(seed)
             else:
-                seed_tree(seed, self.device_id, self.board_name, board_definition(self.board_name, self.scenario))
+                seed_tree(seed, self.device_id, self.board_name, board_def)
+            with open(img, "wb") as f:
+                f.truncate(FLASH_SIZE)
             proc = subprocess.run([micropython(), str(SIM_DIR / "vseed.py"), str(self.dir)],
                                   capture_output=True, text=True, cwd=str(SIM_DIR))
             if proc.returncode != 0:
                 img.unlink()
                 raise MobiotError(f"vboard {self.device_id}: could not make its flash: "
                                   f"{(proc.stdout + proc.stderr).strip().splitlines()[-1:]}")
-        board_def = board_definition(self.board_name, self.scenario)
         sim = {"index": self.index, "device_id": self.device_id, "scenario": self.scenario, "board": board_def}
         (self.dir / "sim.json").write_text(json.dumps(sim))
         (self.dir / "port").write_text(self.port + "\n")
