@@ -1,23 +1,15 @@
 # Quectel vendor response parsers (BG95/BG77/BG600L, BG96): loaded by mobiot_fw.cellular on
-# the first Quectel-only response line, so a SIMCom board never holds this code in RAM.
+# the first Quectel-only response line, so a SIMCom board never holds this code in RAM. Each
+# parser is named like its response prefix (cellular looks it up with getattr).
 # Contract: docs/modem.md; record names: docs/records.md.
 from micropython import const
 
-from mobiot_fw.cellular import (
-    _band_from,
-    _hex,
-    _int,
-    _model_is,
-    _plmn_into,
-    _psm_into,
-    _show,
-    _split,
-    _uq,
-    _usable_ip,
-)
+from mobiot_fw.cellular import _band_from, _hex, _int, _model_is, _plmn_into, _show, _split, _uq, _usable_ip
 
 
-def _h_qpsms(body, vals, errs, model, kind):
+def QPSMS(body, vals, errs, model, kind):
+    from mobiot_fw.cell_3gpp import _psm_into  # +CPSMS's parser, loaded by every report anyway
+
     _psm_into("QPSMS", _split(body), vals, errs, True)
 
 
@@ -36,7 +28,7 @@ def _qrat(text):
     return None
 
 
-def _h_qnwinfo(body, vals, errs, model, kind):
+def QNWINFO(body, vals, errs, model, kind):
     # BG95 manual AT+QNWINFO: +QNWINFO: <Act>,<oper>,<band>,<channel>; e.g.
     # +QNWINFO: "eMTC","24701","LTE BAND 20",6300. "No Service" when not camped.
     f = _split(body)
@@ -65,7 +57,7 @@ def _qsinr(raw):
     return (raw - 100) / 5  # == raw/5 - 20 without the float drift of 22.2 - 20
 
 
-def _h_qcsq(body, vals, errs, model, kind):
+def QCSQ(body, vals, errs, model, kind):
     # BG95 manual AT+QCSQ: +QCSQ: <sysmode>[,<value1>[,<value2>[,<value3>[,<value4>]]]]
     #   "GSM",<gsm_rssi>; "eMTC"/"NBIoT",<lte_rssi>,<lte_rsrp>,<lte_sinr>,<lte_rsrq>.
     f = _split(body)
@@ -125,7 +117,7 @@ def _qeng_layout(rat, n):
     return _QENG_WB
 
 
-def _h_qeng(body, vals, errs, model, kind):
+def QENG(body, vals, errs, model, kind):
     # BG95 manual AT+QENG="servingcell" (also BG96):
     #   +QENG: "servingcell",<state>,"eMTC"|"LTE",<is_tdd>,... (_QENG_WB above)
     #   +QENG: "servingcell",<state>,"NBIoT",<is_tdd>,... (_QENG_NB above)
@@ -205,7 +197,7 @@ def _h_qeng(body, vals, errs, model, kind):
         vals["sinr"] = s
 
 
-def _h_qiact(body, vals, errs, model, kind):
+def QIACT(body, vals, errs, model, kind):
     # BG95 manual AT+QIACT?: +QIACT: <contextID>,<context_state>,<context_type>[,<IP_address>].
     f = _split(body)
     if len(f) < 3 or _int(f[0]) is None:
@@ -217,10 +209,12 @@ def _h_qiact(body, vals, errs, model, kind):
             vals["ip"] = ip
 
 
-HANDLERS = {
-    "QPSMS": _h_qpsms,
-    "QENG": _h_qeng,
-    "QNWINFO": _h_qnwinfo,
-    "QCSQ": _h_qcsq,
-    "QIACT": _h_qiact,
-}
+def urc(name, body, vals, errs):
+    """Values of a +QPSMTIMER URC (mobiot_fw.cellular.parse_urc)."""
+    # BG95 manual (AT+QCFG="psm/urc"): +QPSMTIMER: <TAU_timer>,<T3324_timer>, in seconds.
+    f = _split(body)
+    if len(f) >= 2 and _int(f[0]) is not None and _int(f[1]) is not None:
+        vals["t3412_s"] = _int(f[0])
+        vals["t3324_s"] = _int(f[1])
+    else:
+        errs.append("bad")

@@ -1,15 +1,11 @@
 # SIMCom vendor response parsers (SIM7000, SIM7080, A76XX): loaded by mobiot_fw.cellular on
-# the first SIMCom-only response line, so a Quectel board never holds this code in RAM.
+# the first SIMCom-only response line, so a Quectel board never holds this code in RAM. Each
+# parser is named like its response prefix (cellular looks it up with getattr).
 # Contract: docs/modem.md; record names: docs/records.md.
-from mobiot_fw.cellular import _band_from, _hex, _int, _model_is, _show, _split, _uq, _usable_ip
-
-# +CNSMOD <stat>. SIM7000/SIM7080 manuals (AT+CNSMOD): 0 no service, 1 GSM, 3 EGPRS, 7 LTE M1,
-# 9 LTE NB. A76XX manual (AT+CNSMOD): 1 GSM, 2 GPRS, 3 EDGE, 4..7 WCDMA/HSPA, 8 LTE.
-_CNSMOD_SIM70 = (None, "GSM", "GSM", "GSM", None, None, None, "LTE-M", None, "NB-IoT")
-_CNSMOD_A76 = (None, "GSM", "GSM", "GSM", None, None, None, None, "LTE")
+from mobiot_fw.cellular import _band_from, _hex, _int, _model_is, _show, _split, _uq, _usable_ip, _word
 
 
-def _h_cgnapn(body, vals, errs, model, kind):
+def CGNAPN(body, vals, errs, model, kind):
     # SIM7000/SIM7080 manuals AT+CGNAPN: +CGNAPN: <valid>,"<Network_APN>" (APN the network sent).
     f = _split(body)
     if len(f) < 2 or _int(f[0]) is None:
@@ -19,7 +15,7 @@ def _h_cgnapn(body, vals, errs, model, kind):
         vals["apn"] = _uq(f[1])
 
 
-def _h_cpsi(body, vals, errs, model, kind):
+def CPSI(body, vals, errs, model, kind):
     # SIM7080 manual 5.2.19 / SIM7000 manual (AT+CPSI?) / A76XX manual (AT+CPSI?):
     #   GSM:   <System Mode>,<Operation Mode>,<MCC>-<MNC>,<LAC>,<Cell ID>,<Absolute RF Ch Num>,
     #          <RxLev>,<Track LO Adjust>,<C1-C2>
@@ -113,7 +109,7 @@ def _h_cpsi(body, vals, errs, model, kind):
         vals["sinr"] = snr
 
 
-def _h_cnact(body, vals, errs, model, kind):
+def CNACT(body, vals, errs, model, kind):
     # SIM7080 manual 7.2.1 AT+CNACT?: +CNACT: <pdpidx>,<statusx>,<addressx> per context (0..3);
     # SIM7000 manual AT+CNACT?: +CNACT: <status>,<ip_addr>. status 1 = active.
     f = _split(body)
@@ -133,28 +129,32 @@ def _h_cnact(body, vals, errs, model, kind):
             vals["ip"] = ip
 
 
-def _cnsmod_rat(stat, model):
-    t = _CNSMOD_A76 if _model_is(model, "A76", "SIM76", "SIM75") else _CNSMOD_SIM70
-    if stat is None or stat < 0 or stat >= len(t):
-        return None
-    return t[stat]
-
-
-def _h_cnsmod(body, vals, errs, model, kind):
+def CNSMOD(body, vals, errs, model, kind):
     # SIM7000/SIM7080 manuals AT+CNSMOD?: +CNSMOD: <n>,<stat>; URC +CNSMOD: <stat>.
     f = _split(body)
     stat = _int(f[-1])
     if stat is None:
         errs.append("CNSMOD: malformed: " + _show(body))
         return
-    rat = _cnsmod_rat(stat, model)
+    # <stat>, SIM7000/SIM7080 manuals (AT+CNSMOD): 0 no service, 1 GSM, 3 EGPRS, 7 LTE M1,
+    # 9 LTE NB. A76XX manual (AT+CNSMOD): 1 GSM, 2 GPRS, 3 EDGE, 4..7 WCDMA/HSPA, 8 LTE.
+    if _model_is(model, "A76", "SIM76", "SIM75"):
+        rat = _word("- GSM GSM GSM - - - - LTE", stat)
+    else:
+        rat = _word("- GSM GSM GSM - - - LTE-M - NB-IoT", stat)
     if rat:
         vals["rat"] = rat
 
 
-HANDLERS = {
-    "CGNAPN": _h_cgnapn,
-    "CPSI": _h_cpsi,
-    "CNACT": _h_cnact,
-    "CNSMOD": _h_cnsmod,
-}
+def urc(name, body, vals, errs):
+    """Values of a +CNSMOD or +APP PDP URC (mobiot_fw.cellular.parse_urc)."""
+    if name == "CNSMOD":
+        CNSMOD(body, vals, errs, None, "")  # URC +CNSMOD: <stat>
+        return
+    # SIM7080 7.2.1: +APP PDP: <pdpidx>,ACTIVE|DEACTIVE
+    f = _split(body)
+    if len(f) >= 2 and _int(f[0]) is not None:
+        vals["cid"] = _int(f[0])
+        vals["active"] = _uq(f[1]).upper() == "ACTIVE"
+    else:
+        errs.append("bad")

@@ -1,0 +1,146 @@
+# The modem models the driver (mobiot_fw.modem) knows: one text block per model, so adding a
+# model is adding a block. A board has one modem: Modem() imports this module, keeps only its
+# model's lines (row()) and drops the module again, so the other models never stay in RAM (as
+# dicts of tuples the five models cost ~5 KB of heap on the 64-bit unix port).
+#
+# Block: a line "=<MODEL> [<alias> ...]" then "<key> <value>" lines; a key may repeat where it is a list
+# (its lines in order). Power-key times are the module pin's (PWRKEY pulled low); a board with an
+# NPN inverter presses the key with a high GPIO (pwrkey_active=1, the default).
+#   on_ms / off_ms   pulse widths used (>= the hardware design's minimum, with margin)
+#   boot_ms          longest wait for the first AT answer after the on pulse
+#   off_wait_ms      power-off pulse -> UART dead
+#   down_urc         the URC of a normal power-down
+#   rat <RAT>        commands that select that RAT, "|"-separated
+#   apn              a command that sets the APN ("{apn}" is replaced)
+#   act              "<command>[|<expect>]" bringing the data bearer up after attach (AT.cmd
+#                    expect: a line that completes the command after its OK)
+#   signal           a vendor command read by report()
+#   ip               the command that reports the IP address
+#   ccid             the ICCID command
+#   cereg            AT+CEREG=<n> mode: 4 reports PSM timers (TS 27.007 §10.1.22)
+#   ptw              vendor paging-time-window command ({act}, {ptw}, {edrx} replaced), if any
+#   rdp              eDRX read command (TS 27.007 §7.41: eDRX the network granted), if any
+#   like             a model whose lines follow (a key's first line wins)
+#
+# Sources:
+# SIM7080G: SIM7080 Series Hardware Design V1.04 §3.4 (power on/off): Ton >= 1 s,
+#   Toff >= 1.2 s. SIM7080 Series AT Command Manual: AT+CNMP=38 LTE only; AT+CMNB=1 CAT-M,
+#   2 NB-IoT; AT+CNCFG=<pdpidx>,<ip_type>,<APN> configures the app PDP; AT+CNACT=0,1 activates
+#   it, "+APP PDP: 0,ACTIVE" follows the OK.
+# SIM7000G: SIM7000 Hardware Design V1.04 §3.4: Ton >= 1 s; Table 9: Toff >= 1.2 s,
+#   Toff(uart) 1.8-6.9 s. SIM7000 Series AT Command Manual: AT+CNMP/AT+CMNB as SIM7080;
+#   AT+CNACT=<mode>,<APN> opens the app network, +APP PDP: ACTIVE follows.
+# A7670: A7670 Series Hardware Design: PWRKEY Ton >= 50 ms, Toff >= 2.5 s. A76xx AT Command
+#   Manual: AT+CNMP=38 LTE only, 2 automatic (GSM fallback on A7670E); Cat-1: no PSM timers to
+#   report (AT+CEREG=2).
+# BG95: BG95 Series Hardware Design §3.6.1: PWRKEY low 500-1000 ms turns on; §3.6.2.1:
+#   650-1500 ms turns off, >= 1.3 s power-down procedure. BG95 AT Commands Manual AT+QCFG:
+#   "iotopmode" 0 eMTC, 1 NB-IoT; "nwscanseq" 02 = eMTC first, 03 = NB-IoT first, 01 = GSM.
+#   TCP/IP AT manual: AT+QICSGP=<contextID>,<context_type 1=IPv4>,<APN>; AT+QIACT=1.
+# BG96: as BG95 (BG95&BG96 Compatible Design), power-off pulse 800 ms (§4.3.2: >= 650 ms).
+_T = """
+=SIM7080G SIM7080
+on_ms 1100
+off_ms 1500
+boot_ms 15000
+off_wait_ms 4000
+down_urc NORMAL POWER DOWN
+rat LTE-M AT+CNMP=38|AT+CMNB=1
+rat NB-IoT AT+CNMP=38|AT+CMNB=2
+rat GSM AT+CNMP=13
+apn AT+CGDCONT=1,"IP","{apn}"
+apn AT+CNCFG=0,1,"{apn}"
+act AT+CNACT=0,1|+APP PDP:
+signal AT+CPSI?
+ip AT+CNACT?
+ccid AT+CCID
+cereg 4
+ptw AT+CPTWEDRXS=2,{act},"{ptw}","{edrx}"
+rdp AT+CEDRXRDP
+=SIM7000G SIM7000
+on_ms 1100
+off_ms 1500
+boot_ms 15000
+off_wait_ms 7000
+down_urc NORMAL POWER DOWN
+rat LTE-M AT+CNMP=38|AT+CMNB=1
+rat NB-IoT AT+CNMP=38|AT+CMNB=2
+rat GSM AT+CNMP=13
+apn AT+CGDCONT=1,"IP","{apn}"
+act AT+CNACT=1,"{apn}"|+APP PDP:
+signal AT+CPSI?
+ip AT+CNACT?
+ccid AT+CCID
+cereg 4
+rdp AT+CEDRXRDP
+=A7670 A7670E A7670G A7670SA
+on_ms 200
+off_ms 3000
+boot_ms 20000
+off_wait_ms 6000
+down_urc NORMAL POWER DOWN
+rat LTE AT+CNMP=38
+rat GSM AT+CNMP=13
+rat auto AT+CNMP=2
+apn AT+CGDCONT=1,"IP","{apn}"
+act AT+CGACT=1,1
+signal AT+CPSI?
+ip AT+CGPADDR=1
+ccid AT+CICCID
+cereg 2
+=BG95 BG95-M3
+on_ms 600
+off_ms 900
+boot_ms 15000
+off_wait_ms 4000
+down_urc POWERED DOWN
+rat LTE-M AT+QCFG="nwscanseq",020301|AT+QCFG="iotopmode",0,1
+rat NB-IoT AT+QCFG="nwscanseq",030201|AT+QCFG="iotopmode",1,1
+rat GSM AT+QCFG="nwscanseq",010203|AT+QCFG="nwscanmode",1,1
+apn AT+CGDCONT=1,"IP","{apn}"
+apn AT+QICSGP=1,1,"{apn}"
+act AT+QIACT=1
+signal AT+QENG="servingcell"
+signal AT+QCSQ
+ip AT+CGPADDR=1
+ccid AT+QCCID
+cereg 4
+ptw AT+QPTWEDRXS=2,{act},"{ptw}","{edrx}"
+rdp AT+CEDRXRDP
+=BG96
+off_ms 800
+like BG95
+"""
+
+
+def _block(name):
+    # (model name, its "<key> <value>" lines between newlines) for a model name or alias
+    p = _T.find("\n=")
+    while p >= 0:
+        e = _T.find("\n", p + 1)
+        words = _T[p + 2 : e].split()
+        p = _T.find("\n=", e)
+        if name in words:
+            return words[0], _T[e : p + 1 if p >= 0 else len(_T)]
+    return None, ""
+
+
+def row(name):
+    """(model name, lines) for a model name or alias; (None, "") for an unknown model. lines
+    starts and ends with a newline, so a key is found as "\\n<key> "."""
+    model, lines = _block(name)
+    i = lines.find("\nlike ")
+    if i >= 0:
+        lines += _block(lines[i + 6 : lines.find("\n", i + 1)])[1][1:]
+    return model, lines
+
+
+def names():
+    """Every model name (aliases not included)."""
+    out = []
+    p = _T.find("\n=")
+    while p >= 0:
+        e = _T.find("\n", p + 1)
+        out.append(_T[p + 2 : e].split()[0])
+        p = _T.find("\n=", e)
+    return out
