@@ -10,6 +10,9 @@
 #         BAD <seq>                 a queued record differs from payload(seq) (test fails)
 #         a <seq> / A <seq>         append started / returned
 #         k <a> <b> / K <a> <b> <n> ack_range started / returned (n records removed)
+#       The ranges asked for may run past the newest record (b = first + 7, a + 3) on purpose:
+#       ack_range() must ignore sequence numbers not written yet, so the records appended
+#       later under those numbers stay queued. A checker books only a..(newest at that point).
 # dump: print "D <seq> <payload hex>" for every queued record, then "E <next_seq> <depth>".
 import random
 import sys

@@ -33,8 +33,9 @@
 # - The newest segment is never deleted, so the next sequence number is always derivable from
 #   it (its name + its valid record count); st holds a floor for the case of an empty directory.
 #   littlefs rename() replaces an existing file in one metadata commit, so st/a are either old or
-#   new after power loss; if a rename cannot replace (FAT), the old file is removed first and
-#   open() recovers from a lone *.new.
+#   new after power loss; if a rename cannot replace (EEXIST), the old file is removed first.
+#   open() reads a leftover a.new together with a (every entry of either is a durable ack) and
+#   st.new together with st (the larger counters win), so no order of cuts loses either.
 # - Losing an ack (torn log tail) only re-sends a record: the host deduplicates by (device, seq).
 #
 # Memory: fixed arrays for the segment table (max_segments entries), one read buffer of
@@ -99,8 +100,13 @@ def _remove(path):
 def _replace(src, dst):
     try:
         os.rename(src, dst)  # littlefs and POSIX: atomic replace
-    except OSError:
-        _remove(dst)  # FAT cannot rename over a file; open() recovers a lone src
+    except OSError as e:
+        # Only "dst exists" means the file system cannot rename over a file. Any other error
+        # (flash I/O, no space for the metadata commit) leaves dst in force: removing it then
+        # would put the data in src alone, and src is a temporary the next attempt truncates.
+        if e.args[0] != _EEXIST:
+            raise
+        _remove(dst)  # open() merges a lone or leftover src (see _load_log)
         os.rename(src, dst)
 
 
@@ -640,18 +646,24 @@ class Queue:
         return c, off, size
 
     def _load_log(self):
-        path = self._p("a")
-        tmp = self._p("a.new")
-        if _exists(tmp):
-            if _exists(path):
-                _remove(tmp)  # compaction did not reach its rename: the old log is complete
-            else:
-                os.rename(tmp, path)  # FAT fallback removed a, then lost power
+        # a.new outlives a compaction cut before or inside its rename, or inside _replace's
+        # remove-then-rename. Each of its entries was written from RAM state that holds only
+        # acks already durable in a, so whichever of a and a.new is newer, their union is
+        # exactly the durable acks: read both and rewrite the log. (Dropping a.new because a
+        # exists loses acks when a was removed and then recreated by a later append.)
+        good, torn = self._read_log(self._p("a"))
+        left = self._read_log(self._p("a.new"))[0] >= 0
+        self._log_size = good if good > 0 else 0
+        if torn or left:  # later appends must not hide behind garbage, a.new must go
+            self._compact()
+
+    def _read_log(self, path):
+        # mark the acks of one log file; -> (bytes of valid entries, torn tail); (-1, False) if
+        # there is no such file
         try:
             f = open(path, "rb")
         except OSError:
-            self._log_size = 0
-            return
+            return -1, False
         good = 0
         torn = False
         e = self._hdr
@@ -668,9 +680,7 @@ class Queue:
                 good += _ENT
         finally:
             f.close()
-        self._log_size = good
-        if torn:  # later appends must not hide behind garbage: rewrite the log now
-            self._compact()
+        return good, torn
 
     # --- internals: state file ------------------------------------------------------------------
     def _read_state(self):

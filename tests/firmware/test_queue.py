@@ -1,4 +1,5 @@
 # firmware/mobiot_fw/queue.py on real littlefs (vfs.VfsLfs2) over RAM flash (sim/fileblockdev.py).
+import errno
 import gc
 import os
 import time
@@ -319,6 +320,176 @@ def test_power_cut_at_every_flash_write():
             assert bytes(q.read(s)) == payload(s)
     assert cuts >= total  # every k < total really cut something
     print("power cuts checked:", cuts, "flash writes in script:", total)
+
+
+def _exists(path):
+    try:
+        os.stat(path)
+        return True
+    except OSError:
+        return False
+
+
+def _cq():
+    return _q(seg_records=4, seg_bytes=1024, log_max=48)  # the ack log holds 4 entries
+
+
+def test_power_cut_at_every_write_of_a_compaction():
+    # An ack that completes the oldest segment and overflows the ack log: the ack is appended
+    # to "a" (its close() commits it, so ack() may return), the segment is deleted, and the
+    # log is compacted into "a.new" and renamed over "a". A cut anywhere in that must leave the
+    # earlier acks in force, and once a cut point leaves the new ack in force so must every
+    # later one (a compaction must never lose an ack that was already durable).
+    bd = _fresh(48)
+    q = _cq()
+    _put(q, 16)  # segments 1-4, 5-8, 9-12, 13-16
+    for a, b in ((2, 4), (6, 6), (10, 10), (14, 14)):
+        q.ack_range(a, b)
+    assert os.stat(ROOT + "/a")[6] == 4 * 12  # at log_max: the next entry compacts
+    bd = _remount(bd)
+    snapshot = bytes(bd.data)
+    earlier = (2, 3, 4, 6, 10, 14)
+    state = {"acked_from": 0, "left": 0}
+
+    def op(q):
+        assert q.ack(1) == 1
+
+    def check(q, k):
+        seqs = [s for s, _ in _queued(q)]
+        assert _queued(q) == [(s, payload(s)) for s in seqs]
+        for s in earlier:
+            assert s not in seqs, "cut %d: earlier ack of %d lost" % (k, s)
+        want = [s for s in range(1, 17) if s not in earlier]
+        if 1 in seqs:
+            assert not state["acked_from"], "cut %d: ack of 1 lost (in force from cut %d)" % (
+                k,
+                state["acked_from"],
+            )
+            assert seqs == want, (k, seqs)
+        else:
+            if not state["acked_from"]:
+                state["acked_from"] = k
+            assert seqs == want[1:], (k, seqs)
+        assert q.next_seq() == 17 and q.depth == len(seqs)
+        assert not _exists(ROOT + "/a.new"), "cut %d: a.new left after open" % k
+        # still works: an append and an ack after the cut survive the next power cycle
+        s = q.next_seq()
+        q.append(s, payload(s))
+        q.ack(5)
+        after = [t for t in seqs if t != 5] + [s]
+        q = _cq()  # reopen on the same mount
+        assert [t for t, _ in _queued(q)] == after, (k, after)
+
+    # the uncut run really deletes the segment and compacts (else this tests nothing)
+    bd = bd.revive()
+    bd.data[:] = snapshot
+    fb.mount(bd, MNT)
+    q = _cq()
+    bd.ops = 0
+    op(q)
+    total = bd.ops
+    assert q.segments == 3 and not _exists(ROOT + "/s%08x" % 1)
+    assert os.stat(ROOT + "/a")[6] == 3 * 12  # 6, 10, 14 (2-4 went with their segment)
+    # Cut points in order of how much reaches the flash: write k lost, write k half done, ...
+    # so "in force from cut k" holds for every later cut point.
+    for k in range(1, total + 2):
+        for torn in (False, True):
+            bd = bd.revive()
+            bd.data[:] = snapshot
+            fb.mount(bd, MNT)
+            q = _cq()
+            if k <= total:
+                bd.arm(k, torn)
+            try:
+                op(q)
+                assert k > total, "cut %d of %d did not stop the ack" % (k, total)
+            except fb.PowerCut:
+                pass
+            bd = _remount(bd)
+            if _exists(ROOT + "/a.new"):
+                state["left"] += 1  # cut between writing a.new and the rename
+            check(_cq(), k)
+    assert state["acked_from"], "the ack never took effect"
+    assert state["left"], "no cut point left a.new behind: the compaction cut is not covered"
+    print(
+        "compaction: %d flash writes, ack durable from cut %d, a.new left by %d cuts"
+        % (total, state["acked_from"], state["left"])
+    )
+
+
+class _FailingRename:
+    # the os module as the queue sees it, with rename() failing: errnos[i] for the i-th call
+    def __init__(self, errnos):
+        self.errnos = list(errnos)
+
+    def rename(self, a, b):
+        if self.errnos:
+            raise OSError(self.errnos.pop(0))
+        os.rename(a, b)
+
+    def __getattr__(self, name):
+        return getattr(os, name)
+
+
+def _failed_rename_then_cut(errnos, k):
+    # ack 1 compacts the log and the compaction's rename fails (errnos); then ack 7, with power
+    # cut at its k-th flash write (k = 0: no cut). Returns (device after power on, writes ack 7
+    # made, whether ack 7 returned).
+    import mobiot_fw.queue as qmod
+
+    bd = _fresh(48)
+    q = _cq()
+    _put(q, 16)
+    for a, b in ((2, 4), (6, 6), (10, 10), (14, 14)):
+        q.ack_range(a, b)  # the log is at log_max: the next ack compacts
+    qmod.os = _FailingRename(errnos)
+    try:
+        q.ack(1)  # its entry is committed to a, then the compaction's rename fails
+        assert False, "a failed rename was not reported"
+    except OSError as e:
+        assert e.args[0] == errnos[-1], e.args
+    finally:
+        qmod.os = os
+    bd.ops = 0
+    if k:
+        bd.arm(k)
+    done = False
+    try:
+        assert q.ack(7) == 1  # the queue goes on after the error
+        done = True
+    except fb.PowerCut:
+        pass
+    return _remount(bd), bd.ops, done
+
+
+def _check_acks_after_failed_rename(errnos):
+    # Acks that returned before the failure (2-4, 6, 10, 14) stay in force at every cut point
+    # of the next ack, and that ack is in force once it returned. Ack 1 raised: either is fine.
+    _, total, done = _failed_rename_then_cut(errnos, 0)
+    assert done and total >= 2, total
+    for k in list(range(1, total + 1)) + [0]:
+        _, _, done = _failed_rename_then_cut(errnos, k)
+        q = _cq()
+        left = [s for s, _ in _queued(q)]
+        gone = [s for s in (2, 3, 4, 6, 10, 14) + ((7,) if done else ()) if s in left]
+        assert not gone, "cut %d: acked %s came back" % (k, gone)
+        assert [s for s in left if s not in (1, 7)] == [5, 8, 9, 11, 12, 13, 15, 16], (k, left)
+        assert not _exists(ROOT + "/a.new"), k
+    return total
+
+
+def test_failed_rename_in_compaction_keeps_the_log():
+    # A flash error in the rename (EIO) must leave "a" in place. Removing it to retry, as for a
+    # file system that cannot rename over a file, leaves the acks in a.new alone if the retry
+    # fails too; the next ack then recreates a with only itself.
+    _check_acks_after_failed_rename((errno.EIO, errno.EIO))
+
+
+def test_failed_fallback_rename_keeps_acks_in_a_new():
+    # A file system that cannot rename over a file (EEXIST): a is removed, the retry fails
+    # too, the acks are in a.new alone and the next ack recreates a. open() must merge both
+    # (it used to delete a.new whenever a existed).
+    _check_acks_after_failed_rename((errno.EEXIST, errno.EIO))
 
 
 def test_measure_append_ack_cost_and_heap():
