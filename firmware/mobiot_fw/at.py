@@ -132,21 +132,30 @@ class At:
         command whose real completion is a later line, e.g. '+APP PDP:')."""
         if self._tasks is None:
             self.start()
+        return await self._run(line, line, timeout_ms, expect)
+
+    async def send_data(self, data, timeout_ms=DEFAULT_TIMEOUT_MS, expect=None):
+        """After cmd(..., expect='>'): write the payload and wait for its final (e.g. SEND OK)."""
+        return await self._run(None, data, timeout_ms, expect)
+
+    async def _run(self, line, data, timeout_ms, expect):
+        # line: the command (data is the command line, CR appended), None for a payload
         async with self._lock:
             self._lines = []
             self._final = None
             self._expect = expect
             self._seen_expect = False
             self._done.clear()
-            self._cmd = line
-            self._uart.write(line)
-            self._uart.write(b"\r")  # V.250 §5.2.1: S3 (CR) ends a command line
+            self._cmd = "" if line is None else line
+            self._uart.write(data)
+            if line is not None:
+                self._uart.write(b"\r")  # V.250 §5.2.1: S3 (CR) ends a command line
             try:
                 await asyncio.wait_for_ms(self._done.wait(), timeout_ms)
             except asyncio.TimeoutError:
                 self.timeouts += 1
                 self.timeouts_in_row += 1
-                raise AtTimeout(line)
+                raise AtTimeout("<data>" if line is None else line)
             finally:
                 self._cmd = None
             self.timeouts_in_row = 0
@@ -154,31 +163,9 @@ class At:
             lines = self._lines
             self._lines = []
             if final != ">" and cellular.classify(final, line) == cellular.FINAL_ERROR:
+                line = "<data>" if line is None else line
                 raise AtError(line, final, error_code(final))
             return lines, final
-
-    async def send_data(self, data, timeout_ms=DEFAULT_TIMEOUT_MS, expect=None):
-        """After cmd(..., expect='>'): write the payload and wait for its final (e.g. SEND OK)."""
-        async with self._lock:
-            self._lines = []
-            self._final = None
-            self._expect = expect
-            self._seen_expect = False
-            self._done.clear()
-            self._cmd = ""
-            self._uart.write(data)
-            try:
-                await asyncio.wait_for_ms(self._done.wait(), timeout_ms)
-            except asyncio.TimeoutError:
-                self.timeouts += 1
-                self.timeouts_in_row += 1
-                raise AtTimeout("<data>")
-            finally:
-                self._cmd = None
-            self.timeouts_in_row = 0
-            if cellular.classify(self._final, None) == cellular.FINAL_ERROR:
-                raise AtError("<data>", self._final, error_code(self._final))
-            return self._lines, self._final
 
     # -- URCs --------------------------------------------------------------------------
     def pending_urcs(self):

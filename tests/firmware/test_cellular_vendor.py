@@ -272,3 +272,16 @@ def test_vendor_modules_load_lazily():
     assert "mobiot_fw.cell_quectel" not in sys.modules
     c.parse_response("AT+QCSQ", ['+QCSQ: "eMTC",-62,-87,111,-12'])
     assert "mobiot_fw.cell_quectel" in sys.modules
+
+
+def test_identity_parsers_are_not_kept():
+    # read once per power-on: imported for the answer, then dropped (sys.modules and package)
+    import sys
+
+    import mobiot_fw
+
+    v, e = c.parse_response("ATI", ["SIMCOM INCORPORATED", "SIMCOM_SIM7080G", "Revision:1951B17SIM7080"])
+    assert v == {"model": "SIMCOM_SIM7080G", "modem_fw": "1951B17SIM7080"} and e == [], (v, e)
+    v, e = c.parse_response("AT+CICCID", ["+ICCID: 89860318760233118712", "OK"])
+    assert v == {"iccid": "89860318760233118712"} and e == [], (v, e)
+    assert "mobiot_fw.cell_ids" not in sys.modules and not hasattr(mobiot_fw, "cell_ids")

@@ -472,3 +472,69 @@ def test_bg95_nbiot_serving_cell_end_to_end():
     assert e == [], e
     assert v["rat"] == "NB-IoT" and v["band"] == mc["band"] and v["tac"] == mc["tac"], v
     assert v["rsrp"] == int(f[11]) and v["sinr"] == int(f[14]), (v, f)
+
+
+# ---- the model table (mobiot_fw.cell_models) and the modules loaded per call -----------------
+
+# PWRKEY hold windows (min_ms, max_ms or None) from the hardware designs: SIM7080G and SIM7000
+# Hardware Design V1.04 §3.4 (Ton >= 1 s, Toff >= 1.2 s); A7670X Hardware Design (Ton >= 50 ms,
+# Toff >= 2.5 s); BG95 Series Hardware Design §3.6.1 (on 500-1000 ms), §3.6.2.1 (off
+# 650-1500 ms); BG95&BG96 Compatible Design §4.3.2 (BG96 on >= 500 ms, off >= 650 ms).
+_PWRKEY = {
+    "SIM7080G": ((1000, None), (1200, None)),
+    "SIM7000G": ((1000, None), (1200, None)),
+    "A7670": ((50, None), (2500, None)),
+    "BG95": ((500, 1000), (650, 1500)),
+    "BG96": ((500, None), (650, None)),
+}
+
+
+class _NoUart:
+    urc_handler = None
+
+
+def test_models_table_rows_and_aliases():
+    from mobiot_fw.modem import MODELS
+
+    assert sorted(MODELS) == sorted(_PWRKEY), sorted(MODELS)
+    for name, ((on_lo, on_hi), (off_lo, off_hi)) in _PWRKEY.items():
+        m = Modem(_NoUart(), name)
+        assert m.model == name
+        on, off = int(m._get("on_ms")), int(m._get("off_ms"))
+        assert on >= on_lo and (on_hi is None or on <= on_hi), (name, on)
+        assert off >= off_lo and (off_hi is None or off <= off_hi), (name, off)
+        assert int(m._get("boot_ms")) > 0 and int(m._get("off_wait_ms")) > 0, name
+        for key in ("down_urc", "ccid", "ip", "cereg", "signal", "apn", "act"):
+            assert m._get(key), (name, key)
+    # aliases name the same row; BG96 is a BG95 with its own power-off pulse
+    for alias, name in (("SIM7080", "SIM7080G"), ("SIM7000", "SIM7000G"), ("A7670E", "A7670"), ("BG95-M3", "BG95")):
+        assert Modem(_NoUart(), alias).model == name
+    bg95, bg96 = Modem(_NoUart(), "BG95"), Modem(_NoUart(), "BG96")
+    assert bg96._get("off_ms") == "800" and bg96._get("on_ms") == bg95._get("on_ms")
+    assert bg96._all("signal") == bg95._all("signal") == ['AT+QENG="servingcell"', "AT+QCSQ"]
+    assert Modem(_NoUart(), "SIM7080G")._get("rat NB-IoT") == "AT+CNMP=38|AT+CMNB=2"
+    try:
+        Modem(_NoUart(), "SIM800L")
+        raise AssertionError("unknown model accepted")
+    except ValueError:
+        pass
+
+
+def test_rarely_used_modules_are_not_kept():
+    # the model table, the power/attach procedures and the identity parsers are imported for
+    # their call and dropped; the report loop keeps cellular, cell_3gpp and the vendor module
+    import sys
+
+    rig = Rig(load("sim7080g"), psm=(3600, 60))
+
+    async def main():
+        assert await rig.m.power_on()
+        assert await rig.m.check_sim()
+        assert await rig.m.attach(90)
+        return await rig.m.report()
+
+    r = rig.run(main())
+    assert r.get("imei") and r.get("t3412_s"), r
+    for m in ("cell_models", "cell_ctl", "cell_ids"):
+        assert "mobiot_fw." + m not in sys.modules, m
+    assert "mobiot_fw.cell_simcom" in sys.modules and "mobiot_fw.cell_3gpp" in sys.modules
