@@ -8,7 +8,7 @@ import json
 
 MODULES = ("asyncio", "mobiot_fw.proto", "mobiot_fw.queue", "mobiot_fw.config", "mobiot_fw.app",
            "mobiot_fw.drivers.bme280", "mobiot_fw.drivers.battery", "mobiot_fw.drivers.nmea",
-           "mobiot_fw.at", "mobiot_fw.cellular", "mobiot_fw.modem", "mobiot_fw.cell_simcom")
+           "mobiot_fw.cellular", "mobiot_fw.at", "mobiot_fw.modem", "mobiot_fw.cell_simcom")
 out = {}
 gc.collect()
 base = gc.mem_free()
