@@ -120,9 +120,9 @@ def main():
             await t.sample(wait=False)
             if i % 8 == 0:
                 t.q.ack_range(1, t.q.next_seq() - 1)
-            if i == 1000:
+            if i == 1000 or i == 2000:
                 gc.collect()
-                res["free_1000"] = gc.mem_free()
+                res["free_%d" % i] = gc.mem_free()
         gc.collect()
         res["free_end"] = gc.mem_free()
         res["ms"] = time.ticks_diff(time.ticks_ms(), t0)
@@ -136,6 +136,7 @@ def main():
         "firmware_setup_heap_bytes": setup_bytes,
         "firmware_live_heap_bytes": base_alloc,
         "firmware_heap_growth_1000_to_end_bytes": res["free_1000"] - res["free_end"],
+        "firmware_heap_growth_2000_to_end_bytes": res.get("free_2000", res["free_end"]) - res["free_end"],
         "firmware_records_written": t.q.next_seq() - 1,
         "firmware_bytes_sent": out.n,
     }
