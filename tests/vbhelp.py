@@ -105,3 +105,14 @@ class SerialWatch:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def restart_firmware(port: str, timeout: float = 30) -> None:
+    """Leave the board running its firmware, whatever state a previous tool left it in
+    (mpremote leaves it at the REPL): Ctrl-C, friendly REPL, Ctrl-D soft reset, which runs
+    boot.py and main.py (ports/esp32/main.c), then wait for the firmware's hello frame."""
+    with SerialWatch(port) as s:
+        s.write(b"\r\x03\x03\r\x02")
+        s.read_until(b">>> ", timeout)
+        s.write(b"\x04")
+        s.read_until(b"@H ", timeout)

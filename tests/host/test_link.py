@@ -9,7 +9,7 @@ import pytest
 import serial
 
 from mobiot.codec import Decoder, encode_acks, encode_command
-from vbhelp import VBoards
+from vbhelp import VBoards, restart_firmware
 
 
 class Host:
@@ -57,6 +57,7 @@ class Host:
 @pytest.fixture
 def board(tmp_path, hw_port, hw_board):
     if hw_port:
+        restart_firmware(hw_port)
         yield hw_port, hw_board
         return
     with VBoards(tmp_path / "link") as vb:
