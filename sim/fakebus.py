@@ -14,7 +14,7 @@
 # caller's buffer and allocate nothing, so drivers' heap_lock() tests see only their own
 # allocations.
 import errno
-import io
+from fakeuart import FakeUart
 import time
 
 try:
@@ -294,74 +294,25 @@ class FakeADC:
         return min(65535, self.read_uv() * 65535 // 3100000)
 
 
-_MP_STREAM_POLL = const(3)
-_POLLIN = const(1)
-_POLLOUT = const(4)
-
-
-class FakeUART(io.IOBase):
-    """machine.UART subset: read(n)/readinto/readline/any/write, pollable by asyncio
-    (ioctl MP_STREAM_POLL), so asyncio.StreamReader(FakeUART()) works on the unix port.
-    inject(data) is the far end sending; what the firmware writes collects in tx.
-    The receive buffer is bounded like the ESP32 driver's rxbuf: excess bytes are dropped
-    and counted in overruns."""
+class FakeUART(FakeUart):
+    """A machine.UART whose far end is a test or a simulator: inject(data) is the far end
+    sending; what the firmware writes collects in tx. The one UART fake (sim/fakeuart.py:
+    bounded receive buffer like the ESP32 driver's, pollable by asyncio), without a peer."""
 
     def __init__(self, rxbuf=512):
-        self._rx = bytearray()
-        self._cap = rxbuf
+        super().__init__(rxbuf)
         self.tx = bytearray()
-        self.overruns = 0
-
-    def inject(self, data):
-        room = self._cap - len(self._rx)
-        if len(data) > room:
-            self.overruns += len(data) - room
-            data = data[:room]
-        self._rx.extend(data)
-
-    def any(self):
-        return len(self._rx)
-
-    def read(self, n=-1):
-        if not self._rx:
-            return None  # machine.UART.read on timeout
-        if n is None or n < 0 or n > len(self._rx):
-            n = len(self._rx)
-        out = bytes(self._rx[:n])
-        self._rx = self._rx[n:]
-        return out
-
-    def readinto(self, buf, n=-1):
-        if not self._rx:
-            return None
-        n = min(len(buf), len(self._rx)) if n < 0 else min(n, len(buf), len(self._rx))
-        buf[:n] = self._rx[:n]
-        self._rx = self._rx[n:]
-        return n
-
-    def readline(self):
-        # Non-blocking like asyncio needs: a partial line if no newline yet, None if empty.
-        if not self._rx:
-            return None
-        i = self._rx.find(b"\n")
-        n = len(self._rx) if i < 0 else i + 1
-        out = bytes(self._rx[:n])
-        self._rx = self._rx[n:]
-        return out
 
     def write(self, buf):
         self.tx.extend(buf)
-        return len(buf)
+        return super().write(buf)
 
-    def ioctl(self, req, arg):
-        if req == _MP_STREAM_POLL:
-            r = 0
-            if arg & _POLLIN and self._rx:
-                r |= _POLLIN
-            if arg & _POLLOUT:
-                r |= _POLLOUT
-            return r
-        return 0
+    def inject(self, data):
+        self._feed(data)
+
+    @property
+    def overruns(self):
+        return self.overflows
 
 
 # Device models live in their own modules so that a test importing one bus and one device

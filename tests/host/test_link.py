@@ -85,6 +85,11 @@ def test_records_stream_and_are_acked(board):
         assert _contiguous(host.records), sorted(host.records)
         dev = {p["device"] for p in host.records.values()}
         assert len(dev) == 1
+        if board_name is None:  # the virtual board's NMEA receiver: position and UTC time
+            host.poll(30, until=lambda h: any("lat" in p["values"] for p in h.records.values()))
+            fix = [p for p in host.records.values() if "lat" in p["values"]][-1]
+            assert 47 < fix["values"]["lat"] < 49 and 10 < fix["values"]["lon"] < 13, fix
+            assert fix["clock"] == "utc" and abs(fix["t"] - time.time()) < 120, fix
         # Acked records leave the board's queue: ask for a status and see a small depth.
         host.poll(3)
         host.send("status")
