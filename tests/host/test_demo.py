@@ -13,7 +13,7 @@ from vbhelp import ROOT
 
 def test_demo_collects_three_boards_plots_and_exports(tmp_path):
     out = tmp_path / "demo"
-    proc = subprocess.run([sys.executable, "-m", "mobiot", "demo", "--duration", "25", "--no-dashboard",
+    proc = subprocess.run([sys.executable, "-m", "mobiot", "demo", "--duration", "40", "--no-dashboard",
                            "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=180,
                           stdin=subprocess.DEVNULL)
     assert proc.returncode == 0, proc.stderr[-3000:]
