@@ -1,5 +1,6 @@
 # Small helpers shared by the MicroPython tests (tests/firmware/run.py puts this folder on
 # sys.path).
+import time
 
 
 def raises(errno_value, fn, *args):
@@ -10,3 +11,19 @@ def raises(errno_value, fn, *args):
         assert e.errno == errno_value, (e.errno, errno_value)
         return
     raise AssertionError("no OSError %d" % errno_value)
+
+
+class Clock:
+    """A ticks_ms() function the test moves by hand (fakes and simulators take a clock)."""
+
+    def __init__(self, start=None):
+        self.t = time.ticks_ms() if start is None else start
+
+    def __call__(self):
+        return self.t
+
+    def advance(self, ms):
+        while ms > 0:  # steps well inside the ticks half-period
+            step = min(ms, 3600000)
+            self.t = time.ticks_add(self.t, step)
+            ms -= step

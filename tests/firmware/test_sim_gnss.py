@@ -1,7 +1,6 @@
 # The simulated GNSS receiver read through the real NMEA driver: valid sentences, route
 # movement, UTC, cold start, scenario replay, the self-feeding UART under asyncio.
 # Time is a virtual ticks_ms clock so minutes pass in milliseconds.
-import time
 
 # The biggest module first, compiled on the emptiest heap: keeps the -X heapsize=96k run alive.
 import sim_sensors
@@ -12,21 +11,9 @@ import sim_gnss
 from mobiot_fw.drivers import nmea
 from mobiot_fw.drivers.nmea import Gnss
 
+from fwtest import Clock
+
 T0 = 1764146800  # 2025-11-26 08:46:40 UTC
-
-
-class Clock:
-    def __init__(self, start=None):
-        self.t = time.ticks_ms() if start is None else start
-
-    def __call__(self):
-        return self.t
-
-    def advance(self, ms):
-        while ms > 0:  # steps well inside the ticks half-period
-            step = min(ms, 3600000)
-            self.t = time.ticks_add(self.t, step)
-            ms -= step
 
 
 class Board:

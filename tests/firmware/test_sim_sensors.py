@@ -15,21 +15,9 @@ from mobiot_fw.drivers.ds18b20 import Ds18b20
 from mobiot_fw.drivers.sht4x import Sht4x
 from fwtest import raises
 
+from fwtest import Clock
+
 T0 = 1764146800  # 2025-11-26 08:46:40 UTC
-
-
-class Clock:
-    def __init__(self, start=None):
-        self.t = time.ticks_ms() if start is None else start
-
-    def __call__(self):
-        return self.t
-
-    def advance(self, ms):
-        while ms > 0:  # steps well inside the ticks half-period
-            step = min(ms, 3600000)
-            self.t = time.ticks_add(self.t, step)
-            ms -= step
 
 
 class Board:
