@@ -223,7 +223,6 @@ class Board:
         self.restarts: list[float] = []
         self.dropped = 0
         self.host_baud = baud
-        self.next_baud_check = 0.0
         self.rng = random.Random(index)
         self.sim_cache = state_dir / ".sim-mpy"
 
@@ -423,13 +422,19 @@ class Board:
 
     # -- the pump ----------------------------------------------------------------------------
     def _check_host_baud(self, now: float) -> None:
-        if now < self.next_baud_check:
-            return
-        self.next_baud_check = now + 0.5
+        # Looked at before every write: a UART at the wrong speed garbles from the first byte.
         try:
-            self.host_baud = BAUDS.get(termios.tcgetattr(self.slave)[5], self.baud)
+            baud = BAUDS.get(termios.tcgetattr(self.slave)[5], self.baud)
         except termios.error:
-            self.host_baud = self.baud
+            baud = self.baud
+        if baud != self.host_baud:
+            # The host reconfigured the port: like a USB-UART bridge reprogrammed to another
+            # speed, what sat in its FIFO is gone.
+            try:
+                termios.tcflush(self.slave, termios.TCIFLUSH)
+            except termios.error:
+                pass
+            self.host_baud = baud
 
     def _garble(self, data: bytes, their: int) -> bytes:
         """What a UART at another baud makes of these bytes: noise of about the right length."""
@@ -442,6 +447,7 @@ class Board:
         if self.out_buf:
             allow = int((now - self.t_out) * rate)
             if allow > 0:
+                self._check_host_baud(now)
                 n = min(allow, burst, len(self.out_buf))
                 chunk = bytes(self.out_buf[:n])
                 del self.out_buf[:n]
