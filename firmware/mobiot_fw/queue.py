@@ -399,33 +399,32 @@ class Queue:
                 return i
         return -1
 
+    def _mask(self, i, a, b):
+        # bits of segment i that records a..b occupy (0 when they do not overlap it)
+        f = self._first[i]
+        c = self._count[i]
+        if b < f or a >= f + c:
+            return 0
+        lo = a - f if a > f else 0
+        hi = b - f if b < f + c - 1 else c - 1
+        return _full(hi - lo + 1) << lo
+
     def _mark(self, a, b):
         # set acked bits for a..b in RAM; return how many records changed state
         n = 0
         for i in range(self._nseg):
-            f = self._first[i]
-            c = self._count[i]
-            if b < f or a >= f + c:
-                continue
-            lo = a - f if a > f else 0
-            hi = b - f if b < f + c - 1 else c - 1
-            m = _full(hi - lo + 1) << lo
-            old = self._bits[i]
-            n += _popcount(m & ~old)
-            self._bits[i] = old | m
+            m = self._mask(i, a, b)
+            if m:
+                old = self._bits[i]
+                n += _popcount(m & ~old)
+                self._bits[i] = old | m
         return n
 
     def _pending(self, a, b):
         # how many of a..b are queued and not acked
         n = 0
         for i in range(self._nseg):
-            f = self._first[i]
-            c = self._count[i]
-            if b < f or a >= f + c:
-                continue
-            lo = a - f if a > f else 0
-            hi = b - f if b < f + c - 1 else c - 1
-            n += _popcount((_full(hi - lo + 1) << lo) & ~self._bits[i])
+            n += _popcount(self._mask(i, a, b) & ~self._bits[i])
         return n
 
     def _log_range(self, a, b):

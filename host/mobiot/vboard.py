@@ -512,6 +512,9 @@ class Board:
         self._flush(time.monotonic())
 
     def stop(self) -> None:
+        if self.dropped:
+            print(f"vboard: {self.device_id}: {self.dropped} bytes of output dropped while no host read the port",
+                  file=sys.stderr, flush=True)
         if self.proc is not None:
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)

@@ -82,7 +82,7 @@ def _tool(name: str) -> str | None:
 def mpy_dir(tmp_path_factory):
     mpy_cross, upy = _tool("mpy-cross"), _tool("micropython")
     if not (mpy_cross and upy):
-        pytest.skip("mpy-cross or the micropython unix port is not installed")
+        pytest.fail("mpy-cross or the micropython unix port is not installed: run `make setup`")
     out = tmp_path_factory.mktemp("mpy")
     fw = Path(__file__).resolve().parents[2] / "firmware"
     for py in (fw / "mobiot_fw").rglob("*.py"):

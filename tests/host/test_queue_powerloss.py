@@ -28,7 +28,7 @@ MAX_DELAY_S = float(os.environ.get("MOBIOT_POWERLOSS_MAX_DELAY_S", "0.09"))
 def _micropython():
     mp = os.environ.get("MICROPYTHON") or str(ROOT / ".venv" / "bin" / "micropython")
     if not Path(mp).exists():
-        pytest.skip("no MicroPython unix port (set MICROPYTHON)")
+        pytest.fail(f"no MicroPython unix port at {mp}: run `make setup` or set MICROPYTHON")
     return mp
 
 

@@ -107,7 +107,7 @@ BOARD_IMPORT_BUDGET = 6400
 def test_board_import_cost(tmp_path):
     mpy_cross, upy = _tool("mpy-cross"), _tool("micropython")
     if not (mpy_cross and upy):
-        pytest.skip("mpy-cross or the micropython unix port is not installed")
+        pytest.fail("mpy-cross or the micropython unix port is not installed: run `make setup`")
     fw = Path(__file__).resolve().parents[2] / "firmware"
     for py in (fw / "mobiot_fw").glob("*.py"):
         name = f"mobiot_fw/{py.name}"
