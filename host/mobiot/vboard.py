@@ -37,6 +37,7 @@ import click
 
 from .errors import MobiotError
 from .upy import BOARDS_DIR, FIRMWARE_DIR, SIM_DIR, micropython
+from .vbmount import MountFrames
 
 FLASH_SIZE = 2 * 1024 * 1024  # the "vfs" partition of a 4 MB ESP32 (ports/esp32/partitions-4MiB.csv)
 RAW_MARK = b"\x1b[vboard-raw]"  # sim/vboot.py: raw-REPL soft reset, the REPL banner follows
@@ -211,6 +212,7 @@ class Board:
         self.acc = bytearray()  # output held while swallowing
         self.tail = b""  # last output bytes, to find banners split across reads
         self.last_cr = False
+        self.mount_frames = MountFrames()
         self.out_buf = bytearray()
         self.in_buf = bytearray()
         self.t_out = self.t_in = time.monotonic()
@@ -279,6 +281,7 @@ class Board:
         self.down = 0
         self.acc.clear()
         self.tail = b""
+        self.mount_frames = MountFrames()
         (self.dir / "pid").write_text(f"{self.proc.pid}\n")
         print(f"vboard: {self.device_id} booted ({mode}, reset cause {cause}) pid {self.proc.pid}",
               file=sys.stderr, flush=True)
@@ -325,7 +328,7 @@ class Board:
     def emit(self, data: bytes) -> None:
         self.out_buf += data
 
-    def _from_child(self, data: bytes) -> None:
+    def _cook(self, data: bytes) -> bytes:
         # ESP32 cooked stdout: "\n" -> "\r\n" (unless already preceded by "\r")
         if b"\n" in data:
             out = bytearray()
@@ -339,6 +342,11 @@ class Board:
             out += data.rsplit(b"\n", 1)[1]
             data = bytes(out)
         self.last_cr = data.endswith(b"\r")
+        return data
+
+    def _from_child(self, data: bytes) -> None:
+        # Text is cooked, mpremote mount's binary requests pass as they are (vbmount.py).
+        data = b"".join(piece if raw else self._cook(piece) for piece, raw in self.mount_frames.split(data))
         if self.booting:
             # Until the board's UART is up, its output passes (a crash there must be seen) but
             # the host's input waits; the mark itself is vboard's and never reaches the host.
