@@ -8,9 +8,8 @@ to the board's flash as /board.json), the virtual board (mobiot vboard) and prov
   the key;
 - `problems(board)` is the check itself, a list of one-line problems (empty: a good board);
 - `device_form(board)` is the board file as the firmware gets it: only the keys the firmware
-  reads, no `_src` notes. On the unix port the full lilygo-t-sim7080g-s3.json costs about
-  14.5 KB of heap once parsed, its device form about a third of that (`make bench`,
-  board_heap_*).
+  reads, no `_src` notes. On the unix port the whole lilygo-t-sim7080g-s3.json costs 14 KB of
+  heap once parsed, its device form 3.8 KB (`make bench`, board_heap_*).
 - `image(board)` is what flashing needs: the MicroPython image, its URL and where it goes.
 
 The chip facts are written from the Espressif datasheets, not taken from the boards.
