@@ -2,6 +2,9 @@
 
 The same helpers take a real board's port (pytest --port): `mpremote()` and `SerialWatch`
 do not care whether the port is a pseudo-terminal or /dev/ttyUSB0.
+
+No helper depends on how fast the machine is: each waits for a condition, and its deadline
+(WAIT_S) is one that only a real failure reaches, even on 2 loaded cores.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import serial
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+WAIT_S = 180  # the deadline of a wait for a board: a hang, never a slow machine, reaches it
 
 
 class VBoards:
@@ -67,7 +71,7 @@ class VBoards:
         self.stop()
 
 
-def mpremote(port: str, *args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
+def mpremote(port: str, *args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess:
     """Run the real mpremote CLI against a port."""
     cmd = [str(BIN / "mpremote"), "connect", port, *args]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
@@ -83,7 +87,7 @@ class SerialWatch:
         self.ser = serial.serial_for_url(port, baudrate=baud, timeout=0.05)
         self.seen = bytearray()
 
-    def read_until(self, marker: bytes, timeout: float = 20) -> bytes:
+    def read_until(self, marker: bytes, timeout: float = WAIT_S) -> bytes:
         deadline = time.monotonic() + timeout
         while marker not in self.seen:
             if time.monotonic() > deadline:
@@ -107,7 +111,7 @@ class SerialWatch:
         self.close()
 
 
-def restart_firmware(port: str, timeout: float = 30) -> None:
+def restart_firmware(port: str, timeout: float = WAIT_S) -> None:
     """Leave the board running its firmware, whatever state a previous tool left it in
     (mpremote leaves it at the REPL): Ctrl-C, friendly REPL, Ctrl-D soft reset, which runs
     boot.py and main.py (ports/esp32/main.c), then wait for the firmware's hello frame."""
