@@ -72,9 +72,20 @@ class VBoards:
 
 
 def mpremote(port: str, *args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess:
-    """Run the real mpremote CLI against a port."""
+    """Run the real mpremote CLI against a port.
+
+    mpremote gives a board 10 s to enter the raw REPL (transport_serial.enter_raw_repl); a
+    virtual board still booting on a loaded machine can take longer, and then nothing has run
+    yet: that one error is retried until WAIT_S."""
     cmd = [str(BIN / "mpremote"), "connect", port, *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        if proc.returncode == 0 or "could not enter raw repl" not in proc.stdout + proc.stderr:
+            break
+        if time.monotonic() > deadline:
+            break
+        time.sleep(1)
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
     return proc
