@@ -12,12 +12,17 @@ import subprocess
 import sys
 from pathlib import Path
 
-import tomllib
-
 from mobiot import upy
 
 ROOT = Path(__file__).resolve().parents[2]
-PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+PYPROJECT_TEXT = (ROOT / "pyproject.toml").read_text()
+
+
+def _toml_list(key: str) -> list[str]:
+    # the one-level string arrays this test reads (tomllib is Python 3.11+, we support 3.10)
+    m = re.search("^" + re.escape(key) + r"\s*=\s*\[(.*?)\]", PYPROJECT_TEXT, re.M | re.S)
+    assert m, key
+    return re.findall(r'"([^"]+)"', m.group(1))
 
 # import name -> distribution, where they differ
 DIST_OF = {"serial": "pyserial"}
@@ -36,7 +41,7 @@ def requirements_runtime() -> dict[str, str]:
 
 
 def test_pyproject_dependencies_are_the_requirements_pins():
-    declared = dict(_req(x) for x in PYPROJECT["project"]["dependencies"])
+    declared = dict(_req(x) for x in _toml_list("dependencies"))
     assert declared == requirements_runtime()
 
 
@@ -63,7 +68,7 @@ def test_every_third_party_import_of_the_host_code_is_declared():
 def test_every_firmware_package_is_in_the_wheel():
     # mobiot_fw is importable on the host (records, config): each of its subpackages must be
     # listed in [tool.setuptools] packages, or a wheel install lacks it
-    listed = set(PYPROJECT["tool"]["setuptools"]["packages"])
+    listed = set(_toml_list("packages"))
     fw = ROOT / "firmware"
     for d in sorted(p.parent for p in (fw / "mobiot_fw").rglob("*.py")):
         assert ".".join(d.relative_to(fw).parts) in listed, d
