@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from array import array
 
-import pytest
+import test_vboard
 
 from mobiot.vbmount import LAYOUTS, MountFrames
-from vbhelp import VBoards, mpremote
+from vbhelp import mpremote
+
+target = test_vboard.target  # the fixture: the real board given with --port, else a virtual one
 
 SCRIPT = """\
 from array import array
@@ -26,15 +28,6 @@ os.remove("/remote/gone.txt")
 os.rename("/remote/old.txt", "/remote/newname10.txt")
 print("done")
 """
-
-
-@pytest.fixture
-def target(tmp_path, hw_port):
-    if hw_port:
-        yield hw_port
-        return
-    with VBoards(tmp_path / "mount") as boards:
-        yield boards.boards[0][0]
 
 
 def test_mount_run_writes_an_array_reads_binary_removes_and_renames(target, tmp_path):
