@@ -10,6 +10,7 @@ No helper depends on how fast the machine is: each waits for a condition, and it
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -31,11 +32,22 @@ class VBoards:
         self.log = open(self.state_dir.parent / f"{self.state_dir.name}.vboard.log", "ab")
         cmd = [sys.executable, "-m", "mobiot", "vboard", "--count", str(count), "--state-dir",
                str(self.state_dir), "--baud", str(baud), *args]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.log, cwd=str(ROOT))
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.log, cwd=str(ROOT), bufsize=0)
         self.boards: list[tuple[str, str]] = []
         assert self.proc.stdout is not None
+        # vboard compiles and seeds every board before it prints them: slow on a loaded
+        # machine, but a start that never ends must fail, not hang the suite
+        deadline = time.monotonic() + WAIT_S * count
+        fd, out = self.proc.stdout.fileno(), b""
         for _ in range(count):
-            line = self.proc.stdout.readline().decode().split()
+            while b"\n" not in out:
+                left = deadline - time.monotonic()
+                chunk = os.read(fd, 4096) if left > 0 and select.select([fd], [], [], left)[0] else b""
+                if not chunk:
+                    break
+                out += chunk
+            raw, _, out = out.partition(b"\n")
+            line = raw.decode().split()
             if len(line) != 2:
                 self.stop()
                 raise RuntimeError(f"vboard did not start: {line!r}; log: {self.log_text()[-2000:]}")
