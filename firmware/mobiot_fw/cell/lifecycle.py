@@ -16,10 +16,13 @@ _SIM_RETRY_S = const(60)
 _PMU_RETRY_S = const(60)
 _RAIL_OFF_MS = const(200)
 _GNSS_FIX_S = const(90)
+# After a denied or timed-out attach: the modem's NAS retries by itself (TS 24.301 §5.5.1.2.6,
+# T3411 10 s); configuring it again at once would only keep the AT port busy.
+_ATTACH_RETRY_S = const(10)
 
 
 class ModemPart:
-    def __init__(self, plat, board, cfg, outbox, sensors, pmu, beat=None):
+    def __init__(self, plat, board, cfg, outbox, sensors, pmu, beat=None, clock=None):
         self.plat = plat
         self.mc = board["modem"]
         self.gcfg = board.get("gnss", {})
@@ -28,6 +31,7 @@ class ModemPart:
         self.sensors = sensors
         self.pmu = pmu  # () -> the board's PMU, for boards whose modem supply is a PMU rail
         self.beat = beat or _nop
+        self.at_clock = clock  # ticks_ms for the AT engine (tests: the virtual one)
         self.modem = None
         self.mgnss = None
         self.conn = {}  # latest connectivity values
@@ -82,7 +86,7 @@ class ModemPart:
         from .modem import Modem
 
         mc, mcfg, plat = self.mc, self.cfg["modem"], self.plat
-        at = At(plat.uart("modem")).start()
+        at = At(plat.uart("modem"), clock=self.at_clock).start()
         if gnss:
             from .gnss import ModemGnss
 
@@ -118,6 +122,7 @@ class ModemPart:
             if m.needs_attach or not m.registered():
                 await m.nitz_on()
                 if not await m.attach(mcfg["attach_timeout_s"]):
+                    await asyncio.sleep(_ATTACH_RETRY_S)
                     continue
                 await self._network_time(m)
             await self._report_loop(m)
