@@ -112,8 +112,8 @@ def report(event, reset):
             # 'File "mobiot_fw/app.py", line 12, in main' -> 'mobiot_fw/app.py:12 main'
             p = ln.split('"')
             if len(p) == 3:
-                w = p[2].split()
-                frames.append("%s:%s %s" % (p[1], w[1].rstrip(",") if len(w) > 1 else "?", w[-1]))
+                w = p[2].replace(",", " ").split()  # ['line', '12', 'in', 'main']
+                frames.append("%s:%s %s" % (p[1], w[1] if len(w) > 1 else "?", w[-1] if w else "?"))
         elif ln and not ln.startswith("Traceback"):
             exc = ln
     event("crash", ("exc", exc[:120]), ("frames", " < ".join(frames[-4:])[:240]), ("reset", reset),

@@ -15,10 +15,15 @@ _OFF_DELAY_MS = const(500)  # the reply goes out before the reset
 
 
 def main():
-    import json
-
-    from mobiot_fw import config
+    # Safe mode must fit where the app did not (a heap too small for it): the config schema is
+    # loaded for the call and dropped, board.json (large, with notes) is not read at all.
     from mobiot_fw import VERSION as FW_VERSION
+    from mobiot_fw import once
+
+    cfg, _ = once("mobiot_fw.config").load("config.json")
+    import gc
+
+    gc.collect()
     from mobiot_fw.clock import Clock
     from mobiot_fw.hw import Platform
     from mobiot_fw.link.commands import Commands
@@ -26,19 +31,13 @@ def main():
     from mobiot_fw.store.flashq import Queue
     from mobiot_fw.store.outbox import Outbox
 
-    try:
-        with open("board.json") as f:
-            board = json.load(f)
-    except (OSError, ValueError):
-        board = {}
-    cfg, _ = config.load("config.json")
-    plat = Platform(board)
+    plat = Platform({})
     qc = cfg["queue"]
     ob = Outbox(Queue("/q", max_records=qc["max_records"], max_bytes=qc["max_bytes"]),
                 cfg.get("device_id") or plat.unique_id(), Clock())
     off = []
     cmds = Commands(ob.q, cfg, safe_off=lambda: off.append(1))
-    s = Session(ob, cfg["link"], (ob.device, FW_VERSION, board.get("name", "?")), cmds.handle)
+    s = Session(ob, cfg["link"], (ob.device, FW_VERSION, cfg.get("board", "?")), cmds.handle)
     reset = plat.reset_cause()
     ob.event("boot", ("reset", reset), ("fw", FW_VERSION))
     crash.report(ob.event, reset)

@@ -253,3 +253,22 @@ def test_a_flash_that_refuses_writes_does_not_stop_the_terminal():
     t.command(encode_command("ack", "1"))
     r = t.out.frames()
     assert r[0][1]["cmd"] == "ack" and r[0][1]["ok"] is False and "28" in r[0][1]["err"]
+
+
+def test_an_exception_in_any_task_ends_the_terminal_for_the_crash_guard():
+    # main.py's guard sees what a task raised: run() must not go on without the task
+    from mobiot_fw import app
+
+    _fresh()
+    t = _term(Plat(FakeI2C({0x76: FakeBme280()})), {"device_id": "1", "sensors": {"sht4x": False}})
+
+    async def broken(wait=True):
+        raise MemoryError("no heap for the cycle")
+
+    t.t.cycle.once = broken
+    try:
+        _run(app.run(t.t))
+        raise AssertionError("run() went on")
+    except MemoryError as e:
+        assert "no heap" in str(e)
+    assert t.out.frames()[0][0] == "H"  # the link came up first

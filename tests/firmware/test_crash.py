@@ -33,6 +33,9 @@ def _fresh():
     return crash
 
 
+_BOOM_LINE = 40  # the raise below
+
+
 def _boom():
     raise ValueError("boom in a driver")
 
@@ -94,7 +97,11 @@ def test_report_sends_exception_frames_and_reset_cause_once():
     assert len(got) == 1 and got[0][0] == "crash", got
     v = got[0][1]
     assert v["exc"] == "ValueError: boom in a driver", v
-    assert "_boom" in v["frames"] and "test_crash.py:" in v["frames"], v
+    # innermost last: ... < <file>:<line of the raise in _boom> _boom
+    last = v["frames"].split(" < ")[-1]
+    f, _, rest = last.partition(":")
+    line, _, fn = rest.partition(" ")
+    assert f.endswith("test_crash.py") and fn == "_boom" and int(line) == _BOOM_LINE, v
     assert v["reset"] == "hard" and v["crashes"] == 2 and v["up_s"] >= 0, v
     crash.report(lambda *a: got.append(a), "hard")
     assert len(got) == 1  # reported once
