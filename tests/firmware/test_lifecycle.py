@@ -44,16 +44,34 @@ class Sensors:
         self.mgnss = g
 
 
+class Pin:
+    def __init__(self, value):
+        self.levels = [value]
+
+    def value(self, v=None):
+        if v is None:
+            return self.levels[-1]
+        self.levels.append(v)
+
+
 class Plat:
     def __init__(self, sim):
         self.sim = sim
+        self.pins = {}
+        self.irqs = {}
 
     def uart(self, part):
         assert part == "modem"
         return self.sim.uart()
 
     def pin_out(self, n, value=0):
-        return self.sim.pwrkey
+        if n == 4:
+            return self.sim.pwrkey
+        self.pins[n] = Pin(value)
+        return self.pins[n]
+
+    def pin_in(self, n, on_fall=None):
+        self.irqs[n] = on_fall
 
     def reset_cause(self):
         return "hard"
@@ -69,12 +87,15 @@ class Rig:
         cfg, errs = config.validate(raw or {"interval_s": 30, "modem": {"apn": "iot.test"}})
         assert errs == [], errs
         self.out = Outbox()
-        self.part = ModemPart(Plat(self.sim), board, cfg, self.out, sensors or Sensors(), None,
+        self.plat = Plat(self.sim)
+        self.part = ModemPart(self.plat, board, cfg, self.out, sensors or Sensors(), None,
                               clock=self.vt.ticks_ms)
 
-    def run_for(self, s):
+    def run_for(self, s, during=None):
         async def main():
             t = asyncio.create_task(self.part.run())
+            if during is not None:
+                await during()
             await asyncio.sleep(s)
             t.cancel()
 
@@ -155,3 +176,51 @@ def test_gnss_in_an_exclusive_modem_swaps_the_radio():
     # radio off, a fix, radio on, then attach again
     assert any("GNS" in s for s in sent[i:j]), sent[i:j]
     assert "AT+CEREG?" in sent[j:], sent[j:]
+
+
+def _dtr_rig(dtr):
+    sc = load("sim7080g")
+    sc["modem"]["events"] = []
+    sc["modem"]["responses"] = {"AT+CSCLK=1": ["OK"]}  # the simulator's dialect lacks it
+    extra = {"modem": {"model": "SIM7080G", "uart": 1, "pwrkey": 4}}
+    if dtr is not None:
+        extra["modem"]["dtr"] = dtr
+    rig = Rig(sc, extra, raw={"interval_s": 60, "modem": {"apn": "iot.test"}})
+    rig.run_for(400)
+    return rig
+
+
+def test_modem_dtr_sleeps_the_modem_between_reports():
+    rig = _dtr_rig(42)
+    assert "AT+CSCLK=1" in rig.sent()
+    levels = rig.plat.pins[42].levels
+    assert levels[0] == 0, levels  # awake from the start
+    # high while waiting, low again for every report: 1, 0, 1, 0, ...
+    assert levels.count(1) >= 3 and all(levels[i] != levels[i + 1] for i in range(1, len(levels) - 1)), levels
+    assert rig.part.reports >= 4
+    rig2 = _dtr_rig(None)  # no DTR on the board: never asked to sleep
+    assert "AT+CSCLK=1" not in rig2.sent() and rig2.plat.pins == {}
+
+
+def test_modem_ri_wakes_the_report_loop():
+    sc = load("bg95")
+    sc["modem"]["events"] = []
+    extra = {"modem": {"model": "BG95", "uart": 1, "pwrkey": 4, "ri": 3}}
+    rig = Rig(sc, extra, raw={"interval_s": 600, "modem": {"apn": "iot.test"}})
+    seen = []
+
+    async def ring():
+        while rig.part.reports < 1:
+            await asyncio.sleep(1)
+        seen.append(rig.part.reports)
+        await asyncio.sleep(30)
+        rig.plat.irqs[3]()  # the modem pulls RI low: a URC is waiting
+        await asyncio.sleep(30)
+        seen.append(rig.part.reports)
+
+    rig.run_for(1, ring)
+    assert seen == [1, 2], seen  # reported again at the ring, not 600 s later
+    rig2 = Rig(sc, {"modem": {"model": "BG95", "uart": 1, "pwrkey": 4}},
+               raw={"interval_s": 600, "modem": {"apn": "iot.test"}})
+    rig2.run_for(200)
+    assert rig2.plat.irqs == {} and rig2.part.reports == 1

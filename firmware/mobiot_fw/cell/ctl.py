@@ -77,6 +77,7 @@ async def power_on(m):
 
 
 async def _after_boot(m):
+    m._sleep_ok = None  # a fresh boot: the sleep setting is gone
     m.at.timeouts_in_row = 0
     # numeric +CME ERROR codes (TS 27.007 §9.1) so check_sim can tell 10 from 13
     await m._cmd("AT+CMEE=1")

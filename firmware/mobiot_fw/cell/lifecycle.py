@@ -36,6 +36,7 @@ class ModemPart:
         self.mgnss = None
         self.conn = {}  # latest connectivity values
         self.reports = 0
+        self.ri = None  # set by the modem's RI line (URC or data waiting): wakes the report loop
 
     # -- what the driver tells us ------------------------------------------------------------
     def _modem_event(self, name, detail):
@@ -97,12 +98,20 @@ class ModemPart:
             self.sensors.use_modem_gnss(self.mgnss)
         active = mc.get("pwrkey_active", 1)
         pk = plat.pin_out(mc["pwrkey"], 1 - active) if "pwrkey" in mc else None
+        # DTR low keeps the modem awake; Modem.sleep() raises it between reports (docs/boards.md)
+        dtr = plat.pin_out(mc["dtr"], 0) if "dtr" in mc else None
+        if "ri" in mc:
+            # RI pulses low when the modem has a URC or data for the host (SIM7080 Hardware
+            # Design "RI behaviour"; BG95 Hardware Design "RI"): from a pin interrupt, so a
+            # ThreadSafeFlag, the asyncio primitive that may be set there.
+            self.ri = asyncio.ThreadSafeFlag()
+            plat.pin_in(mc["ri"], self.ri.set)
         psm = mcfg["psm"]
         edrx = mcfg["edrx"]["cycle_s"]
         self.modem = Modem(at, mc["model"], pwrkey=pk, apn=mcfg["apn"],
                            psm=(psm["t3412_s"], psm["t3324_s"]) if psm["t3412_s"] else None,
                            edrx=edrx or None, on_event=self._modem_event, on_reg=self._on_reg,
-                           pwrkey_active=active)
+                           pwrkey_active=active, dtr=dtr)
         return self.modem
 
     # -- the task ----------------------------------------------------------------------------
@@ -159,7 +168,19 @@ class ModemPart:
                     await mg.acquire(_GNSS_FIX_S)
                     await m.set_radio(True)
                     return
-            await asyncio.sleep(self.cfg["interval_s"])
+            await m.sleep()
+            await self._wait(self.cfg["interval_s"])
+            await m.wake()
+
+    async def _wait(self, s):
+        # until the next report, or until the modem rings
+        if self.ri is None:
+            await asyncio.sleep(s)
+            return
+        try:
+            await asyncio.wait_for(self.ri.wait(), s)
+        except asyncio.TimeoutError:
+            pass
 
 
 def _nop():

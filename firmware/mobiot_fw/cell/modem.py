@@ -26,6 +26,7 @@ from mobiot_fw.cell.at import AtError, AtTimeout
 
 _CMD_MS = const(5000)  # ordinary commands (V.250 modems answer in < 1 s; margin for busy)
 _HANG_LIMIT = const(3)
+_WAKE_MS = const(100)  # DTR low -> UART usable: ~50 ms in the SIMCom / Quectel hardware designs
 
 # commands every model answers (TS 27.007). Requested PSM/eDRX first, then what the network
 # granted (the model's rdp command, +CEREG n=4 timers) so the granted values win in the merged
@@ -57,6 +58,7 @@ class Modem:
         on_reg=None,
         pwrkey_active=1,
         hang_limit=_HANG_LIMIT,
+        dtr=None,
     ):
         name, self._row = once("mobiot_fw.cell.models").row(model)
         if name is None:
@@ -73,6 +75,9 @@ class Modem:
         self.on_event = on_event
         self.on_reg = on_reg  # called (reg, values) when registration changes
         self.hang_limit = hang_limit
+        self.dtr = dtr  # DTR output (low: awake), None when the board has no DTR line
+        self.asleep = False
+        self._sleep_ok = None  # the model's sleep command took (None: not tried since power-on)
         self.reg = None
         self.reg_values = {}
         self.attach_s = None
@@ -224,6 +229,30 @@ class Modem:
     async def network_utc(self):
         """The modem's clock as UTC epoch seconds (set from NITZ), or None."""
         return await once("mobiot_fw.cell.ctl").network_utc(self)
+
+    async def sleep(self):
+        """Let the modem sleep until wake() (DTR high, after the model's sleep command took
+        once per power-on). False when it cannot: no DTR line, or no such command."""
+        if self.dtr is None:
+            return False
+        if self._sleep_ok is None:
+            line = self._get("sleep")
+            try:
+                self._sleep_ok = line is not None and await self.at.cmd(line, _CMD_MS) is not None
+            except (AtError, AtTimeout):
+                self._sleep_ok = False
+        if not self._sleep_ok:
+            return False
+        self.dtr.value(1)
+        self.asleep = True
+        return True
+
+    async def wake(self):
+        """DTR low, then the UART's wake-up time; nothing when the modem is not asleep."""
+        if self.asleep:
+            self.dtr.value(0)
+            self.asleep = False
+            await asyncio.sleep_ms(_WAKE_MS)
 
     def registered(self):
         return self.reg in ("home", "roaming")
