@@ -16,7 +16,8 @@ import click
 from mobiot_fw.records import base_name
 
 from .errors import MobiotError
-from .export import iter_records, open_db, parse_since, unit_of
+from .export import iter_records, parse_since, unit_of
+from .store import open_readonly
 
 CHARTS = {
     "sensors": ("temp", "hum", "press", "bat"),
@@ -41,7 +42,7 @@ def collect_series(db_path: str | Path, device: str | None = None, since: float 
     wanted = {n for names in CHARTS.values() for n in names}
     out: dict[str, dict[str, dict[str, tuple[list, list]]]] = {}
     bases: dict[str, str | None] = {}
-    db = open_db(db_path)
+    db = open_readonly(db_path)
     try:
         for r in iter_records(db, device, since):
             when = None
