@@ -17,6 +17,7 @@ from .errors import MobiotError
 COMMANDS = {
     "vboard": ("mobiot.vboard:vboard", "Run virtual boards behind pseudo-terminals."),
     "collect": ("mobiot.collect:collect", "Collect records from boards into SQLite."),
+    "monitor": ("mobiot.monitor:monitor", "Serial console: a board's frames decoded and its log lines."),
     "export": ("mobiot.export:export", "Export collected records (csv, jsonl, senml)."),
     "plot": ("mobiot.plot:plot", "Plot collected records to PNG charts."),
     "modem": ("mobiot.modem:modem", "Modem tools: decode an AT command log."),
