@@ -1,4 +1,5 @@
-"""`mobiot export`: collected records as CSV, JSON Lines or SenML (RFC 8428) JSON.
+"""`mobiot export`: collected records as CSV, JSON Lines, SenML (RFC 8428) JSON, or the GNSS track
+with its coverage as GeoJSON (RFC 7946, geo.py) for QGIS or Google Earth.
 
 Reads the collector database (docs/collector.md). Units come from the record contract
 (docs/records.md, `mobiot_fw.records.unit_of`).
@@ -22,6 +23,7 @@ import click
 from mobiot_fw.records import unit_of as _fw_unit_of
 
 from .errors import MobiotError
+from .geo import write_geojson
 from .store import open_readonly
 
 
@@ -222,7 +224,7 @@ class _counting:
             yield r
 
 
-WRITERS = {"csv": write_csv, "jsonl": write_jsonl, "senml": write_senml}
+WRITERS = {"csv": write_csv, "jsonl": write_jsonl, "senml": write_senml, "geojson": write_geojson}
 
 
 def export_db(
@@ -277,7 +279,8 @@ def _iso(t: float | None) -> str:
 def export(
     db_path: str, fmt: str, device: str | None, since: str | None, out_path: str | None, force: bool
 ) -> int:
-    """Export collected records as CSV (one row per value), JSON Lines or SenML JSON."""
+    """Export collected records as CSV (one row per value), JSON Lines, SenML JSON, or the GNSS
+    track with its coverage as GeoJSON."""
     t_since = parse_since(since)
     db = open_readonly(db_path)  # fail on the database before creating the output file
     try:
