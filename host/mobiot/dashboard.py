@@ -239,7 +239,12 @@ def status_lines(col: Collector) -> list[str]:
     seen_ports = set()
     for r in snapshot(col):
         seen_ports.add(r["port"])
-        sig = f"rsrp {r['rsrp']} rsrq {r['rsrq']} sinr {r['sinr']}" if r["rsrp"] else f"no signal ({r['good signal']})"
+        if r["rsrp"] and r["rsrp"] != "-":
+            sig = f"rsrp {r['rsrp']} rsrq {r['rsrq']} sinr {r['sinr']}"
+        elif r["rsrp"]:
+            sig = "no signal reading yet"
+        else:
+            sig = f"no signal (last good {r['good signal']})"
         port = col.ports.get(r["port"])
         state = f" [{port.describe()}]" if port is not None and port.describe() != "open" else ""
         lines.append(

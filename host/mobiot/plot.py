@@ -236,7 +236,7 @@ def signal_figure(dev: str, d: dict, board: str | None = None):
         seen.add(name)
     track.set_yticks([levels[n] for n in REG_LEVELS] + [0.5], [n.replace("_", " ") for n in REG_LEVELS] + ["events"],
                      fontsize=7)  # fmt: skip
-    track.set_ylim(0, len(REG_LEVELS) + 0.8)
+    track.set_ylim(0, len(REG_LEVELS) + 2.2)  # headroom for the legend above the states
     track.set_title("registration / RAT, events", fontsize=9, loc="left")
     track.grid(True, alpha=0.3)
     handles, labels = track.get_legend_handles_labels()
