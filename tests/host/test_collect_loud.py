@@ -202,3 +202,38 @@ def test_a_lease_ends_when_the_borrower_dies(tmp_path, rundir):
         proc.terminate()
         proc.communicate(timeout=30)
         a.close()
+
+
+def test_monitor_borrows_the_port_shows_frames_and_log_lines_and_gives_it_back(tmp_path, rundir):
+    db = tmp_path / "c.sqlite"
+    a = FakeBoard(tmp_path / "ttyA", "dev-a", 30, db)
+    a.plug()
+    proc = start("--port", str(a.link), "--db", str(db))
+    try:
+        assert a.wait_acked(30, 60)
+        mon = subprocess.Popen([sys.executable, "-m", "mobiot", "monitor", str(a.link), "--duration", "60"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)  # fmt: skip
+        try:
+            assert mon.stderr is not None and mon.stdout is not None
+            first = mon.stderr.readline()
+            assert first.startswith(f"monitor: {a.link} (borrowed from mobiot collect pid {proc.pid})"), first
+            assert port_state(str(a.link)).startswith("lent to mobiot monitor")
+            a.reboot()  # boot noise, then an unheld hello
+            seen = []
+            while not any(ln.startswith("H dev-a") for ln in seen):
+                line = mon.stdout.readline()
+                assert line, seen
+                seen.append(line.rstrip("\n"))
+            assert "| ets Jun  8 2016 00:22:57" in seen
+            assert "H dev-a board fake fw test boot 3 hold false" in seen
+        finally:
+            mon.terminate()
+            mon.communicate(timeout=30)
+        assert mon.returncode == 0
+        wait_for(lambda: port_state(str(a.link)) == "open", what="port back with the collector")
+        wait_for(lambda: a.attached, what="the collector holding the rebooted board again")
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=30)
+        a.close()
+    assert proc.returncode == 0, err
