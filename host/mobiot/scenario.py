@@ -106,13 +106,13 @@ _EVENT_REQUIRED = ("at_s", "do")
 
 def modem_models() -> list[str]:
     """Model names of the firmware's one model table (aliases are accepted too)."""
-    from mobiot_fw import cell_models
+    from mobiot_fw.cell import models as cell_models
 
     return list(cell_models.names())
 
 
 def _model_ok(name: str) -> bool:
-    from mobiot_fw import cell_models
+    from mobiot_fw.cell import models as cell_models
 
     return cell_models.row(name)[0] is not None
 
@@ -129,9 +129,8 @@ def _type_name(spec: Any) -> str:
             return "one of " + ", ".join(spec[1])
         if spec[0] == "or":
             return " or ".join(_type_name(s) for s in spec[1:])
-    return {NUM: "a number", INT: "an integer", STR: "a string", BOOL: "true or false", "model": "a model name"}.get(
-        spec, str(spec)
-    )
+    names = {NUM: "a number", INT: "an integer", STR: "a string", BOOL: "true or false", "model": "a model name"}
+    return names.get(str(spec), str(spec))
 
 
 def _is(spec: Any, v: Any) -> bool:
