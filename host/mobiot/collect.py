@@ -63,7 +63,10 @@ WRITE_TIMEOUT_S = 1.0
 BATCH_RECORDS = 2000  # commit at least this often in records...
 BATCH_S = 0.05  # ...and at least this often in seconds (the ack latency it adds)
 DASHBOARD_HZ = 4
-REPL_QUIET_S = 3.0  # a traceback or soft reboot with no frame for this long: the board is at the REPL
+# A traceback or soft reboot with no frame for this long: the board is at the REPL. Long enough
+# that a firmware still booting on a loaded machine is not taken for one (a prompt is certain
+# at once).
+REPL_QUIET_S = 15.0
 WAKE_PROMPT_S = 2.0  # wait this long for ">>> " after Ctrl-B before the Ctrl-D of a wake
 WAKE_RETRY_S = 30.0
 SEND_TIMEOUT_S = 10.0
@@ -77,6 +80,7 @@ TRACEBACK = b"Traceback (most recent call last):"
 # whatever runs), Ctrl-B (leave the raw REPL for the friendly one), then, at the friendly
 # prompt, Ctrl-D: a soft reset that runs boot.py and main.py (pyexec.c, ports/esp32/main.c).
 WAKE_BREAK = b"\r\x03\x03\x02"
+_TEXT_BYTES = bytes([9, 10, 13, *range(0x20, 0x7F)])
 WAKE_RESET = b"\x04"
 
 
@@ -110,6 +114,7 @@ class Port:
         self.frames = 0
         self.bad_frames = 0
         self.log_lines = 0
+        self.junk = 0  # bytes that are not text (CR, LF, tab, 0x20-0x7E): a wrong baud makes these
         self.last_error = ""
         self.lock = threading.Lock()
         self.thread: threading.Thread | None = None
@@ -369,6 +374,7 @@ class Collector:
     def _on_data(self, port: Port, gen: int, now: float, data: bytes, got: Decoded) -> None:
         hello = encode_command("hello")
         port.tail = (port.tail + data)[-512:]
+        port.junk += len(data.translate(None, _TEXT_BYTES))
         for line in got.logs:
             if line.startswith(SOFT_REBOOT):
                 port.soft_reboot_at = now
@@ -712,6 +718,8 @@ class Collector:
             for url, p in sorted(self.ports.items()):
                 if p.repl:
                     parts.append(f"{url} is at the MicroPython REPL ({p.repl}): run with --wake")
+                elif p.opens and p.junk > p.bytes // 2:
+                    parts.append(f"{url}: {p.bytes} bytes, {p.junk} of them not text: wrong --baud {p.baud}?")
                 elif p.opens:
                     parts.append(f"{url}: {p.bytes} bytes, {p.log_lines} log lines, no frame")
                 else:

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from test_collect_loud import wait_for
 
 from mobiot import control
 from mobiot.codec import encode_command
@@ -27,16 +28,6 @@ def rundir(monkeypatch):
     monkeypatch.setenv(control.RUNTIME_ENV, d)
     yield Path(d)
     shutil.rmtree(d, ignore_errors=True)
-
-
-def wait_for(cond, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = cond()
-        if got:
-            return got
-        time.sleep(0.2)
-    raise AssertionError(f"{what} not reached within {timeout} s")
 
 
 def count(db: Path, device: str, after: float = 0.0) -> int:

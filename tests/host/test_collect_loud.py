@@ -237,3 +237,18 @@ def test_monitor_borrows_the_port_shows_frames_and_log_lines_and_gives_it_back(t
         out, err = proc.communicate(timeout=30)
         a.close()
     assert proc.returncode == 0, err
+
+
+def test_without_a_terminal_a_status_line_per_board_every_10_s(tmp_path, rundir):
+    db = tmp_path / "c.sqlite"
+    a = FakeBoard(tmp_path / "ttyA", "dev-a", 30, db)
+    a.plug()
+    try:
+        r = collect("--port", str(a.link), "--db", str(db), "--duration", "10.6", "--json")
+    finally:
+        a.close()
+    assert r.returncode == 0, r.stderr
+    status = [ln for ln in r.stderr.splitlines() if ln.startswith("collect: dev-a fake fw test")]
+    assert len(status) == 1, r.stderr
+    assert f"on {a.link}" in status[0] and "rec/s" in status[0] and "events (10 min)" in status[0]
+    assert json.loads(r.stdout)["inserted"] == 30  # data on stdout, progress on stderr
