@@ -448,8 +448,12 @@ class Collector:
             port.send([WAKE_RESET])
             self.log(f"{port.url}: soft reset sent (Ctrl-D)")
         elif port.wake_step == 2 and now - port.wake_at > WAKE_RETRY_S:
-            port.wake_step = 0  # no frame came: try again at next_wake
+            # No frame came (a board with no firmware on it yet, say): with --wake try again
+            # at next_wake; the one wake after a lease is spent.
+            port.wake_step = 0
+            port.wake_once = False
             port.repl = ""
+            self.log(f"{port.url}: no frame after the soft reset; is the firmware on the board?")
 
     # -- records: the one ingest path ------------------------------------------------------------
 
