@@ -140,6 +140,8 @@ class Port:
             return f"lent to {self.lent_to}"
         if self.repl:
             return f"REPL ({self.repl})" + (" - waking" if self.wake_step else "")
+        if self.state == "open" and not self.frames and self.bytes > 256 and self.junk > self.bytes // 2:
+            return f"garbled (wrong --baud {self.baud}?)"
         return self.state
 
     def open(self):
