@@ -95,7 +95,7 @@ class DeviceView:
                 self.oper = vals["oper"]
             if any(k in vals for k in ("rsrp", "rsrq", "sinr")):
                 self.rsrp, self.rsrq, self.sinr = vals.get("rsrp"), vals.get("rsrq"), vals.get("sinr")
-                if self.registered and self.rsrp is not None:
+                if (self.registered or self.reg is None) and self.rsrp is not None:
                     self.last_good_signal = now
         elif kind == "status":
             for k in ("qdepth", "qdrops", "qerr"):
@@ -170,7 +170,8 @@ def _events_text(counts: dict[str, int]) -> str:
 
 def device_row(dev: str, v: DeviceView, now: float) -> dict[str, str]:
     """The dashboard's cells for one board (the test reads these, the table shows them)."""
-    up = v.registered
+    # Blank while known not to be registered; a board that never said shows what it sends.
+    up = v.registered or v.reg is None
     return {
         "device": dev,
         "board": v.board or "-",
