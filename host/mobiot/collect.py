@@ -577,6 +577,8 @@ class Collector:
             if port is None:
                 return {"ok": False, "err": f"{req['port']} is not one of this collector's ports"}
             who = str(req.get("who") or "another tool")
+            if port.lent_to is not None:
+                return {"ok": False, "err": f"port busy: lent to {port.lent_to}"}
             port.released.clear()
             port.lent_to = who
             conn.setdefault("leases", []).append(port)

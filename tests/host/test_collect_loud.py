@@ -167,6 +167,10 @@ def test_lease_port_lets_go_of_just_that_port_and_takes_it_back(tmp_path, rundir
             # Ours now, exclusively: the collector closed it.
             ser = control.open_serial(str(a.link), timeout=0.1)
             ser.close()
+            # A second borrower is refused while the first has it.
+            with pytest.raises(control.MobiotError, match="lent to test provision"):
+                with control.lease_port(str(a.link), who="second tool"):
+                    pass
             n_b = len(b.acked)
             wait_for(lambda: len(b.acked) > n_b, what="board b still acked while a is lent")
         wait_for(lambda: port_state(str(a.link)) == "open", what="port a taken back")
