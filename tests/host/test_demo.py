@@ -42,7 +42,7 @@ def test_demo_collects_four_boards_plots_a_route_and_exports(tmp_path):
     def spread(pts):
         return max(p[0] for p in pts) - min(p[0] for p in pts) + max(p[1] for p in pts) - min(p[1] for p in pts)
 
-    moving = {d: pts for d, pts in by_dev.items() if spread(pts) > 1e-3}
+    moving = {d: pts for d, pts in by_dev.items() if spread(pts) > 1e-5}  # the others stand still
     assert len(moving) == 1, {d: pts[:3] for d, pts in by_dev.items()}
     (dev, pts), = moving.items()
     assert (out / "plots" / f"{dev}-coverage.png").exists()
