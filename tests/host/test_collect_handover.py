@@ -90,13 +90,20 @@ def test_a_board_left_at_the_repl_is_shown_and_woken_by_wake(tmp_path, rundir):
     with VBoards(tmp_path / "repl", 1) as vb:
         port = vb.boards[0][0]
         mpremote(port, "exec", "print(1)")  # leaves the board at the friendly REPL
-        r = subprocess.run([sys.executable, "-m", "mobiot", "collect", "--no-dashboard", "--db", str(db),
-                            "--port", port, "--duration", "8"],
-                           capture_output=True, text=True, timeout=120, cwd=ROOT)  # fmt: skip
-        assert r.returncode == 1, r.stderr
-        assert "board at the MicroPython REPL" in r.stderr and "--wake" in r.stderr
-        last = r.stderr.strip().splitlines()[-1]
+        plain = collector(db, [port])
+        try:
+            # Shown as a state (dashboard, status lines, control channel), and nothing is sent
+            # to the board to change it.
+            wait_for(lambda: any(p["state"] == "REPL (friendly prompt)" for c in control.collectors()
+                                 for p in c["ports"]), 120, "the REPL state")  # fmt: skip
+        finally:
+            plain.terminate()
+            _, err = plain.communicate(timeout=60)
+        assert plain.returncode == 1, err
+        assert "board at the MicroPython REPL (friendly prompt)" in err and "--wake" in err
+        last = err.strip().splitlines()[-1]
         assert "is at the MicroPython REPL" in last and "run with --wake" in last, last
+        assert "soft reset sent" not in err
         assert not db.exists()
         proc = collector(db, [port], "--wake")
         try:
