@@ -6,28 +6,20 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
-from test_collect_loud import wait_for
+from test_collect_loud import rundir, wait_for  # noqa: F401 (rundir: the fixture)
 
 from mobiot import control
 from mobiot.codec import encode_command
 from vbhelp import ROOT, VBoards, mpremote
 
-
-@pytest.fixture
-def rundir(monkeypatch):
-    d = tempfile.mkdtemp(prefix="mbh")
-    monkeypatch.setenv(control.RUNTIME_ENV, d)
-    yield Path(d)
-    shutil.rmtree(d, ignore_errors=True)
+pytestmark = pytest.mark.usefixtures("rundir")  # each test's own control-channel directory
 
 
 def count(db: Path, device: str, after: float = 0.0) -> int:
@@ -51,7 +43,7 @@ def collector(db: Path, ports: list[str], *extra: str) -> subprocess.Popen:
                             env=os.environ.copy())  # fmt: skip
 
 
-def test_provisioning_one_board_of_three_while_the_collector_runs(tmp_path, rundir):
+def test_provisioning_one_board_of_three_while_the_collector_runs(tmp_path):
     db = tmp_path / "c.sqlite"
     with VBoards(tmp_path / "three", 3) as vb:
         ports = [p for p, _ in vb.boards]
@@ -85,7 +77,7 @@ def test_provisioning_one_board_of_three_while_the_collector_runs(tmp_path, rund
     assert f"{ports[1]}: lent to mobiot provision" in err and "soft reset sent" in err, err[-3000:]
 
 
-def test_a_board_left_at_the_repl_is_shown_and_woken_by_wake(tmp_path, rundir):
+def test_a_board_left_at_the_repl_is_shown_and_woken_by_wake(tmp_path):
     db = tmp_path / "c.sqlite"
     with VBoards(tmp_path / "repl", 1) as vb:
         port = vb.boards[0][0]
