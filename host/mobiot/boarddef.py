@@ -17,6 +17,7 @@ The chip facts are written from the Espressif datasheets, not taken from the boa
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from pathlib import Path
@@ -337,7 +338,10 @@ def load(name: str, boards_dir: Path | None = None) -> dict:
     d = boards_dir or BOARDS_DIR
     path = d / f"{name}.json"
     if "/" in name or not path.is_file():
-        raise MobiotError(f"board {name!r}: no {path} (boards: {', '.join(names(d)) or 'none'})")
+        known = names(d)
+        close = difflib.get_close_matches(name, known, n=1)
+        raise MobiotError(f"board {name!r}: no {path}" + (f" (did you mean {close[0]!r}?)" if close else "")
+                          + f"; known: {', '.join(known) or 'none'}")
     try:
         board = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:

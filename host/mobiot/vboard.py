@@ -552,9 +552,23 @@ def load_scenario(path: str) -> dict:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise MobiotError(f"scenario {path}:{exc.lineno}:{exc.colno}: {exc.msg}") from exc
-    if not isinstance(data, dict):
-        raise MobiotError(f"scenario {path}: must be a JSON object")
-    return data
+    from .scenario import validate
+
+    return validate(data, path)  # unknown keys and models refused (docs/scenario.md)
+
+
+HEAP_MIN = 64 * 1024  # below this the unix port cannot even load the simulation
+
+
+def check_heap(ctx, param, value: str) -> str:  # noqa: ARG001
+    """`--heap` as the unix port's -X heapsize takes it: bytes with an optional k or M suffix."""
+    m = re.fullmatch(r"(\d+)([kKmM]?)", value.strip())
+    if m is None:
+        raise MobiotError(f"--heap {value!r}: not a size (bytes, or with k or M: 384k, 2M)")
+    n = int(m.group(1)) * {"": 1, "k": 1024, "m": 1024 * 1024}[m.group(2).lower()]
+    if not HEAP_MIN <= n <= 1024 * 1024 * 1024:
+        raise MobiotError(f"--heap {value}: must be between 64k and 1024M")
+    return value.strip()
 
 
 @click.command()
@@ -565,8 +579,10 @@ def load_scenario(path: str) -> dict:
 @click.option("--scenario", "scenarios", multiple=True, type=click.Path(dir_okay=False),
               help="Scenario JSON (docs/scenario.md); repeat to give board i the i-th (cycled).")
 @click.option("--blank", is_flag=True, help="Empty flash (MicroPython only), for provisioning.")
-@click.option("--board", "board_name", default="sim", show_default=True, help="Board definition in boards/.")
-@click.option("--heap", default="384k", show_default=True, help="MicroPython heap of each board.")
+@click.option("--board", "board_name", default="sim", show_default=True,
+              help=f"Board definition in boards/: {', '.join(boarddef.names())}.")
+@click.option("--heap", default="384k", show_default=True, callback=check_heap,
+              help="MicroPython heap of each board (bytes, or 384k, 2M).")
 @click.option("--first", default=0, show_default=True, type=int, help="Index of the first board (ids follow it).")
 def vboard(count: int, state_dir: str, baud: int, scenarios: tuple[str, ...], blank: bool, board_name: str,
            heap: str, first: int) -> int:

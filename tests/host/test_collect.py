@@ -411,15 +411,28 @@ def test_a_rebooted_board_is_held_again(tmp_path, boards):
     con.close()
 
 
-def test_duration_stops_by_itself_and_missing_port_is_waited_for(tmp_path):
+def test_duration_stops_by_itself_and_missing_port_is_waited_for(tmp_path, boards):
+    # A port that is not there yet is retried (and said so on stderr) until it appears.
     db = tmp_path / "c.sqlite"
+    b = boards("late", "dev-late", 20)
     t0 = time.monotonic()
-    proc = start_collector(db, [tmp_path / "not-plugged-yet"], "--duration", "1")
+    proc = start_collector(db, [b.link], "--duration", "3")
     out, err = proc.communicate(timeout=WAIT_S)
     assert proc.returncode == 0, err
-    assert 0.9 <= time.monotonic() - t0 < WAIT_S  # stopped by itself (a hang reaches the deadline)
-    summary = json.loads(out)
-    assert summary["inserted"] == 0 and summary["ports"][str(tmp_path / "not-plugged-yet")]["opens"] == 0
+    assert 2.9 <= time.monotonic() - t0 < WAIT_S  # stopped by itself (a hang reaches the deadline)
+    assert f"cannot open {b.link}: no such device" in err
+    assert json.loads(out)["ports"][str(b.link)]["opens"] == 0
+    # Without --duration it waits for the port as long as it takes, and takes the board once
+    # it is plugged (checked by condition, not by how much a fixed duration let through).
+    proc = start_collector(db, [b.link])
+    try:
+        time.sleep(1.0)  # most likely waiting for the port by now; plugged earlier is fine too
+        b.plug()
+        assert b.wait_acked(20, WAIT_S), f"acked {len(b.acked)} of 20"
+    finally:
+        summary = stop_collector(proc)
+    assert summary["inserted"] == 20 and summary["ports"][str(b.link)]["opens"] == 1
+    assert b.violations == []
 
 
 def test_port_generation_guard_drops_stale_acks():
