@@ -97,11 +97,10 @@ PIN_KEYS = frozenset(k for k, (t, _, _) in KEYS.items() if t == "pin")
 HOST_KEYS = frozenset(k for k, (_, _, by) in KEYS.items() if by == HOST)
 
 # Device keys the firmware does not read yet (tests/host/test_boards.py fails once it does,
-# so that this list only shrinks). battery.atten, modem.dtr, modem.ri and modem.pmu.irq are
-# being taken in by the firmware (issue 9); power_en and reset* are the T-A7670's modem supply
-# switch and reset line, which its modem needs on a real board.
-NOT_READ_YET = frozenset({"battery.atten", "modem.dtr", "modem.ri", "modem.pmu.irq", "modem.power_en",
-                          "modem.reset", "modem.reset_active", "modem.reset_ms"})
+# so that this list only shrinks). modem.pmu.irq: nothing enables an AXP2101 interrupt yet
+# (docs/boards.md); power_en and reset* are the T-A7670's modem supply switch and reset line,
+# which its modem needs on a real board.
+NOT_READ_YET = frozenset({"modem.pmu.irq", "modem.power_en", "modem.reset", "modem.reset_active", "modem.reset_ms"})
 
 # The PMU drivers the firmware has (firmware/mobiot_fw/drivers/).
 PMU_MODELS = {"AXP2101": "axp2101"}
