@@ -406,12 +406,13 @@ def test_duration_stops_by_itself_and_missing_port_is_waited_for(tmp_path, board
     b = boards("late", "dev-late", 20)
     t0 = time.monotonic()
     proc = start_collector(db, [b.link], "--duration", "8")
-    time.sleep(1.0)
+    assert proc.stderr is not None
+    first = proc.stderr.readline()  # plug the board only once the collector has missed it
+    assert first.startswith(f"collect: cannot open {b.link}: no such device"), first
     b.plug()
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert 7.9 <= time.monotonic() - t0 < 60
-    assert f"cannot open {b.link}: no such device" in err
     summary = json.loads(out)
     assert summary["inserted"] == 20 and summary["ports"][str(b.link)]["opens"] == 1
 
