@@ -422,11 +422,17 @@ def test_duration_stops_by_itself_and_missing_port_is_waited_for(tmp_path, board
     assert f"cannot open {b.link}: no such device" in err
     # no port ever opened: a failure, said in one last line
     assert proc.returncode == 1 and "no port could be opened in 3 s" in err.strip().splitlines()[-1], err
-    # Without --duration it waits for the port as long as it takes, and takes the board once
-    # it is plugged (checked by condition, not by how much a fixed duration let through).
+    # Without --duration it waits for the port as long as it takes, and takes the board once it
+    # is plugged (checked by condition, not by how much a fixed duration let through). Plug the
+    # board only once the collector has said it cannot open the port: a loaded machine may take
+    # longer than any fixed sleep to start the collector.
     proc = start_collector(db, [b.link])
     try:
-        time.sleep(1.0)  # most likely waiting for the port by now; plugged earlier is fine too
+        first = ""
+        while f"cannot open {b.link}: no such device" not in first:
+            line = proc.stderr.readline()
+            assert line, f"collector exited before saying the port is missing: {first}"
+            first += line
         b.plug()
         assert b.wait_acked(20, WAIT_S), f"acked {len(b.acked)} of 20"
     finally:
