@@ -217,3 +217,114 @@ def test_runs_in_micropython_not_cpython(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("MICROPYTHON", str(tmp_path / "missing"))
     rc = main(["modem", "decode", str(LOGS / "bg95.log")])
     assert rc == 1 and "MICROPYTHON" in capsys.readouterr().err
+
+
+# --- field logs (tests/data/modem_logs/field/SOURCES.md cites each) ----------------------------
+
+FIELD = LOGS / "field"
+
+
+def test_field_compound_line_one_object_per_answer(capsys):
+    # botletics SIM7000-LTE-Shield issue 129: six read commands on one line, one final OK
+    objs = run(capsys, "--model", "SIM7000G", str(FIELD / "sim7000-botletics-129.log"))
+    first = [o["command"] for o in objs[:6]]
+    assert first == ["AT+CNMP?", "AT+CFUN?", "AT+CREG?", "AT+CMNB?", "AT+COPS?", "AT+CPSI?"], objs
+    assert objs[2]["values"] == {"reg": "roaming", "lac": 0xE2D1, "cell": 0x22DE, "rat": "GSM"}
+    assert objs[4]["values"] == {"mcc": 262, "mnc": "03", "rat": "GSM"}  # numeric +COPS
+    assert objs[5]["values"]["rssi"] == -88 and objs[5]["values"]["cell"] == 8926
+    assert all(o["errors"] == [] for o in objs), objs
+    # the +COPS=? test answer that follows is not decoded
+    assert objs[6]["command"] == "AT+COPS=?" and objs[6]["values"] == {}
+
+
+def test_field_set_and_read_parts_and_answers_out_of_order(capsys):
+    for name in ("dw5811e-3ginfo-lite-37.log", "ec200a-3ginfo-lite-135.log"):
+        objs = run(capsys, str(FIELD / name))
+        cmds = [o["command"] for o in objs]
+        assert cmds == ["AT+CPIN?", "AT+CSQ", "AT+COPS?", "AT+COPS?", "AT+CREG?"], (name, cmds)
+        assert "oper" in objs[2]["values"] and "mcc" in objs[3]["values"], objs
+        assert objs[4]["values"]["reg"] == "home" and objs[4]["values"]["rat"] == "LTE"
+        assert objs[4]["urcs"] == [], objs  # the +CREG read answer is not taken for a URC
+
+
+def test_field_sim7000_sinr_from_rssnr(capsys):
+    objs = run(capsys, str(FIELD / "sim7000g-lilygo-t-sim7000g-16.log"), "--model", "SIM7000G")
+    v = objs[0]["values"]
+    # SIM7000 AT Command Manual, AT+CPSI: SINR = 2 * <RSSNR> - 20, RSSNR 10 -> 0 dB
+    assert v["sinr"] == 2 * 10 - 20 and v["rat"] == "LTE-M"
+
+
+def test_field_generic_5g_and_umts_act(capsys):
+    objs = run(capsys, str(FIELD / "fm150-3ginfo-lite-pr32.log"))
+    assert {o["values"].get("rat") for o in objs if o["command"] in ("AT+COPS?", "AT+CREG?")} == {"EN-DC"}
+    objs = run(capsys, "--model", "generic", str(FIELD / "umts-gammu-150.log"))
+    assert objs[0]["values"]["rat"] == "UMTS"
+
+
+def test_field_csq_ber(capsys):
+    objs = run(capsys, str(FIELD / "ec21-mbed-os-11192.log"))
+    assert objs[0]["values"] == {"rssi": -63, "ber": 0}
+
+
+def test_every_field_log_decodes_without_parser_errors(capsys):
+    # errors allowed: only the missing final result codes the posts did not show
+    for path in sorted(FIELD.glob("*.log")):
+        for obj in run(capsys, str(path)):
+            bad = [e for e in obj["errors"] if "no final result" not in e]
+            assert bad == [], (path.name, obj)
+
+
+# --- models: generic, detection, unknown -------------------------------------------------------
+
+
+def test_generic_model_and_fallback(tmp_path, capsys):
+    log = tmp_path / "g.log"
+    log.write_text('AT+COPS?\n+COPS: 0,0,"Op",8\nOK\n')
+    # TS 27.007 7.3: AcT 8 = EC-GSM-IoT for a generic modem, with --model generic or no model
+    assert run(capsys, "--model", "generic", str(log))[0]["values"]["rat"] == "EC-GSM-IoT"
+    assert run(capsys, str(log))[0]["values"]["rat"] == "EC-GSM-IoT"
+    # Quectel BG95 uses 8 for eMTC: detected from ATI in the log, or given
+    log.write_text('ATI\nQuectel\nBG95-M3\nRevision: BG95M3LAR02A03\nOK\nAT+COPS?\n+COPS: 0,0,"Op",8\nOK\n')
+    assert run(capsys, str(log))[1]["values"]["rat"] == "LTE-M"
+    log.write_text('AT+COPS?\n+COPS: 0,0,"Op",8\nOK\n')
+    assert run(capsys, "--model", "BG95-M3", str(log))[0]["values"]["rat"] == "LTE-M"
+
+
+def test_unknown_model_is_an_error_listing_models(tmp_path, capsys):
+    log = tmp_path / "m.log"
+    log.write_text("AT\nOK\n")
+    rc = main(["modem", "decode", "--model", "FOO123", str(log)])
+    err = capsys.readouterr().err
+    assert rc != 0 and err.count("\n") == 1 and "FOO123" in err, err
+    for name in ("SIM7080G", "SIM7000G", "A7670", "A7670E", "BG95", "BG95-M3", "BG96", "A7680C", "EC200U", "generic"):
+        assert name in err, (name, err)
+
+
+def test_cat1_models_accepted(tmp_path, capsys):
+    log = tmp_path / "m.log"
+    # cnblogs "learning at commad AT+CPSI" (SIM7600-family answer, A76XX layout and tenths)
+    cpsi = "+CPSI: LTE,Online,460-00,0x5140,86233862,50,EUTRAN-BAND38,37900,5,5,-70,-848,-578,17"
+    log.write_text("AT+CPSI?\n" + cpsi + "\nOK\n")
+    v = run(capsys, "--model", "A7680C", str(log))[0]["values"]
+    assert v["rat"] == "LTE" and v["sinr_raw"] == 17 and "sinr" not in v
+    assert v["rsrp"] == pytest.approx(-84.8) and v["band"] == 38
+
+
+def test_binary_file_is_an_error(tmp_path, capsys):
+    blob = tmp_path / "fw.bin"
+    blob.write_bytes(bytes(range(256)) * 4)
+    rc = main(["modem", "decode", str(blob)])
+    err = capsys.readouterr().err
+    assert rc != 0 and err.count("\n") == 1 and "fw.bin" in err and "binary" in err, err
+
+
+def test_no_at_traffic_is_an_error(tmp_path, capsys):
+    for text in ("", "hello world\nthis is a shopping list\n"):
+        log = tmp_path / "empty.log"
+        log.write_text(text)
+        rc = main(["modem", "decode", str(log)])
+        err = capsys.readouterr().err
+        assert rc != 0 and "no AT traffic" in err and str(log) in err, err
+    rc = main(["modem", "decode", "/dev/null"])
+    err = capsys.readouterr().err
+    assert rc != 0 and "no AT traffic" in err and "not found" not in err, err
