@@ -3,8 +3,10 @@
 # Contract: docs/modem.md ("mobiot modem decode"). Never deployed to a board.
 #
 # Usage: micropython sim/decode_main.py [FILE|-] [--model MODEL]
-# Prints one JSON object per command:
+# Prints one JSON object per answer (per command, and per answered command of a compound line):
 #   {"command": ..., "values": {...}, "urcs": [...], "error": ..., "errors": [...]}
+# --model generic (or no model, when the log names none) decodes as a TS 27.007 modem.
+# Exit status 3 (stderr "no AT traffic"): no command line and no modem result code in the log.
 import sys
 
 _here = sys.argv[0].rpartition("/")[0] or "."
@@ -17,6 +19,7 @@ import json  # noqa: E402
 from mobiot_fw.cell import parse as c  # noqa: E402
 
 _NO_FINAL = "no final result code before the next command or the end of the log"
+_NO_TRAFFIC = 3
 
 
 def _is_date(t):
@@ -52,10 +55,12 @@ def clean(raw):
     return s
 
 
-def urc_entry(s):
+def urc_entry(s, state):
     r = None
     try:
-        r = c.parse_urc(s)
+        r = c.parse_urc(s, state["model"])
+        if r is not None:
+            state["traffic"] = True
     except Exception:  # the parsers promise not to raise; the decoder keeps going regardless
         r = None
     if r is None:
@@ -81,19 +86,31 @@ def emit(command, values, urcs, error, errors):
 
 
 def finish(cur, state):
+    # one object per answered command of the line (mobiot_fw.cell.parse.parse_answers); the
+    # line's final result, its URCs and a missing final go with the last of them
     try:
-        values, errors = c.parse_response(cur.command, cur.lines, state["model"])
+        answers = c.parse_answers(cur.command, cur.lines, state["model"])
     except Exception as e:  # contract says never; still keep one bad command from ending the run
-        values, errors = {}, ["parser raised %s" % type(e).__name__]
-    if not cur.done:
-        errors.append(_NO_FINAL)
-    if state["auto"] and "model" in values:
-        state["model"] = values["model"]  # later vendor-specific lines decode per this model
-    emit(cur.command, values, cur.urcs, cur.error, errors)
+        answers = [(cur.command, {}, ["parser raised %s" % type(e).__name__])]
+    if not answers:
+        answers = [(cur.command, {}, [])]  # a compound line of set commands: nothing answered
+    last = len(answers) - 1
+    for i in range(len(answers)):
+        command, values, errors = answers[i]
+        if state["auto"] and "model" in values:
+            state["model"] = values["model"]  # later vendor-specific lines decode per this model
+        if i < last:
+            emit(command, values, [], None, errors)
+            continue
+        if not cur.done:
+            errors.append(_NO_FINAL)
+        emit(command, values, cur.urcs, cur.error, errors)
 
 
 def decode(text, model=None):
-    state = {"model": model, "auto": model is None}
+    # model None: taken from the log's AT+CGMM/ATI answer; until then (and with "generic") the
+    # parsers decode as a TS 27.007 modem
+    state = {"model": model, "auto": model is None, "traffic": False}
     cur = None
     pre = []
     for raw in text.split("\n"):
@@ -109,12 +126,13 @@ def decode(text, model=None):
             if cur is not None:
                 finish(cur, state)
             cur = Cmd(s)
+            state["traffic"] = True
             continue
         if cur is None:
-            pre.append(urc_entry(s))
+            pre.append(urc_entry(s, state))
             continue
         if cur.done:
-            cur.urcs.append(urc_entry(s))  # after the final result everything is unsolicited
+            cur.urcs.append(urc_entry(s, state))  # after the final result everything is unsolicited
             continue
         k = c.classify(s, cur.command)
         if k == c.FINAL_OK:
@@ -123,13 +141,16 @@ def decode(text, model=None):
             cur.done = True
             cur.error = c.final_error(s)
         elif k == c.URC:
-            cur.urcs.append(urc_entry(s))
+            cur.urcs.append(urc_entry(s, state))
         elif k == c.DATA:
             cur.lines.append(s)
+    if not state["traffic"]:
+        return False
     if cur is not None:
         finish(cur, state)
     elif pre:
         emit(None, {}, pre, None, [])
+    return True
 
 
 def main(argv):
@@ -153,7 +174,9 @@ def main(argv):
         except OSError:
             print("decode_main: cannot read %s" % path)
             sys.exit(2)
-    decode(text, model)
+    if not decode(text, model):
+        sys.stderr.write("decode_main: no AT traffic\n")
+        sys.exit(_NO_TRAFFIC)
 
 
 main(sys.argv[1:])

@@ -283,7 +283,8 @@ def test_responses_override_reproduces_pasted_log():
     assert r["mcc"] == 505 and r["mnc"] == "01"
     assert r["tac"] == 0x2036 and r["cell"] == 134523149 and r["pci"] == 238
     assert r["band"] == 28 and r["earfcn"] == 9410
-    assert r["rsrp"] == -116 and r["rsrq"] == -20 and r["sinr"] == 6 and r["rssi"] == -82
+    # SIM7000 manual AT+CPSI: SINR = 2 * <RSSNR> - 20, the pasted RSSNR is 6
+    assert r["rsrp"] == -116 and r["rsrq"] == -20 and r["sinr"] == 2 * 6 - 20 and r["rssi"] == -82
     # a list of answers is replayed in order, the last one repeating
     assert second == ["+CSQ: 9,99"], second
 

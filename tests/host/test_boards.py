@@ -64,6 +64,8 @@ PWRKEY_MS = {
     "A7670": ((50, None), (2500, None)),
     "BG95": ((500, 1000), (650, 1500)),
     "BG96": ((500, None), (650, None)),
+    "A7680C": ((50, None), (2500, None)),  # A76XX: A7670's windows (firmware/mobiot_fw/cell/models.py)
+    "EC200U": ((500, 649), (650, None)),  # Quectel LTE Standard convention (cell/models.py: unverified)
 }
 SENSORS = {"battery", "gnss", "bme280", "sht4x", "ds18b20"}
 FLASH_SIZES = {"2MB", "4MB", "8MB", "16MB", "32MB"}

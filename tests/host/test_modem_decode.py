@@ -83,7 +83,8 @@ def test_sim7080g(capsys):
     cpsi = by_command(objs, "AT+CPSI?")["values"]
     assert cpsi["rat"] == "NB-IoT" and cpsi["band"] == 5 and cpsi["earfcn"] == 2506
     assert (cpsi["mcc"], cpsi["mnc"], cpsi["tac"], cpsi["pci"]) == (460, "11", 0x5AE1, 82)
-    assert (cpsi["rsrq"], cpsi["rsrp"], cpsi["rssi"], cpsi["sinr"]) == (-7, -115, -110, 13)
+    # SIM7080 manual AT+CPSI: SINR = 2 * <RSSNR> - 20 (manual example RSSNR 13)
+    assert (cpsi["rsrq"], cpsi["rsrp"], cpsi["rssi"], cpsi["sinr"]) == (-7, -115, -110, 2 * 13 - 20)
     assert by_command(objs, "AT+CNSMOD?")["values"] == {"rat": "NB-IoT"}
     act = by_command(objs, "AT+CNACT=0,1")
     assert act["urcs"][0]["values"] == {"cid": 0, "active": True}
@@ -131,8 +132,9 @@ def test_a7670e_timestamped_log(capsys):
     assert cpsi["rsrp"] == pytest.approx(-114.3) and cpsi["rsrq"] == pytest.approx(-14.7)
     assert cpsi["rssi"] == pytest.approx(-76.4) and cpsi["rat"] == "LTE" and cpsi["band"] == 3
     assert by_command(objs, "AT+CNSMOD?")["values"] == {"rat": "LTE"}  # A76XX: 8 = LTE
-    reg = by_command(objs, "AT+CREG?;+CGREG?")["values"]
-    assert reg == {"reg": "home", "lac": 0xC3, "cell": 0x10, "rat": "LTE"}
+    # a compound line: one object per answer
+    for part in ("AT+CREG?", "AT+CGREG?"):
+        assert by_command(objs, part)["values"] == {"reg": "home", "lac": 0xC3, "cell": 0x10, "rat": "LTE"}
     assert by_command(objs, "AT+CGPADDR=1")["values"] == {"ip": "10.64.12.7"}
     # CESQ rsrq 20 -> -20 + 20/2 = -10 dB, rsrp 50 -> -141 + 50 = -91 dBm
     assert by_command(objs, "AT+CESQ")["values"] == {"rsrq": -10.0, "rsrp": -91}
@@ -184,7 +186,9 @@ def test_model_option_changes_vendor_decoding(tmp_path, capsys):
         'AT+QENG="servingcell"\n+QENG: "servingcell","NOCONN","eMTC","FDD",262,01,1A2D001,'
         "33,6290,20,3,3,D5A1,-101,-9,-80,160,20\nOK\n"
     )
-    assert run(capsys, str(log))[0]["values"]["sinr"] == 160
+    # no model in the log: a Quectel LTE line whose <SINR> scale is unknown is reported raw
+    assert run(capsys, str(log))[0]["values"]["sinr_raw"] == 160
+    assert run(capsys, "--model", "BG95", str(log))[0]["values"]["sinr"] == 160  # BG95: dB
     # BG96 reports SINR in 1/5 dB: 160 / 5 - 20 = 12 dB
     assert run(capsys, "--model", "BG96", str(log))[0]["values"]["sinr"] == pytest.approx(12.0)
 
@@ -192,7 +196,7 @@ def test_model_option_changes_vendor_decoding(tmp_path, capsys):
 def test_stdin_and_truncated_log(monkeypatch, capsys):
     monkeypatch.setattr("sys.stdin", io.StringIO("AT+CSQ\r\n+CSQ: 31,0\r\n"))
     objs = run(capsys, "-")
-    assert objs[0]["values"] == {"rssi": -51}
+    assert objs[0]["values"] == {"rssi": -51, "ber": 0}  # <ber> 0: RXQUAL 0 (TS 45.008 8.2.4)
     assert objs[0]["error"] is None and any("no final result" in e for e in objs[0]["errors"])
 
 

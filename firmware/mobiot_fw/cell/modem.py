@@ -81,6 +81,7 @@ class Modem:
         self.needs_attach = True
         self.last_error = None
         self._ids = None
+        self.rat_now = None  # RAT from the vendor's serving-cell command (_one_rat)
         self._recovering = False
         self._reg_ev = asyncio.Event()
         self._down_ev = asyncio.Event()
@@ -135,6 +136,18 @@ class Modem:
                 except Exception as e:
                     print("modem: reg handler:", repr(e))
 
+    def _one_rat(self, values):
+        # One board on one network reports one RAT, decided by the most specific source: the
+        # vendor's serving-cell answer (+CPSI "LTE CAT-M1", +QENG "eMTC", the model's signal
+        # commands) names LTE-M or LTE; a TS 27.007 <AcT> 7 (+CEREG/+COPS, and the registration
+        # URC that makes the first record after each registration) only says E-UTRAN. So an
+        # E-UTRAN rat from <AcT> takes the serving cell's name; any other RAT (NB-IoT, GSM) is a
+        # real change and stands.
+        r = values.get("rat")
+        k = self.rat_now
+        if r is not None and k is not None and r != k and r in ("LTE", "LTE-M") and k in ("LTE", "LTE-M"):
+            values["rat"] = k
+
     def _urc(self, line):
         if line == self._down:
             self._down_ev.set()
@@ -142,13 +155,14 @@ class Modem:
             # +CPIN: NOT INSERTED / NOT READY at boot or on removal (TS 27.007 §8.3)
             self._event("sim_missing", line)
         try:
-            r = cellular.parse_urc(line)
+            r = cellular.parse_urc(line, self.model)  # <AcT> as this model means it
         except Exception as e:  # parser bug on a strange line: report, keep going
             self._event("parse_error", "%s: %r" % (line, e))
             r = None
         if r is not None:
             name, values = r
             if values and "reg" in values:
+                self._one_rat(values)
                 self._set_reg(values["reg"], values)
         if self._prev_urc is not None:
             self._prev_urc(line)
@@ -232,12 +246,16 @@ class Modem:
         vals: dict = {"model": self.model}
         ids = await self.identities()
         vals.update(ids)
-        cmds = _REPORT_HEAD.split("|") + self._all("rdp") + _REPORT_COMMON.split("|") + self._all("signal")
+        signal = self._all("signal")
+        cmds = _REPORT_HEAD.split("|") + self._all("rdp") + _REPORT_COMMON.split("|") + signal
         cmds += self._all("ip")
         for c in cmds:
             v = await self._query(c)
             if v:
+                if c in signal and "rat" in v:
+                    self.rat_now = v["rat"]  # the serving cell's own name for its RAT
                 vals.update(v)
+        self._one_rat(vals)
         if "reg" in vals:
             self._set_reg(vals["reg"], vals)
         if self.apn and "apn" not in vals:

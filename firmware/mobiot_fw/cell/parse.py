@@ -68,7 +68,7 @@ _READ_OR_URC = "|CEREG|CGREG|CREG|CNSMOD|CPSMSTATUS|CPIN|CFUN|"
 # Response prefixes that carry nothing for the records: accepted silently.
 _NO_RECORD = (
     "|CPIN|CFUN|CGATT|CMEE|CGACT|CSCON|CPSMSTATUS|CNMP|CMNB|CBANDCFG|QCFG|QPSMEXTCFG|CTZR|CTZU|CLTS"
-    "|CCLK|QLTS|CNCFG|QICSGP|"
+    "|CCLK|QLTS|CNCFG|QICSGP|QTEMP|"
 )
 
 # Where the parser of each response prefix lives (a function named like the prefix there).
@@ -76,7 +76,7 @@ _NO_RECORD = (
 _STD = "|CSQ|CESQ|COPS|CGPADDR|CGDCONT|CPSMS|CEDRXS|CEDRXRDP|"  # cell_3gpp
 _IDS = "|CGSN|GSN|CIMI|CCID|ICCID|QCCID|CGMR|GMR|CGMM|GMM|"  # cell_ids
 _SIMCOM = "|CPSI|CNACT|CNSMOD|CGNAPN|"  # cell_simcom
-_QUECTEL = "|QENG|QNWINFO|QCSQ|QIACT|QPSMS|"  # cell_quectel
+_QUECTEL = "|QENG|QNWINFO|QCSQ|QIACT|QPSMS|QSPN|"  # cell_quectel
 # Commands whose answer is a bare line (no "+NAME:" prefix): parsed by cell_ids.<command>.
 _BARE = "|CGSN|GSN|CIMI|CCID|CICCID|QCCID|ICCID|CGMR|GMR|QGMR|CGMM|GMM|"
 
@@ -232,14 +232,15 @@ def _cmd_names(command):
 
 def _kind(names, name):
     # The kind of `name` in the pending command, or None when the line does not answer it.
-    # AT+CICCID answers with "+ICCID:" (A76XX manual AT+CICCID).
-    for n, k in names:
-        if n == name:
-            return k
+    # AT+CICCID answers with "+ICCID:" (A76XX manual AT+CICCID). A compound line may hold the
+    # same command twice ("AT+CREG=2;+CREG?"): its read wins, for only the read has an answer
+    # of the read shape (V.250 5.2.1: one information response per command of the line).
     k = None
-    if name == "ICCID":
-        for n, ck in names:
-            if n == "CICCID":
+    for n, ck in names:
+        if n == name or (name == "ICCID" and n == "CICCID"):
+            if ck == "?":
+                return ck
+            if k is None:
                 k = ck
     return k
 
@@ -374,9 +375,15 @@ def _band_from(text):
 
 
 def __getattr__(name):
-    # PEP 562: final_error (docs/modem.md) lives in cell_errors with its texts, edrx_s, ptw_s and
-    # the TS 27.007 answer parsers in cell_3gpp; the board's own code calls none of them directly
-    return getattr(_mod("mobiot_fw.cell.errors" if name == "final_error" else "mobiot_fw.cell.ts27007"), name)
+    # PEP 562: final_error (docs/modem.md) lives in cell.errors with its texts, parse_answers (the
+    # answers of a compound command line, which only `modem decode` meets) in cell.compound,
+    # RATS, edrx_s, ptw_s and the TS 27.007 answer parsers in cell.ts27007; the board's own code
+    # calls none of them directly
+    if name == "final_error":
+        return getattr(_mod("mobiot_fw.cell.errors"), name)
+    if name == "parse_answers":
+        return getattr(_mod("mobiot_fw.cell.compound"), name)
+    return getattr(_mod("mobiot_fw.cell.ts27007"), name)
 
 
 # --- public API -------------------------------------------------------------------------------
@@ -416,10 +423,11 @@ def classify(line, command):
     return DATA
 
 
-def parse_urc(line):
+def parse_urc(line, model=None):
     """Decode an unsolicited line: (name, values) or None if it is not a known URC.
     Registration URCs give record values ({"reg", "tac"/"lac", "cell", "rat", t3324_s, t3412_s});
-    event URCs give {"event": text} (see docs/modem.md for each name)."""
+    event URCs give {"event": text} (see docs/modem.md for each name). `model` decodes <AcT>
+    as that model does (docs/modem.md, rat); None is a generic TS 27.007 modem."""
     s = line.strip()
     if _in(_URC_WORDS, s):
         return (s, {})
@@ -430,7 +438,7 @@ def parse_urc(line):
     errs = []
     try:
         if _is_reg(name):
-            _mod("mobiot_fw.cell.ts27007").reg(name, _reg_fields(name, body)[0], vals, errs, None)
+            _mod("mobiot_fw.cell.ts27007").reg(name, _reg_fields(name, body)[0], vals, errs, model)
         elif name == "CEDRXP" or name == "CSCON":
             _mod("mobiot_fw.cell.ts27007").urc(name, body, vals, errs)
         elif name == "CNSMOD" or name == "APP PDP":
@@ -509,3 +517,4 @@ def parse_response(command, lines, model=None):
     if _kind(names, "CEDRXS") == "?" and "edrx" not in vals:
         vals["edrx"] = False  # TS 27.007 7.40: no +CEDRXS line = eDRX not enabled for any AcT
     return vals, errs
+
