@@ -131,14 +131,20 @@ def read_log(file: str) -> str:
         except OSError as exc:
             raise MobiotError(f"cannot read modem log {file}: {exc.strerror}") from exc
         where = file
-    # A modem log is text: NUL or other C0 controls besides TAB/CR/LF/ESC/Ctrl-Z (the SMS and
-    # socket send terminator) mean a binary file.
-    for i, b in enumerate(data[:65536]):
-        if b < 0x20 and b not in (0x09, 0x0A, 0x0D, 0x1A, 0x1B):
-            raise MobiotError(f"modem log {where} is binary, not an AT log (byte 0x{b:02x} at offset {i})")
+    # A modem log is text. C0 control bytes other than TAB/CR/LF/ESC/Ctrl-Z (the SMS and socket
+    # send terminator) in more than a trace (a byte or two of UART noise at the modem's power-up
+    # is normal in a real capture) mean a binary file: a firmware image, a pcap, a core dump.
+    head = data[:65536]
+    noise = [i for i, b in enumerate(head) if b < 0x20 and b not in (0x09, 0x0A, 0x0D, 0x1A, 0x1B)]
+    if len(noise) > max(4, len(head) // 100):
+        at = noise[0]
+        raise MobiotError(f"modem log {where} is binary, not an AT log (byte 0x{head[at]:02x} at offset {at})")
     text = data.decode("utf-8", errors="replace")
     if text.count("\ufffd") > max(8, len(text) // 20):
         raise MobiotError(f"modem log {where} is binary, not an AT log (not UTF-8 text)")
+    if noise or "\ufffd" in text:
+        # the noise bytes are dropped, so a line they landed in still decodes
+        text = "".join(ch for ch in text if ch >= " " or ch in "\t\r\n\x1a\x1b").replace("\ufffd", "")
     return text
 
 

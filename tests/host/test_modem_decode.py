@@ -322,6 +322,15 @@ def test_binary_file_is_an_error(tmp_path, capsys):
     assert rc != 0 and err.count("\n") == 1 and "fw.bin" in err and "binary" in err, err
 
 
+def test_uart_noise_at_power_up_is_not_a_binary_file(tmp_path, capsys):
+    # a real capture often starts with a byte or two of noise as the modem powers up
+    log = tmp_path / "boot.log"
+    log.write_bytes(b"\x00\xff\r\nRDY\r\n\x00AT+CSQ\r\n+CSQ: 20,99\r\nOK\r\n")
+    objs = run(capsys, str(log))
+    assert [u["name"] for u in objs[0]["urcs"]] == ["RDY"]
+    assert objs[1]["command"] == "AT+CSQ" and objs[1]["values"] == {"rssi": -73}
+
+
 def test_no_at_traffic_is_an_error(tmp_path, capsys):
     for text in ("", "hello world\nthis is a shopping list\n"):
         log = tmp_path / "empty.log"
