@@ -49,6 +49,12 @@ def clean(raw):
         s = t[2] if len(t) > 2 else ""
     elif len(t) >= 1 and _is_time(t[0]):
         s = s[len(t[0]) :].strip()
+    # Arduino IDE serial monitor with timestamps ("18:30:46.297 -> +CPIN: READY", the form of
+    # most logs pasted into TinyGSM/LilyGO issues) and send/receive arrows of terminal programs
+    for arrow in ("->", "<-", ">>", "<<"):
+        if s.startswith(arrow):
+            s = s[2:].strip()
+            break
     if s.startswith(">"):
         rest = s[1:].strip()
         return rest if c._is_cmd(rest) else ""

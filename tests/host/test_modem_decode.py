@@ -251,6 +251,16 @@ def test_field_set_and_read_parts_and_answers_out_of_order(capsys):
         assert objs[4]["urcs"] == [], objs  # the +CREG read answer is not taken for a URC
 
 
+def test_field_arduino_serial_monitor_log(capsys):
+    # LilyGO-T-SIM7000G issue 145: Arduino IDE timestamps and "->", echoes, blank lines
+    objs = run(capsys, str(FIELD / "sim7000g-lilygo-t-sim7000g-145.log"))
+    cmds = [o["command"] for o in objs]
+    assert cmds[:3] == ["AT", "ATE0", "AT+CMEE=0"] and cmds[-1] == "AT+CMNB=2", cmds
+    assert by_command(objs, "AT+GMM")["values"] == {"model": "SIMCOM_SIM7000G"}
+    assert by_command(objs, "ATI")["values"] == {"model": "SIM7000G", "modem_fw": "R1529"}
+    assert all(o["errors"] == [] and o["urcs"] == [] for o in objs), objs
+
+
 def test_field_sim7000_sinr_from_rssnr(capsys):
     objs = run(capsys, str(FIELD / "sim7000g-lilygo-t-sim7000g-16.log"), "--model", "SIM7000G")
     v = objs[0]["values"]
