@@ -61,6 +61,40 @@ def clean(raw):
     return s
 
 
+def mbed_lines(text):
+    # Mbed OS cellular traces ("[INFO][CELL]: AT TX ( 8): AT+CPIN?", "AT TX ( 1): <cr>",
+    # "AT RX (22): <cr><ln>+CPIN: READY<cr><ln><cr><ln>OK<cr><ln>", or one character per RX line)
+    # are the bytes on the UART with <cr>/<ln> spelled out: join the TX and RX payloads and cut
+    # them into lines again. Other lines of such a trace are the application's and are dropped.
+    # A text without such lines comes back as it is.
+    if "AT RX (" not in text and "AT TX (" not in text:
+        return text
+    out = []
+    rx = ""
+    tx = ""
+    for raw in text.split("\n"):
+        line = raw.replace("\r", "")
+        i = line.find("AT RX (")
+        k = i if i >= 0 else line.find("AT TX (")
+        if k < 0:
+            continue
+        e = line.find("): ", k)
+        if e < 0:
+            continue
+        data = line[e + 3 :].replace("<cr>", "\r").replace("<ln>", "\n")
+        if i >= 0:
+            rx += data
+            while "\n" in rx:
+                a, _, rx = rx.partition("\n")
+                out.append(a.replace("\r", ""))
+        else:
+            tx += data
+            while "\r" in tx:
+                a, _, tx = tx.partition("\r")
+                out.append(a)
+    return "\n".join(out)
+
+
 def urc_entry(s, state):
     r = None
     try:
@@ -119,7 +153,7 @@ def decode(text, model=None):
     state = {"model": model, "auto": model is None, "traffic": False}
     cur = None
     pre = []
-    for raw in text.split("\n"):
+    for raw in mbed_lines(text).split("\n"):
         s = clean(raw)
         if not s:
             continue

@@ -275,9 +275,17 @@ def test_field_generic_5g_and_umts_act(capsys):
     assert objs[0]["values"]["rat"] == "UMTS"
 
 
-def test_field_csq_ber(capsys):
+def test_field_csq_ber_from_mbed_traces(capsys):
+    # Mbed OS traces: the UART bytes with <cr>/<ln> spelled out, one character per line or whole
+    # answers; +CSQ: 25,0 -> -113 + 2 x 25 dBm, <ber> 0
     objs = run(capsys, str(FIELD / "ec21-mbed-os-11192.log"))
-    assert objs[0]["values"] == {"rssi": -63, "ber": 0}
+    assert [o["command"] for o in objs] == ["AT+CSQ", "AT+CEREG?"], objs
+    assert objs[0]["values"] == {"rssi": -63, "ber": 0} and objs[0]["errors"] == []
+    assert objs[1]["values"] == {"reg": "unknown"}
+    objs = run(capsys, str(FIELD / "ec21-mbed-os-12412.log"))
+    assert [o["command"] for o in objs] == ["AT+CSQ", "AT+CEREG?", "AT+CGREG?", "AT+COPS?"], objs
+    assert objs[0]["values"] == {"rssi": -53} and objs[1]["values"] == {"reg": "not_registered"}
+    assert all(o["errors"] == [] and o["urcs"] == [] for o in objs), objs
 
 
 def test_every_field_log_decodes_without_parser_errors(capsys):
