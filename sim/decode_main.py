@@ -95,6 +95,40 @@ def mbed_lines(text):
     return "\n".join(out)
 
 
+def zephyr_line(raw):
+    # Zephyr modem_chat debug logs (drivers/modem/modem_chat.c): "... modem_chat_script_next:
+    # sending: AT+CEREG?" is the command; "modem_chat_on_unknown_command_received: <line>" the
+    # line as received; "modem_chat_log_received_command: +CEREG:  1 1" the matched line with its
+    # arguments split at the delimiters and logged space-separated, so they are joined with commas
+    # again (an argument with a space inside, a quoted operator name, cannot be told apart).
+    # None when the line is not one of these.
+    for key in ("modem_chat_script_next: sending: ", "_unknown_command_received: "):
+        i = raw.find(key)
+        if i >= 0:
+            return raw[i + len(key) :].strip()
+    key = "modem_chat_log_received_command: "
+    i = raw.find(key)
+    if i < 0:
+        return None
+    s = raw[i + len(key) :].strip()
+    head, sep, args = s.partition(":")
+    if not sep or not args.strip():
+        return s
+    return head + ": " + ",".join(a for a in args.split(" ") if a)
+
+
+def zephyr_lines(text):
+    # a Zephyr log (its modem_chat lines) as plain log lines; other text as it is
+    if "modem_chat" not in text:
+        return text
+    out = []
+    for raw in text.split("\n"):
+        z = zephyr_line(raw)
+        if z is not None:
+            out.append(z)
+    return "\n".join(out)
+
+
 def urc_entry(s, state):
     r = None
     try:
@@ -153,7 +187,7 @@ def decode(text, model=None):
     state = {"model": model, "auto": model is None, "traffic": False}
     cur = None
     pre = []
-    for raw in mbed_lines(text).split("\n"):
+    for raw in zephyr_lines(mbed_lines(text)).split("\n"):
         s = clean(raw)
         if not s:
             continue

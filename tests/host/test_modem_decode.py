@@ -261,6 +261,21 @@ def test_field_arduino_serial_monitor_log(capsys):
     assert all(o["errors"] == [] and o["urcs"] == [] for o in objs), objs
 
 
+def test_field_zephyr_modem_chat_logs(capsys):
+    # Zephyr modem_cellular: "sending: <command>", matched lines logged with their arguments
+    # space-separated ("+CEREG:  1 1" is "+CEREG: 1,1"), other log lines ignored
+    objs = run(capsys, str(FIELD / "bg9x-zephyr-98812.log"))
+    assert [(o["command"], o["values"]) for o in objs] == [
+        ("AT+CEREG?", {"reg": "home"}),
+        ("AT+CGREG?", {"reg": "home"}),
+    ], objs
+    objs = run(capsys, str(FIELD / "sara-r4-zephyr-81678.log"))
+    assert [o["command"] for o in objs[1:]] == ["ATE0", "AT+CFUN=4", "AT+CMEE=1"], objs
+    assert all(o["errors"] == [] for o in objs), objs
+    objs = run(capsys, str(FIELD / "bg95-zephyr-88686.log"))
+    assert [(o["command"], o["values"], o["errors"]) for o in objs] == [("AT+CSQ", {}, [])], objs
+
+
 def test_field_sim7000_sinr_from_rssnr(capsys):
     objs = run(capsys, str(FIELD / "sim7000g-lilygo-t-sim7000g-16.log"), "--model", "SIM7000G")
     v = objs[0]["values"]
