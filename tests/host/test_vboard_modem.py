@@ -41,18 +41,20 @@ def _registrations(recs) -> int:
     )
 
 
+def _registered_twice(h) -> bool:
+    # until: registered, lost, registered again, and two full reports while home
+    recs = list(h.records.values())
+    full = [v for v in _conn(recs) if v.get("reg") == "home" and "rsrp" in v]
+    return _registrations(recs) >= 2 and len(full) >= 2
+
+
 def test_cat1_ec200u_connectivity_records(tmp_path):
     scen = json.loads((SCEN / "cat1-ec200u-china.json").read_text())
     mc = scen["modem"]
     # an earlier, shorter outage than the doc scenario's, so the test sees it within seconds
     mc["events"] = [{"at_s": 16, "do": "no_service", "for_s": 8}]
 
-    def done(h):
-        recs = list(h.records.values())
-        full = [v for v in _conn(recs) if v.get("reg") == "home" and "rsrp" in v]
-        return _registrations(recs) >= 2 and len(full) >= 2
-
-    recs = _records(tmp_path, scen, "ec200u", done)
+    recs = _records(tmp_path, scen, "ec200u", _registered_twice)
     conn = _conn(recs)
     full = [v for v in conn if v.get("reg") == "home" and "rsrp" in v]
     assert full, conn
@@ -80,12 +82,7 @@ def test_ltem_board_reports_one_rat_across_registrations(tmp_path):
     scen["modem"]["events"] = [{"at_s": 16, "do": "no_service", "for_s": 8}]
     scen.pop("sensors", None)
 
-    def done(h):
-        recs = list(h.records.values())
-        after = [v for v in _conn(recs) if v.get("reg") == "home" and "rsrp" in v]
-        return _registrations(recs) >= 2 and len(after) >= 2
-
-    recs = _records(tmp_path, scen, "ltem", done)
+    recs = _records(tmp_path, scen, "ltem", _registered_twice)
     conn = _conn(recs)
     assert _registrations(recs) >= 2, [p["values"] for p in recs if p["kind"] == "event"]
     rats = [c["rat"] for c in conn if c.get("reg") == "home" and "rat" in c]

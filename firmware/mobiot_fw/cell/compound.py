@@ -3,20 +3,14 @@
 # per answered command, each decoded by mobiot_fw.cell.parse.parse_response. The board sends one
 # command per line, so only `mobiot modem decode` (sim/decode_main.py) imports this module, through
 # parse.parse_answers. Contract: docs/modem.md; field logs: tests/data/modem_logs/field/.
-from mobiot_fw.cell.parse import _BARE, _cmd_names, _final, _head, _in, parse_response
+from mobiot_fw.cell.parse import _BARE, _cmd_names, _cmd_parts, _final, _head, _in, parse_response
 
 
 def _parts(command):
     # "at+qnwinfo;+qeng=\"servingcell\"" -> ["AT+QNWINFO", 'AT+QENG="servingcell"']: each
     # command of a compound line as a line of its own, the name in upper case, arguments kept
-    s = command.strip()
-    if s[:2].upper() == "AT":
-        s = s[2:]
     out = []
-    for p in s.split(";"):
-        p = p.strip()
-        if not p:
-            continue
+    for p in _cmd_parts(command):
         i = 0
         while i < len(p) and p[i] not in "=?":
             i += 1

@@ -197,19 +197,26 @@ def _is_cmd(s):
     return False
 
 
-def _cmd_names(command):
-    # "AT+CREG?;+CGREG?" -> (("CREG", "?"), ("CGREG", "?")); kinds: "?" read, "=?" test, "=" set,
-    # "" execute. Basic commands: "ATI" -> ("I", ""), "AT+GSN" -> ("GSN", "").
-    if not command:
-        return ()
+def _cmd_parts(command):
+    # "AT+CREG=2;+CREG?" -> ["+CREG=2", "+CREG?"]: the commands of a command line (V.250 5.2.1)
     s = command.strip()
     if s[:2].upper() == "AT":
         s = s[2:]
     out = []
     for part in s.split(";"):
         part = part.strip()
-        if not part:
-            continue
+        if part:
+            out.append(part)
+    return out
+
+
+def _cmd_names(command):
+    # "AT+CREG?;+CGREG?" -> (("CREG", "?"), ("CGREG", "?")); kinds: "?" read, "=?" test, "=" set,
+    # "" execute. Basic commands: "ATI" -> ("I", ""), "AT+GSN" -> ("GSN", "").
+    if not command:
+        return ()
+    out = []
+    for part in _cmd_parts(command):
         if part[0] in "+&#%$^*":
             part = part[1:]
         kind = ""
