@@ -363,7 +363,11 @@ def test_final_error_texts():
     assert c.final_error("+CME ERROR: 10") == "CME 10 (SIM not inserted)"
     assert c.final_error("+CME ERROR: 30") == "CME 30 (no network service)"
     assert c.final_error("+CMS ERROR: 500") == "CMS 500 (unknown error)"
-    assert c.final_error("+CME ERROR: SIM not inserted") == "CME SIM not inserted"
+    # verbose results (+CMEE=2) carry the code's own text: shown as that code (field log
+    # LilyGo-Modem-Series issue 332: "+CME ERROR: SIM failure" is 13); other texts as they are
+    assert c.final_error("+CME ERROR: SIM not inserted") == "CME 10 (SIM not inserted)"
+    assert c.final_error("+CME ERROR: SIM failure") == "CME 13 (SIM failure)"
+    assert c.final_error("+CME ERROR: unknown error") == "CME unknown error"
     assert c.final_error("+CME ERROR: 999") == "CME 999"
     assert c.final_error("ERROR") == "ERROR"
     assert c.final_error("NO CARRIER") == "NO CARRIER"

@@ -276,6 +276,27 @@ def test_field_zephyr_modem_chat_logs(capsys):
     assert [(o["command"], o["values"], o["errors"]) for o in objs] == [("AT+CSQ", {}, [])], objs
 
 
+def test_field_a7670_logs(capsys):
+    # LilyGo-Modem-Series issue 294: AT+SIMCOMATI is ATI's answer; lower-case commands; the
+    # post leaves out most OKs
+    objs = run(capsys, str(FIELD / "a7670e-lilygo-modem-series-294.log"))
+    assert [u["name"] for u in objs[0]["urcs"]] == ["ATREADY", "CPIN", "CGEV"]
+    assert by_command(objs, "at+cgdcont?")["values"] == {"apn": "online.telia.se.mnc001.mcc240.gprs"}
+    assert by_command(objs, "AT+CGPADDR=1")["values"] == {"ip": "10.35.123.95"}
+    assert by_command(objs, "AT+SIMCOMATI")["values"] == {
+        "model": "A7670E-LNXY-UBL",
+        "modem_fw": "23110B01A7670M4A_CUS_UBIA_91530228",
+        "imei": "862771076563850",
+    }
+    assert by_command(objs, "at+netopen")["error"] == "ERROR"
+    # issue 332: verbose +CME ERROR results, STK URCs, the SIM coming up after two tries
+    objs = run(capsys, str(FIELD / "a7670-lilygo-modem-series-332.log"))
+    pins = [o for o in objs if o["command"] == "AT+CPIN?"]
+    assert [o["error"] for o in pins] == ["CME 13 (SIM failure)"] * 2
+    assert [u["name"] for u in pins[1]["urcs"]] == ["MSTK", "CPIN", "MSTK", "MSTK", "SMS DONE"]
+    assert pins[1]["urcs"][1]["values"] == {"state": "READY"}
+
+
 def test_field_sim7000_sinr_from_rssnr(capsys):
     objs = run(capsys, str(FIELD / "sim7000g-lilygo-t-sim7000g-16.log"), "--model", "SIM7000G")
     v = objs[0]["values"]

@@ -477,7 +477,8 @@ def parse_response(command, lines, model=None):
         if _in(_BARE, n):
             bare = n
             break
-    is_ati = _kind(names, "I") == ""
+    # ATI, and SIMCom's AT+SIMCOMATI (A76XX manual: the same Manufacturer/Model/Revision/IMEI lines)
+    is_ati = _kind(names, "I") == "" or _kind(names, "SIMCOMATI") == ""
     ids = None  # cell_ids while this answer needs it
     idx = 0
     for line in lines:
