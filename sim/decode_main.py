@@ -45,16 +45,23 @@ def clean(raw):
     if s.startswith("[") and "]" in s:
         s = s[s.index("]") + 1 :].strip()
     t = s.split(" ", 2)
+    stamped = False
     if len(t) >= 2 and _is_date(t[0]) and _is_time(t[1]):
         s = t[2] if len(t) > 2 else ""
+        stamped = True
     elif len(t) >= 1 and _is_time(t[0]):
         s = s[len(t[0]) :].strip()
+        stamped = True
     # Arduino IDE serial monitor with timestamps ("18:30:46.297 -> +CPIN: READY", the form of
-    # most logs pasted into TinyGSM/LilyGO issues) and send/receive arrows of terminal programs
+    # most logs pasted into TinyGSM/LilyGO issues), PlatformIO's time filter ("10:52:47.125 > ")
+    # and send/receive arrows of terminal programs
     for arrow in ("->", "<-", ">>", "<<"):
         if s.startswith(arrow):
             s = s[2:].strip()
             break
+    else:
+        if stamped and s.startswith(">"):
+            s = s[1:].strip()
     if s.startswith(">"):
         rest = s[1:].strip()
         return rest if c._is_cmd(rest) else ""

@@ -376,6 +376,17 @@ def test_binary_file_is_an_error(tmp_path, capsys):
     assert rc != 0 and err.count("\n") == 1 and "fw.bin" in err and "binary" in err, err
 
 
+def test_platformio_time_filter_and_data_prompt(tmp_path, capsys):
+    # PlatformIO monitor's time filter prefixes "hh:mm:ss.mmm > " to every line; a bare "> " is
+    # the modem's data prompt (AT+CMGS), whose text is not an answer
+    log = tmp_path / "pio.log"
+    log.write_text('10:52:47.125 > AT+CSQ\n10:52:47.130 > +CSQ: 20,3\n10:52:47.131 > \n10:52:47.132 > OK\n'
+                   'AT+CMGS="+4912345"\n> hello\n+CMGS: 42\nOK\n')
+    objs = run(capsys, str(log))
+    assert objs[0] == {"command": "AT+CSQ", "values": {"rssi": -73, "ber": 3}, "urcs": [], "error": None, "errors": []}
+    assert objs[1]["command"] == 'AT+CMGS="+4912345"' and objs[1]["errors"] == [], objs
+
+
 def test_uart_noise_at_power_up_is_not_a_binary_file(tmp_path, capsys):
     # a real capture often starts with a byte or two of noise as the modem powers up
     log = tmp_path / "boot.log"

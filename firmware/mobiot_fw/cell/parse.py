@@ -65,10 +65,12 @@ _URC_NAMES = (
 # Prefixed lines that are the answer to their read command (AT+X?) and unsolicited otherwise.
 _READ_OR_URC = "|CEREG|CGREG|CREG|CNSMOD|CPSMSTATUS|CPIN|CFUN|"
 
-# Response prefixes that carry nothing for the records: accepted silently.
+# Response prefixes that carry nothing for the records: accepted silently. Also the SMS answers
+# of TS 27.005 (+CMGS <mr> 3.5.1, +CMGF 3.2.3, +CSCA 3.3.1, +CNMI 3.4.1, +CSMS 3.2.1) and
+# TS 27.007 +CSCS (5.5), +CPAS (8.1), +CBC (8.4), +CGMI (5.1), +CEER (6.10).
 _NO_RECORD = (
     "|CPIN|CFUN|CGATT|CMEE|CGACT|CSCON|CPSMSTATUS|CNMP|CMNB|CBANDCFG|QCFG|QPSMEXTCFG|CTZR|CTZU|CLTS"
-    "|CCLK|QLTS|CNCFG|QICSGP|QTEMP|"
+    "|CCLK|QLTS|CNCFG|QICSGP|QTEMP|CMGS|CMGF|CSCA|CNMI|CSMS|CSCS|CPAS|CBC|CGMI|CEER|"
 )
 
 # Where the parser of each response prefix lives (a function named like the prefix there).
