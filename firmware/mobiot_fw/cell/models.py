@@ -52,6 +52,8 @@
 #   off is the Quectel LTE Standard convention (EC25 Hardware Design); 600 ms / 3 s are used
 #   (600 < 650: a press while the module boots must not read as a power-off; docs/modem.md
 #   lists these as unverified). Cat 1: no PSM timers to report (AT+CEREG=2).
+#   nitz (the network-time key the main loop reads from each row): AT+CTZU=1, "automatic time
+#   zone update" in the EC200U command list.
 _T = """
 =SIM7080G SIM7080
 on_ms 1100
@@ -142,6 +144,7 @@ signal AT+QENG="servingcell"
 ip AT+CGPADDR=1
 ccid AT+QCCID
 cereg 2
+nitz AT+CTZU=1
 """
 
 
