@@ -208,16 +208,14 @@ _MODELS["EC200U"] = {
     # there, and the firmware reports the field as sinr_raw
     "qeng_lte": True,
 }
-_ALIASES = {
-    "SIM7080": "SIM7080G",
-    "SIM7000": "SIM7000G",
-    "A7670E": "A7670",
-    "A7670G": "A7670",
-    "A7670SA": "A7670",
-    "BG95-M3": "BG95",
-    "EC200U-CN": "EC200U",
-    "EC200U-EU": "EC200U",
-}
+
+
+def _row_name(model):
+    # The model's row name from the firmware's one model table (mobiot_fw.cell.models: names and
+    # aliases, the table vboard's scenario check and `modem decode --model` use too)
+    from mobiot_fw.cell import models
+
+    return models.row(model)[0] or model
 
 # 3GPP TS 27.007 §10.1.22 (+CEREG) <stat>
 _STAT_NOT = 0
@@ -321,7 +319,7 @@ class _Rng:
 
 class ModemSim:
     def __init__(self, model, scenario=None, seed=0, clock=None):
-        model = _ALIASES.get(model, model) or "SIM7080G"
+        model = _row_name(model or "SIM7080G")
         if model not in _MODELS:
             raise ValueError("unknown modem model: %s" % model)
         self.model = model

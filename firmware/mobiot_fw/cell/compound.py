@@ -3,14 +3,14 @@
 # per answered command, each decoded by mobiot_fw.cell.parse.parse_response. The board sends one
 # command per line, so only `mobiot modem decode` (sim/decode_main.py) imports this module, through
 # parse.parse_answers. Contract: docs/modem.md; field logs: tests/data/modem_logs/field/.
-from mobiot_fw.cell.parse import _BARE, _cmd_names, _cmd_parts, _final, _head, _in, parse_response
+from mobiot_fw.cell.parse import bare_answer, cmd_names, cmd_parts, final, head, parse_response
 
 
 def _parts(command):
     # "at+qnwinfo;+qeng=\"servingcell\"" -> ["AT+QNWINFO", 'AT+QENG="servingcell"']: each
     # command of a compound line as a line of its own, the name in upper case, arguments kept
     out = []
-    for p in _cmd_parts(command):
+    for p in cmd_parts(command):
         i = 0
         while i < len(p) and p[i] not in "=?":
             i += 1
@@ -25,7 +25,7 @@ def parse_answers(command, lines, model=None):
     result code, in any order (field logs: docs/modem.md); each answer line goes to the command
     of its prefix (the n-th line of a prefix to the n-th read of that command), a bare line to
     the identity command or ATI. A single command is parse_response(command, lines, model)."""
-    names = _cmd_names(command)
+    names = cmd_names(command)
     if len(names) <= 1:
         v, e = parse_response(command, lines, model)
         return [(command.strip() if command else command, v, e)]
@@ -42,13 +42,13 @@ def parse_answers(command, lines, model=None):
         except Exception:
             got[cur].append(line)  # parse_response reports it
             continue
-        if not s or _final(s) is not None or s.upper() == command.strip().upper():
+        if not s or final(s) is not None or s.upper() == command.strip().upper():
             continue
-        name = _head(s)[0]
+        name = head(s)[0]
         at = -1
         if name is None:
             for j in range(len(names)):
-                if _in(_BARE, names[j][0]) or names[j][0] == "I":
+                if bare_answer(names[j][0]) or names[j][0] == "I":
                     at = j
                     break
         else:
