@@ -17,6 +17,7 @@ for _p in (_here + "/../firmware",):
 import json  # noqa: E402
 
 from mobiot_fw.cell import parse as c  # noqa: E402
+from mobiot_fw.cell.compound import parse_answers  # noqa: E402
 
 _NO_FINAL = "no final result code before the next command or the end of the log"
 _NO_TRAFFIC = 3
@@ -167,10 +168,10 @@ def emit(command, values, urcs, error, errors):
 
 
 def finish(cur, state):
-    # one object per answered command of the line (mobiot_fw.cell.parse.parse_answers); the
+    # one object per answered command of the line (mobiot_fw.cell.compound.parse_answers); the
     # line's final result, its URCs and a missing final go with the last of them
     try:
-        answers = c.parse_answers(cur.command, cur.lines, state["model"])
+        answers = parse_answers(cur.command, cur.lines, state["model"])
     except Exception as e:  # contract says never; still keep one bad command from ending the run
         answers = [(cur.command, {}, ["parser raised %s" % type(e).__name__])]
     if not answers:

@@ -4,6 +4,7 @@
 # Cat 1 models' serving-cell answers. Expected values are worked out here from the manuals'
 # formulas (quoted in SOURCES.md), never copied from the parser's output.
 from mobiot_fw.cell import parse as c
+from mobiot_fw.cell.compound import parse_answers
 
 _FIELD = __file__.rpartition("/")[0] + "/../data/modem_logs/field/"
 
@@ -109,7 +110,7 @@ def test_cops_numeric_format():
 
 def parts(name, model=None):
     cmd, lines = log(name)[0]
-    return c.parse_answers(cmd, lines, model)
+    return parse_answers(cmd, lines, model)
 
 
 def test_compound_read_line_one_answer_each():

@@ -1,16 +1,24 @@
 # The answers of a compound command line (V.250 5.2.1: "AT+CREG=2;+CREG?" is answered with one
 # information response per command and one final result code): one (command, values, errors)
 # per answered command, each decoded by mobiot_fw.cell.parse.parse_response. The board sends one
-# command per line, so only `mobiot modem decode` (sim/decode_main.py) imports this module, through
-# parse.parse_answers. Contract: docs/modem.md; field logs: tests/data/modem_logs/field/.
-from mobiot_fw.cell.parse import bare_answer, cmd_names, cmd_parts, final, head, parse_response
+# command per line, so only `mobiot modem decode` (sim/decode_main.py) imports this module; it is
+# kept out of cell.parse, which every board holds in RAM (tests/host/test_modem_import_cost.py).
+# Contract: docs/modem.md; field logs: tests/data/modem_logs/field/.
+from mobiot_fw.cell.parse import BARE, cmd_names, final, head, parse_response
 
 
 def _parts(command):
     # "at+qnwinfo;+qeng=\"servingcell\"" -> ["AT+QNWINFO", 'AT+QENG="servingcell"']: each
     # command of a compound line as a line of its own, the name in upper case, arguments kept
+    # split as cmd_names splits, keeping each command's arguments
+    s = command.strip()
+    if s[:2].upper() == "AT":
+        s = s[2:]
     out = []
-    for p in cmd_parts(command):
+    for p in s.split(";"):
+        p = p.strip()
+        if not p:
+            continue
         i = 0
         while i < len(p) and p[i] not in "=?":
             i += 1
@@ -48,7 +56,7 @@ def parse_answers(command, lines, model=None):
         at = -1
         if name is None:
             for j in range(len(names)):
-                if bare_answer(names[j][0]) or names[j][0] == "I":
+                if "|" + names[j][0] + "|" in BARE or names[j][0] == "I":
                     at = j
                     break
         else:

@@ -86,7 +86,7 @@ class Modem:
         self.needs_attach = True
         self.last_error = None
         self._ids = None
-        self.rat_now = None  # RAT from the vendor's serving-cell command (_one_rat)
+        self.rat_now = None  # RAT from the model's serving-cell command (_set_reg)
         self._recovering = False
         self._reg_ev = asyncio.Event()
         self._down_ev = asyncio.Event()
@@ -125,6 +125,14 @@ class Modem:
     def _set_reg(self, reg, values):
         if reg is None:
             return
+        # One board on one network reports one RAT, decided by the most specific source: the
+        # model's serving-cell command (+CPSI "LTE CAT-M1", +QENG "eMTC") names LTE-M or LTE
+        # (rat_now); a TS 27.007 <AcT> 7 (+CEREG/+COPS, and the registration URC behind the
+        # first record after each registration) only says E-UTRAN, so it takes that name. Any
+        # other RAT (NB-IoT, GSM) is a real change and stands.
+        r = values.get("rat")
+        if r != self.rat_now and r in ("LTE", "LTE-M") and self.rat_now in ("LTE", "LTE-M"):
+            values["rat"] = self.rat_now
         self.reg_values = values
         if reg != self.reg:
             old = self.reg
@@ -141,18 +149,6 @@ class Modem:
                 except Exception as e:
                     print("modem: reg handler:", repr(e))
 
-    def _one_rat(self, values):
-        # One board on one network reports one RAT, decided by the most specific source: the
-        # vendor's serving-cell answer (+CPSI "LTE CAT-M1", +QENG "eMTC", the model's signal
-        # commands) names LTE-M or LTE; a TS 27.007 <AcT> 7 (+CEREG/+COPS, and the registration
-        # URC that makes the first record after each registration) only says E-UTRAN. So an
-        # E-UTRAN rat from <AcT> takes the serving cell's name; any other RAT (NB-IoT, GSM) is a
-        # real change and stands.
-        r = values.get("rat")
-        k = self.rat_now
-        if r is not None and k is not None and r != k and r in ("LTE", "LTE-M") and k in ("LTE", "LTE-M"):
-            values["rat"] = k
-
     def _urc(self, line):
         if line == self._down:
             self._down_ev.set()
@@ -167,7 +163,6 @@ class Modem:
         if r is not None:
             name, values = r
             if values and "reg" in values:
-                self._one_rat(values)
                 self._set_reg(values["reg"], values)
         if self._prev_urc is not None:
             self._prev_urc(line)
@@ -299,7 +294,6 @@ class Modem:
                 if c in signal and "rat" in v:
                     self.rat_now = v["rat"]  # the serving cell's own name for its RAT
                 vals.update(v)
-        self._one_rat(vals)
         if "reg" in vals:
             self._set_reg(vals["reg"], vals)
         if self.apn and "apn" not in vals:

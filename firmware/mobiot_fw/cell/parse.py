@@ -81,8 +81,9 @@ _STD = "|CSQ|CESQ|COPS|CGPADDR|CGDCONT|CPSMS|CEDRXS|CEDRXRDP|"  # cell_3gpp
 _IDS = "|CGSN|GSN|CIMI|CCID|ICCID|QCCID|CGMR|GMR|CGMM|GMM|"  # cell_ids
 _SIMCOM = "|CPSI|CNACT|CNSMOD|CGNAPN|"  # cell_simcom
 _QUECTEL = "|QENG|QNWINFO|QCSQ|QIACT|QPSMS|QSPN|"  # cell_quectel
-# Commands whose answer is a bare line (no "+NAME:" prefix): parsed by cell_ids.<command>.
-_BARE = "|CGSN|GSN|CIMI|CCID|CICCID|QCCID|ICCID|CGMR|GMR|QGMR|CGMM|GMM|"
+# Commands whose answer is a bare line (no "+NAME:" prefix): parsed by cell.ids.<command>
+# (also read by cell.compound).
+BARE = "|CGSN|GSN|CIMI|CCID|CICCID|QCCID|ICCID|CGMR|GMR|QGMR|CGMM|GMM|"
 
 _MAX_SHOW = const(60)  # characters of a bad line quoted in an error message
 
@@ -201,26 +202,19 @@ def is_cmd(s):
     return False
 
 
-def cmd_parts(command):
-    # "AT+CREG=2;+CREG?" -> ["+CREG=2", "+CREG?"]: the commands of a command line (V.250 5.2.1)
+def cmd_names(command):
+    # "AT+CREG?;+CGREG?" -> (("CREG", "?"), ("CGREG", "?")); kinds: "?" read, "=?" test, "=" set,
+    # "" execute. Basic commands: "ATI" -> ("I", ""), "AT+GSN" -> ("GSN", "").
+    if not command:
+        return ()
     s = command.strip()
     if s[:2].upper() == "AT":
         s = s[2:]
     out = []
     for part in s.split(";"):
         part = part.strip()
-        if part:
-            out.append(part)
-    return out
-
-
-def cmd_names(command):
-    # "AT+CREG?;+CGREG?" -> (("CREG", "?"), ("CGREG", "?")); kinds: "?" read, "=?" test, "=" set,
-    # "" execute. Basic commands: "ATI" -> ("I", ""), "AT+GSN" -> ("GSN", "").
-    if not command:
-        return ()
-    out = []
-    for part in cmd_parts(command):
+        if not part:
+            continue
         if part[0] in "+&#%$^*":
             part = part[1:]
         kind = ""
@@ -239,12 +233,6 @@ def cmd_names(command):
             name = name[0]  # basic command with a numeric argument: "E0", "V1", "I0"
         out.append((name, kind))
     return tuple(out)
-
-
-def bare_answer(name):
-    """True when the command `name` (as in cmd_names) answers with a bare line, no +NAME: prefix
-    (the identity commands, whose parsers are cell.ids.<name>)."""
-    return _in(_BARE, name)
 
 
 def _kind(names, name):
@@ -378,14 +366,11 @@ def band_from(text):
 
 
 def __getattr__(name):
-    # PEP 562: final_error (docs/modem.md) lives in cell.errors with its texts, parse_answers (the
-    # answers of a compound command line, which only `modem decode` meets) in cell.compound,
-    # RATS, edrx_s, ptw_s and the TS 27.007 answer parsers in cell.ts27007; the board's own code
-    # calls none of them directly
+    # PEP 562: final_error (docs/modem.md) lives in cell.errors with its texts, RATS, edrx_s,
+    # ptw_s and the TS 27.007 answer parsers in cell.ts27007; the board's own code calls none of
+    # them directly
     if name == "final_error":
         return getattr(_mod("mobiot_fw.cell.errors"), name)
-    if name == "parse_answers":
-        return getattr(_mod("mobiot_fw.cell.compound"), name)
     return getattr(_mod("mobiot_fw.cell.ts27007"), name)
 
 
@@ -470,7 +455,7 @@ def parse_response(command, lines, model=None):
     names = cmd_names(command)
     bare = None  # the command whose answer may be a bare line (parser cell_ids.<bare>)
     for n, k in names:
-        if _in(_BARE, n):
+        if _in(BARE, n):
             bare = n
             break
     # ATI, and SIMCom's AT+SIMCOMATI (A76XX manual: the same Manufacturer/Model/Revision/IMEI lines)

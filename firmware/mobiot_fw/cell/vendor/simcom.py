@@ -95,7 +95,8 @@ def CPSI(body, vals, errs, model, kind):
         # SIM7100-era firmware reports index values here; no documented scale to decode them.
         errs.append("CPSI: signal fields are not dB/dBm: " + show(body))
         return
-    if rsrp is not None and rsrp < -200:
+    tenths = rsrp is not None and rsrp < -200
+    if tenths:
         vals["rsrp"] = rsrp / 10
         if rsrq is not None:
             vals["rsrq"] = rsrq / 10
@@ -109,14 +110,8 @@ def CPSI(body, vals, errs, model, kind):
         if rssi is not None:
             vals["rssi"] = rssi
     if snr is None:
-        return
-    if model_is(model, "SIM70"):
-        tenths = False
-    elif model_is(model, "A76", "SIM76", "SIM75"):
-        tenths = True
-    else:
-        tenths = rsrp is not None and rsrp < -200
-    if tenths:
+        pass
+    elif model_is(model, "A76", "SIM76", "SIM75") or (tenths and not model_is(model, "SIM70")):
         vals["sinr_raw"] = snr
     else:
         vals["sinr"] = 2 * snr - 20
