@@ -96,7 +96,7 @@ def CPSI(body, vals, errs, model, kind):
         errs.append("CPSI: signal fields are not dB/dBm: " + show(body))
         return
     tenths = rsrp is not None and rsrp < -200
-    if tenths:
+    if rsrp is not None and tenths:
         vals["rsrp"] = rsrp / 10
         if rsrq is not None:
             vals["rsrq"] = rsrq / 10
