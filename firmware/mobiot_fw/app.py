@@ -14,6 +14,7 @@ import time
 import asyncio
 from micropython import const
 
+from . import manifest
 from .link import proto
 from .store.flashq import Queue
 
@@ -221,7 +222,8 @@ class Terminal:
             ("fw", FW_VERSION)))
 
     def hello(self):
-        self.write(proto.encode_hello(self.buf, self.device, FW_VERSION, self.board_name, self.boot, self.hold))
+        self.write(proto.encode_hello(self.buf, self.device, FW_VERSION, self.board_name, self.boot, self.hold,
+                                      manifest.fwid()))
 
     def reply(self, cmd, ok, err=None, extra=None):
         self.write(proto.encode_reply(self.buf, cmd, ok, err, extra))
@@ -607,7 +609,7 @@ def main():
     cfg, errors = config.load("config.json")
     plat = Platform(board)
     term = Terminal(plat, cfg, board)
-    term.event("boot", ("reset", plat.reset_cause()), ("fw", FW_VERSION))
+    term.event("boot", ("reset", plat.reset_cause()), ("fw", FW_VERSION), ("fwid", manifest.fwid()))
     for msg in errors[:_EV_MAX]:
         term.event("config_fallback", ("reason", msg[:120]))
     term.setup_sensors()

@@ -196,6 +196,9 @@ def read_data_file(path: str, what: str) -> dict:
 def check_config(raw: dict, where: str) -> dict:
     """Validate with the firmware's own validator (mobiot_fw.config, the one schema). On the
     host every error refuses the config: a person is there to fix it (docs/config.md)."""
+    why = fwconfig.fatal(raw)
+    if why:
+        raise MobiotError(f"invalid config: {where}: {why}")
     _cfg, errors = fwconfig.validate(raw, where)
     if errors:
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
