@@ -103,10 +103,10 @@ def mpy_cross_version(exe: str) -> tuple[str, int, int]:
         out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=30).stdout
     except OSError as exc:
         raise MobiotError(f"mpy-cross {exe}: {exc.strerror}") from exc
-    m = re.search(r"MicroPython (v[\w.-]+).*mpy v(\d+)\.(\d+)", out)
+    m = re.search(r"MicroPython (v[\w.-]+).*mpy v(\d+)(?:\.(\d+))?", out)  # before 1.20: "mpy v5"
     if not m:
         raise MobiotError(f"mpy-cross {exe}: cannot read its version from {out.strip()[:80]!r}")
-    return m.group(1), int(m.group(2)), int(m.group(3))
+    return m.group(1), int(m.group(2)), int(m.group(3) or 0)
 
 
 def _cache_dir() -> Path:

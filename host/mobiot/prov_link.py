@@ -104,7 +104,6 @@ class Session:
         frames = 0
         noise = bytearray()
         last_c = 0.0
-        quiet_until = time.monotonic() + 2.0
         ctrl_c_since = None
         while True:
             now = time.monotonic()
@@ -127,13 +126,15 @@ class Session:
                         self.write(encode_command("hello"))
                         ctrl_c_since = None
                 noise += data
-                quiet_until = now + 2.0
-            if frames and ctrl_c_since and now - ctrl_c_since > 10:
-                raise MobiotError(f"{self.port}: board busy in main.py: it sends frames but does not stop "
-                                  f"for Ctrl-C (no REPL prompt within 10 s)")
-            if not frames and noise and now > quiet_until - 1.0 and now - (ctrl_c_since or now) > 5:
-                raise MobiotError(f"{self.port}: not a MicroPython REPL (no prompt after Ctrl-C; "
-                                  f"got {bytes(noise[-60:])!r})")
+                del noise[:-4096]
+            if noise and ctrl_c_since and now - ctrl_c_since > 10:
+                # It talks but gives no prompt: our firmware (frames) or a program that catches
+                # KeyboardInterrupt keeps main.py running; anything else is not MicroPython.
+                if frames or b"KeyboardInterrupt" in noise or b"Traceback" in noise:
+                    raise MobiotError(f"{self.port}: board busy in main.py: it does not stop for Ctrl-C "
+                                      f"(no REPL prompt within 10 s)")
+                raise MobiotError(f"{self.port}: not a MicroPython REPL (no prompt after Ctrl-C for 10 s; "
+                                  f"got {bytes(noise[-40:])!r})")
             if now > deadline:
                 raise MobiotError(f"{self.port}: no answer within {self.wake_timeout_s:g} s: not running "
                                   f"MicroPython, or asleep longer than --wake-timeout")
@@ -278,6 +279,8 @@ class Session:
                         (f.payload.get("values") or {}).get("event") == "boot":
                     boot = f.payload
                 if f.type == "H":
+                    # hold it awake for the steps after verify (docs/protocol.md "Handshake at wake")
+                    self.write(encode_command("hello"))
                     h = dict(f.payload)
                     h.setdefault("fwid", (boot.get("values") or {}).get("fwid"))
                     return h

@@ -47,7 +47,7 @@ def firmware(exe: str | None = None) -> tuple[tuple[str, int, int], dict[str, by
     with _fw_lock:
         if exe not in _fw_cache:
             ver = mpy_cross_version(exe)
-            _fw_cache[exe] = (ver, firmware_files(exe, f"{ver[0]} {ver[1]}.{ver[2]}"))
+            _fw_cache[exe] = (ver, firmware_files(exe, f"{exe} {ver[0]} {ver[1]}.{ver[2]}"))
         return _fw_cache[exe]
 
 
@@ -148,8 +148,11 @@ def _provision(s: Session, port: str, board: str, board_def: dict, cfg: dict | N
         s.restart_firmware()
         raise MobiotError(f"{port}: verify failed: {problem}; rolled back to the previous files")
     dirs = sorted({p.rsplit("/", 1)[0] for p in remove if "/" in p}, key=len, reverse=True)
-    s.run(prov_board.CLEANUP % {"paths": send + remove, "dirs": dirs}, "cleanup")
-    s.restart_firmware()
+    try:
+        s.run(prov_board.CLEANUP % {"paths": send + remove, "dirs": dirs}, "cleanup")
+        s.restart_firmware()
+    except MobiotError as exc:  # verified already: the next run's probe removes the backups
+        say(f"{port}: verified, but the previous files' backups are still on flash ({exc})")
     result.update(noop=False, wire_bytes=s.wire_bytes, seconds=round(time.monotonic() - t0, 3),
                   fwid_reported=bool(hello and hello.get("fwid")))
     prog("done", 1, 1)
