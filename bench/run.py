@@ -3,6 +3,7 @@
 - firmware_*: the real main loop on the MicroPython unix port under `-X heapsize=96k`
   (bench/fw_bench.py), firmware and fakes compiled to .mpy as on a board.
 - collector_*: bench/bench_collector.py (decoder + SQLite store + acks).
+- provision_*: bench/bench_provision.py (virtual boards at 115200 baud).
 Figures, not pass/fail: these machines are shared and noisy.
 """
 
@@ -87,12 +88,20 @@ def collector() -> dict:
     return bench_collector.run()
 
 
+def provision() -> dict:
+    import bench_provision
+
+    return bench_provision.run()
+
+
 def main() -> int:
     results: dict = {}
     print(f"firmware: {CYCLES} report cycles under -X heapsize={HEAP} ...", flush=True)
     results.update(firmware())
     print("collector ...", flush=True)
     results.update(collector())
+    print("provision ...", flush=True)
+    results.update(provision())
     out = ROOT / "bench" / "results.json"
     out.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
     print(json.dumps(results, indent=1, sort_keys=True))
