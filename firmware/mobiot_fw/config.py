@@ -166,7 +166,9 @@ def replace(new_cfg, fname="config.json"):
     error a key that fell back to its default, for config_fallback events."""
     import json
 
-    if isinstance(new_cfg, (str, bytes)):
+    if isinstance(new_cfg, bytes):
+        new_cfg = new_cfg.decode()
+    if isinstance(new_cfg, str):
         try:
             new_cfg = json.loads(new_cfg)
         except ValueError as e:

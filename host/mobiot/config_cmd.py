@@ -11,6 +11,7 @@ import json
 import re
 
 import click
+
 from mobiot_fw import config as fwconfig
 
 from .prov_build import check_config, load_board, read_data_file

@@ -30,11 +30,11 @@ CASES = [
 
 def test_cpython_and_micropython_validate_alike(upy, tmp_path):
     script = tmp_path / "v.py"
+    fw, cases = repr(str(ROOT / "firmware")), repr(json.dumps(CASES))
     script.write_text(
-        "import sys, json\nsys.path.insert(0, %r)\nfrom mobiot_fw import config\n"
-        "for raw in json.loads(%r):\n"
-        "    print(json.dumps([config.fatal(raw)] + (list(config.validate(raw)) if not config.fatal(raw) else [])))\n"
-        % (str(ROOT / "firmware"), json.dumps(CASES)))
+        f"import sys, json\nsys.path.insert(0, {fw})\nfrom mobiot_fw import config\n"
+        f"for raw in json.loads({cases}):\n"
+        "    print(json.dumps([config.fatal(raw)] + (list(config.validate(raw)) if not config.fatal(raw) else [])))\n")
     out = subprocess.run([upy, str(script)], capture_output=True, text=True, timeout=60, check=True).stdout
     for raw, line in zip(CASES, out.splitlines(), strict=True):
         why = config.fatal(raw)
@@ -55,7 +55,7 @@ def test_template_is_a_valid_config_with_every_key(tmp_path):
     raw = read_data_file(str(f), "config")
     assert check_config(raw, str(f))["device_id"] == "356938035643809"
     for path, *_ in config.SCHEMA:
-        assert re.search(r"^#? ?%s = " % re.escape(path.rsplit(".", 1)[-1]), text, re.M), path
+        assert re.search(rf"^#? ?{re.escape(path.rsplit('.', 1)[-1])} = ", text, re.M), path
     # uncommenting every default still gives a valid config
     f.write_text(re.sub(r"^# (\w+ = )", r"\1", text, flags=re.M))
     check_config(read_data_file(str(f), "config"), str(f))
