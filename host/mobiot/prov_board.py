@@ -129,6 +129,8 @@ for p,n in F:
  except OSError as e:err='OSError %%d %%s'%%(e.args[0],p);break
  except Exception as e:err='%%s %%s'%%(e,p);break
 while w.n<T:w.blk()
+if err:
+ for p,n in F:_rm(p+'.new')
 print('\\n'+json.dumps({'err':err}))
 """
 

@@ -327,3 +327,21 @@ def test_a_sleeping_board_is_caught_at_its_next_wake(tmp_path):
         r = provision_port(port, "sim", config=dict(cfg, interval_s=4), wake_timeout_s=60)
         assert r["copied"] == ["config.json"]
         assert json.loads(mpremote(port, "fs", "cat", ":config.json").stdout)["interval_s"] == 4
+
+
+def test_full_flash_is_refused_and_the_board_keeps_its_files(tmp_path):
+    with VBoards(tmp_path / "full") as vb:
+        port, _did = vb.boards[0]
+        old = provision_port(port, "sim")
+        # fill the flash from the board itself (nothing crosses the line): 32 KB files up to
+        # ENOSPC (littlefs drops the file that failed)
+        mpremote(port, "exec", "import os\nb=bytes(4096)\nn=0\nwhile 1:\n p='fill%d.bin'%n\n try:\n"
+                 "  with open(p,'wb') as f:\n   for i in range(8):f.write(b)\n except OSError:\n"
+                 "  os.remove(p)\n  break\n n+=1", timeout=300)
+        # refused up front from statvfs, or (littlefs counts free blocks loosely) at the first
+        # write that fails, with what was written so far removed
+        with pytest.raises(MobiotError, match=rf"{port}: flash full.*nothing was changed"):
+            provision_port(port, "sim", mpy_cross_exe=_renaming_mpy_cross(tmp_path))
+        files = board_files(port)
+        assert "fill0.bin" in files and not [p for p in files if p.endswith((".new", ".old"))]
+        assert hello_after_reset(port)["fwid"] == old["fwid"]
