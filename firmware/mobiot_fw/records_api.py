@@ -37,7 +37,7 @@ _BY_NAME = {r[0]: r for r in FIELDS}
 # Row: (event name, ((field, type), ...)). Fields are all optional except where docs/records.md
 # says otherwise. The board writes events but never looks them up, so they live here only.
 EVENTS = (
-    ("boot", (("reset", "str"), ("fw", "str"))),
+    ("boot", (("reset", "str"), ("fw", "str"), ("fwid", "str"))),
     ("sensor_error", (("sensor", "str"), ("err", "str"), ("errno", "int"))),
     ("sensor_recovered", (("sensor", "str"), ("after_s", "num"))),
     ("modem_error", (("err", "str"), ("at", "str"), ("errno", "int"))),
@@ -48,6 +48,8 @@ EVENTS = (
     ("reg_change", (("old", "str"), ("new", "str"))),
     ("time_set", (("delta_s", "num"), ("source", "str"))),
     ("low_battery", (("bat", "num"),)),
+    ("crash", (("exc", "str"), ("frames", "str"), ("reset", "str"), ("up_s", "int"), ("crashes", "int"))),
+    ("safe_mode", (("crashes", "int"),)),
 )
 
 # Reset causes carried by the boot event ("reset"): names of machine.reset_cause() constants.

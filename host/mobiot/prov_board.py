@@ -135,7 +135,8 @@ print('\\n'+json.dumps({'err':err}))
 """
 
 # Commit: check the received files on flash against the new manifest, back up what they
-# replace, rename the manifest to the commit record (the switch-over point), then roll forward.
+# replace, rename the manifest to the commit record (the switch-over point), roll forward, then
+# end safe mode by removing crash.cnt (docs/protocol.md "Crash guard and safe mode").
 COMMIT = _LIB + ROLL_FORWARD + """M=_j('manifest.tmp.new')
 A=M['apply'];H=M['files']
 def _cp(a,b):
@@ -152,6 +153,7 @@ for p in A:
 if _e('manifest.json'):_cp('manifest.json','manifest.old')
 os.rename('manifest.tmp.new','manifest.new')
 _fwd()
+_rm('crash.cnt')
 print('committed')
 """
 

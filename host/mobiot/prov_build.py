@@ -43,7 +43,7 @@ SECRET_KEYS = {
     "tls": ("ca", "cert", "key"),
 }
 SECRET_ENV_PREFIX = "MOBIOT_SECRET_"
-_FW_VERSION = re.compile(r'^FW_VERSION\s*=\s*"([^"]+)"', re.M)
+_FW_VERSION = re.compile(r'^(?:FW_)?VERSION\s*=\s*"([^"]+)"', re.M)
 
 
 # -- board definitions ---------------------------------------------------------------------------
@@ -158,8 +158,8 @@ def firmware_files(exe: str, tag: str) -> dict[str, bytes]:
 
 
 def fw_version() -> str:
-    """The human version string the firmware reports (FW_VERSION in the firmware package)."""
-    for py in sorted((FIRMWARE_DIR / "mobiot_fw").rglob("*.py")):
+    """The human version string the firmware reports (VERSION in mobiot_fw/__init__.py)."""
+    for py in [FIRMWARE_DIR / "mobiot_fw" / "__init__.py", *sorted((FIRMWARE_DIR / "mobiot_fw").rglob("*.py"))]:
         m = _FW_VERSION.search(py.read_text())
         if m:
             return m.group(1)
