@@ -65,7 +65,7 @@ class Session:
         self.ser: serial.Serial = self.t.serial  # type: ignore[assignment]  (mpremote may wrap it)
         # mpremote blocks forever on a pseudo-terminal without a timeout; its own deadlines
         # (read_until) work once reads return.
-        self.ser.timeout = 2.0
+        self.ser.timeout = 10.0
         self.seen = bytearray()
 
     # -- raw bytes ---------------------------------------------------------------------------
