@@ -157,12 +157,14 @@ _rm('crash.cnt')
 print('committed')
 """
 
-# Rollback to the previous set after a failed verify; Cleanup after a passed one.
+# Rollback to the previous set after a failed verify (the crashes counted meanwhile were the new
+# firmware's: crash.cnt goes too); Cleanup after a passed one.
 ROLLBACK = _LIB + """for p in %(apply)r+%(remove)r:
  if _e(p+'.old'):os.rename(p+'.old',p)
  elif p in %(apply)r:_rm(p)
 if _e('manifest.old'):os.rename('manifest.old','manifest.json')
 else:_rm('manifest.json')
+_rm('crash.cnt')
 print('rolled back')
 """
 

