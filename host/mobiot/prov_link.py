@@ -265,13 +265,13 @@ class Session:
 
     def wait_hello(self, timeout_s: float) -> dict | None:
         """The first hello frame after a reset (None if none came in time); the boot record's
-        firmware id is taken from the boot event when the hello has none. A hello from safe
-        mode (the new firmware crashed at boot three times, docs/protocol.md "Crash guard and
-        safe mode") comes back with "safe_mode": True."""
+        firmware id is taken from the boot event when the hello has none. A hello after a
+        crash comes back with "crashed": True: a `crash` event (the commit cleared the crash
+        count, so any is the new firmware's) or safe mode's console line, both sent before the
+        hello (docs/protocol.md "Crash guard and safe mode")."""
         dec = Decoder()
         deadline = time.monotonic() + timeout_s
         boot: dict = {}
-        hello: dict | None = None
         safe = False
         pending = bytes(self.seen)
         self.seen.clear()
@@ -284,19 +284,15 @@ class Session:
             for f in got.frames:
                 ev = (f.payload.get("values") or {}).get("event") if f.type == "R" else None
                 if ev == "boot":
-                    boot, safe = f.payload, False
-                safe = safe or ev == "safe_mode"
-                if f.type == "H" and hello is None:
+                    boot = f.payload
+                safe = safe or ev in ("crash", "safe_mode")
+                if f.type == "H":
                     # hold it awake for the steps after verify (docs/protocol.md "Handshake at wake")
                     self.write(encode_command("hello"))
-                    hello = dict(f.payload)
+                    hello: dict = dict(f.payload, crashed=safe)
                     hello.setdefault("fwid", (boot.get("values") or {}).get("fwid"))
-                    deadline = min(deadline, time.monotonic() + 1.0)  # a safe_mode event follows at once
-            if hello is not None and safe:
-                break
-        if hello is not None:
-            hello["safe_mode"] = safe
-        return hello
+                    return hello
+        return None
 
 
 def describe_board_error(err: str) -> str:

@@ -162,8 +162,8 @@ def _provision(s: Session, port: str, board: str, board_def: dict, cfg: dict | N
 def _verify_problem(hello: dict | None, expect_id: str | None, tree: Tree, timeout_s: float) -> str | None:
     if hello is None:
         return f"no hello frame from the new firmware within {timeout_s:g} s"
-    if hello.get("safe_mode"):
-        return "the new firmware crashed at boot and the board is in safe mode"
+    if hello.get("crashed"):
+        return "the new firmware crashed at boot (a crash event or safe mode before its hello)"
     if expect_id and hello.get("device") != expect_id:
         return f"board says device {hello.get('device')!r}, expected {expect_id!r}"
     if hello.get("fwid"):

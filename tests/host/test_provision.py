@@ -412,7 +412,7 @@ esac
 exec {real} "$@"
 """)
         broken.chmod(0o755)
-        with pytest.raises(MobiotError, match=rf"{port}: verify failed: .*safe mode; rolled back to the previous"):
+        with pytest.raises(MobiotError, match=rf"{port}: verify failed: .*crashed at boot.*; rolled back"):
             provision_port(port, "sim", mpy_cross_exe=str(broken))
         hello = hello_after_reset(port)
         assert hello["fwid"] == old["fwid"] and hello["device"] == did
