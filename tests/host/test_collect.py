@@ -405,13 +405,18 @@ def test_duration_stops_by_itself_and_missing_port_is_waited_for(tmp_path, board
     db = tmp_path / "c.sqlite"
     b = boards("late", "dev-late", 20)
     t0 = time.monotonic()
-    proc = start_collector(db, [b.link], "--duration", "8")
-    time.sleep(1.0)
+    proc = start_collector(db, [b.link], "--duration", "15")
+    # Plug the board only once the collector has said it cannot open the port: a loaded
+    # machine may take longer than any fixed sleep to start the collector.
+    first = ""
+    while f"cannot open {b.link}: no such device" not in first:
+        line = proc.stderr.readline()
+        assert line, f"collector exited before saying the port is missing: {first}"
+        first += line
     b.plug()
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0, err
-    assert 7.9 <= time.monotonic() - t0 < 60
-    assert f"cannot open {b.link}: no such device" in err
+    out, err = proc.communicate(timeout=90)
+    assert proc.returncode == 0, first + err
+    assert 14.9 <= time.monotonic() - t0 < 90
     summary = json.loads(out)
     assert summary["inserted"] == 20 and summary["ports"][str(b.link)]["opens"] == 1
 
