@@ -6,6 +6,7 @@
 - board_heap_*: heap of each board file once parsed on the board (bench/fw_board_heap.py):
   board_heap_bytes_<board> for its device form (mobiot.boarddef.device_json, what goes on the
   flash), board_heap_full_bytes_<board> for the whole boards/<board>.json.
+- provision_*: bench/bench_provision.py (virtual boards at 115200 baud).
 Figures, not pass/fail: these machines are shared and noisy.
 """
 
@@ -110,6 +111,12 @@ def collector() -> dict:
     return bench_collector.run()
 
 
+def provision() -> dict:
+    import bench_provision
+
+    return bench_provision.run()
+
+
 def main() -> int:
     results: dict = {}
     print(f"firmware: {CYCLES} report cycles under -X heapsize={HEAP} ...", flush=True)
@@ -118,6 +125,8 @@ def main() -> int:
     results.update(board_files())
     print("collector ...", flush=True)
     results.update(collector())
+    print("provision ...", flush=True)
+    results.update(provision())
     out = ROOT / "bench" / "results.json"
     out.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
     print(json.dumps(results, indent=1, sort_keys=True))

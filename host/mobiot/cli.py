@@ -24,7 +24,8 @@ COMMANDS = {
     "modem": ("mobiot.modem:modem", "Modem tools: decode an AT command log."),
     "demo": ("mobiot.demo:demo", "Four virtual boards (one driving) into the collector, with the dashboard."),
     "flash": ("mobiot.flash:flash", "Flash MicroPython onto a board (esptool) [not available yet]."),
-    "provision": ("mobiot.provision:provision", "Put firmware, config and secrets on a board [not available yet]."),
+    "provision": ("mobiot.provision:provision", "Put firmware, config and secrets on a board or a fleet."),
+    "config": ("mobiot.config_cmd:config", "Per-device config: a commented template, a check."),
 }
 
 

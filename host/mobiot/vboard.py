@@ -69,6 +69,11 @@ ROM_BANNER = (
     "load:0x40080400,len:3368\r\nentry 0x400805cc\r\n"
 )
 
+# The board's serial input buffer: ports/esp32/mphalport.c `stdin_ringbuf_array[260]`, which the
+# REPL UART's RX interrupt (ports/esp32/uart.c) and the USB serial fill; py/ringbuf.c keeps one
+# slot free, so 259 bytes wait there for the program, and a byte that finds it full is lost.
+RX_BUFFER = 259
+
 BAUDS = {
     getattr(termios, f"B{b}"): b
     for b in (9600, 19200, 38400, 57600, 115200, 230400, 460800, 500000, 921600, 1000000, 2000000)
@@ -192,6 +197,9 @@ class Board:
         self.blank = blank
         self.heap = heap
         self.board_name = board_name
+        self.rx_buffer = RX_BUFFER  # bytes the board holds for its program (see RX_BUFFER)
+        self.rx_lost = 0
+        self.inner_name: str | None = None
         self.master, self.slave = os.openpty()
         _set_raw(self.slave)
         attrs = termios.tcgetattr(self.slave)
@@ -251,6 +259,7 @@ class Board:
     def spawn(self, mode: str, cause: int) -> None:
         inner, child = os.openpty()
         _set_child_tty(child)
+        self.inner_name = os.ttyname(child)
         cmd = [micropython(), "-X", f"heapsize={self.heap}", "-i", str(SIM_DIR / "vboot.py"),
                str(self.dir), mode, str(cause), str(self.sim_cache)]
 
@@ -468,6 +477,12 @@ class Board:
             if allow > 0:
                 n = min(allow, burst, len(self.in_buf))
                 chunk = bytes(self.in_buf[:n])
+                fit = self._rx_room(n)
+                if fit < n:  # the board's input buffer is full: what arrives now is lost
+                    self.rx_lost += n - fit
+                    del self.in_buf[fit:n]
+                    self.t_in += (n - fit) / rate
+                    chunk = chunk[:fit]
                 if self.host_baud != self.baud:
                     chunk = bytes(b & 0x7C | 0x80 for b in chunk)
                 try:
@@ -480,6 +495,26 @@ class Board:
                 self.t_in = max(self.t_in + w / rate, now - burst / rate)
         elif not self.in_buf:
             self.t_in = now
+
+    def _rx_room(self, n: int) -> int:
+        """How many of n arriving bytes fit in the board's input buffer: RX_BUFFER less what
+        its program has not read yet (the child's tty input queue, FIONREAD)."""
+        if self.inner_name is None:
+            return n
+        try:
+            fd = os.open(self.inner_name, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        except OSError:
+            return n
+        try:
+            import fcntl
+            import struct
+
+            pending = struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]
+        except OSError:
+            pending = 0
+        finally:
+            os.close(fd)
+        return max(0, min(n, self.rx_buffer - pending))
 
     def step(self, timeout: float) -> None:
         now = time.monotonic()
@@ -515,6 +550,9 @@ class Board:
         self._flush(time.monotonic())
 
     def stop(self) -> None:
+        if self.rx_lost:
+            print(f"vboard: {self.device_id}: {self.rx_lost} bytes from the host lost: the board's "
+                  f"{self.rx_buffer}-byte input buffer was full", file=sys.stderr, flush=True)
         if self.dropped:
             print(f"vboard: {self.device_id}: {self.dropped} bytes of output dropped while no host read the port",
                   file=sys.stderr, flush=True)
