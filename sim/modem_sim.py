@@ -182,14 +182,14 @@ _MODELS = {
     },
 }
 _MODELS["BG96"] = dict(_MODELS["BG95"], cgmm="BG96", cgmr="BG96MAR02A07M1G", off_max_ms=0)
-_ALIASES = {
-    "SIM7080": "SIM7080G",
-    "SIM7000": "SIM7000G",
-    "A7670E": "A7670",
-    "A7670G": "A7670",
-    "A7670SA": "A7670",
-    "BG95-M3": "BG95",
-}
+
+
+def _canonical(model):
+    # the firmware's one table of model aliases (firmware/mobiot_fw/cell/models.py), imported
+    # for the call and dropped again as the firmware does
+    from mobiot_fw import once
+
+    return once("mobiot_fw.cell.models").canonical(model)
 
 # 3GPP TS 27.007 §10.1.22 (+CEREG) <stat>
 _STAT_NOT = 0
@@ -293,7 +293,7 @@ class _Rng:
 
 class ModemSim:
     def __init__(self, model, scenario=None, seed=0, clock=None):
-        model = _ALIASES.get(model, model) or "SIM7080G"
+        model = (_canonical(model) or model) if model else "SIM7080G"
         if model not in _MODELS:
             raise ValueError("unknown modem model: %s" % model)
         self.model = model
