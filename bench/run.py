@@ -2,6 +2,8 @@
 
 - firmware_*: the real main loop on the MicroPython unix port under `-X heapsize=96k`
   (bench/fw_bench.py), firmware and fakes compiled to .mpy as on a board.
+- firmware_board_*: each boards/*.json with its sensors and modem stack, on top of the
+  simulation's own heap (bench/fw_boards.py).
 - collector_*: bench/bench_collector.py (decoder + SQLite store + acks).
 Figures, not pass/fail: these machines are shared and noisy.
 """
@@ -24,6 +26,7 @@ from mobiot.vboard import compile_mpy  # noqa: E402
 
 CYCLES = 10000
 HEAP = os.environ.get("BENCH_FW_HEAP", "96k")
+BOARDS = os.environ.get("BENCH_BOARDS", "1") != "0"  # the per-board figures (a few minutes)
 
 
 def _fw_run(mpy: Path, img: Path, heap: str, cycles: int) -> subprocess.CompletedProcess:
@@ -78,7 +81,54 @@ def firmware() -> dict:
                              capture_output=True, text=True, timeout=120)
         if imp.returncode == 0:
             res.update(json.loads(imp.stdout.strip().splitlines()[-1]))
+        if BOARDS:
+            res.update(boards(mpy, Path(tmp)))
         return res
+
+
+def _board_run(sim: Path, mpy: Path, state: Path, heap: str, mode: str) -> subprocess.CompletedProcess:
+    img = state / "flash.img"
+    if img.exists():
+        img.unlink()
+    cmd = [micropython(), "-X", f"heapsize={heap}", str(ROOT / "bench" / "fw_boards.py"), str(sim), str(mpy),
+           str(state), mode]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+
+
+def boards(mpy: Path, tmp: Path) -> dict:
+    """firmware_board_<name>_heap_peak_bytes: for each boards/*.json, the smallest heap (to 2 KiB)
+    that runs the firmware with that board's sensors and modem stack against the simulation
+    (bench/fw_boards.py), minus the heap the simulation holds once built. What the simulation
+    allocates while it runs (modem log, NMEA lines) counts as firmware, so the figure errs high."""
+    sim = tmp / "sim-mpy"
+    sim.mkdir()
+    for py in (ROOT / "sim").glob("*.py"):
+        if py.name not in ("vboot.py", "vseed.py"):
+            compile_mpy(py, sim / f"{py.stem}.mpy", py.name)
+    res: dict = {}
+    for bf in sorted((ROOT / "boards").glob("*.json")):
+        name = bf.stem.replace("-", "_")
+        state = tmp / "boards" / bf.stem
+        state.mkdir(parents=True)
+        (state / "sim.json").write_text(json.dumps({"index": 0, "device_id": "356938035643809", "scenario": {},
+                                                    "board": json.loads(bf.read_text())}))
+        got = _board_run(sim, mpy, state, "2M", "sim")
+        ok = _board_run(sim, mpy, state, "2M", "run")
+        if got.returncode != 0 or ok.returncode != 0 or ok.stdout.split()[-1:] == ["0"]:  # 0: no report
+            tail = (got.stdout + got.stderr + ok.stdout + ok.stderr).strip().splitlines()[-3:]
+            res[f"firmware_board_{name}_error"] = " | ".join(tail)
+            continue
+        sim_bytes = int(got.stdout.split()[-1])
+        lo, hi = sim_bytes // 1024, 2048
+        while hi - lo > 2:
+            mid = (lo + hi) // 2
+            if _board_run(sim, mpy, state, f"{mid}k", "run").returncode == 0:
+                hi = mid
+            else:
+                lo = mid
+        res[f"firmware_board_{name}_heap_peak_bytes"] = hi * 1024 - sim_bytes
+        res[f"firmware_board_{name}_modem_reports"] = int(ok.stdout.split()[-1])
+    return res
 
 
 def collector() -> dict:
