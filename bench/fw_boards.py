@@ -1,6 +1,7 @@
 # The firmware's heap on top of the simulation, for one board definition (run by bench/run.py):
 #   micropython -X heapsize=H bench/fw_boards.py SIMMPY FWMPY STATE_DIR MODE
-# STATE_DIR/sim.json holds the board definition (boards/<name>.json) as a virtual board's does.
+# STATE_DIR/sim.json holds the board definition (boards/<name>.json) as a virtual board's does,
+# STATE_DIR/device.json its device form (mobiot.boarddef.device_json), the board's /board.json.
 # MODE "sim": build the simulated world (sensors, PMU, modem simulator) and print the heap it
 # holds. MODE "run": the same, then the firmware as app.main() runs it (board.json read from
 # flash, the config, app.Terminal, sensors, the modem part) for CYCLES report cycles in virtual
@@ -36,8 +37,8 @@ for kind, key in (("i2c", (b.get("i2c") or {}).get("id", 0)), ("adc", (b.get("ba
     if key is not None:
         simworld.device(kind, key)
 fb.mount(fb.FileBlockDev(state + "/flash.img", 256), "/bq", mkfs=True)
-with open("/bq/board.json", "w") as f:
-    json.dump(b, f)
+with open(state + "/device.json") as fi, open("/bq/board.json", "w") as f:
+    f.write(fi.read())  # the board file's device form, as provisioning writes it
 with open("/bq/config.json", "w") as f:
     json.dump({"device_id": "356938035643809", "interval_s": 60, "modem": {"apn": "iot.test"}}, f)
 os.chdir("/bq")

@@ -5,6 +5,9 @@
 - firmware_board_*: each boards/*.json with its sensors and modem stack, on top of the
   simulation's own heap (bench/fw_boards.py).
 - collector_*: bench/bench_collector.py (decoder + SQLite store + acks).
+- board_heap_*: heap of each board file once parsed on the board (bench/fw_board_heap.py):
+  board_heap_bytes_<board> for its device form (mobiot.boarddef.device_json, what goes on the
+  flash), board_heap_full_bytes_<board> for the whole boards/<board>.json.
 Figures, not pass/fail: these machines are shared and noisy.
 """
 
@@ -107,13 +110,19 @@ def boards(mpy: Path, tmp: Path) -> dict:
     for py in (ROOT / "sim").glob("*.py"):
         if py.name not in ("vboot.py", "vseed.py"):
             compile_mpy(py, sim / f"{py.stem}.mpy", py.name)
+    from mobiot import boarddef
+
     res: dict = {}
-    for bf in sorted((ROOT / "boards").glob("*.json")):
-        name = bf.stem.replace("-", "_")
-        state = tmp / "boards" / bf.stem
+    for stem in boarddef.names():
+        name = stem.replace("-", "_")
+        state = tmp / "boards" / stem
         state.mkdir(parents=True)
+        board = boarddef.load(stem)
+        # the simulation reads the whole board file (as vboard's sim.json), the firmware its
+        # device form from flash (as provisioning writes it)
         (state / "sim.json").write_text(json.dumps({"index": 0, "device_id": "356938035643809", "scenario": {},
-                                                    "board": json.loads(bf.read_text())}))
+                                                    "board": board}))
+        (state / "device.json").write_text(boarddef.device_json(board))
         got = _board_run(sim, mpy, state, "2M", "sim")
         ok = _board_run(sim, mpy, state, "2M", "run")
         if got.returncode != 0 or ok.returncode != 0 or ok.stdout.split()[-1:] == ["0"]:  # 0: no report
@@ -138,6 +147,26 @@ def boards(mpy: Path, tmp: Path) -> dict:
     return res
 
 
+def board_files() -> dict:
+    from mobiot import boarddef
+
+    res: dict = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        args = []
+        for name in boarddef.names():
+            dev = Path(tmp) / f"{name}.json"
+            dev.write_text(boarddef.device_json(boarddef.load(name)))
+            full = boarddef.BOARDS_DIR / f"{name}.json"
+            args += [f"board_heap_bytes_{name}={dev}", f"board_heap_full_bytes_{name}={full}"]
+        proc = subprocess.run([micropython(), "-X", "heapsize=1M", str(ROOT / "bench" / "fw_board_heap.py"), *args],
+                              capture_output=True, text=True, timeout=120)
+        if proc.returncode != 0:
+            res["board_heap_error"] = (proc.stdout + proc.stderr).strip().splitlines()[-1:]
+        else:
+            res.update(json.loads(proc.stdout.strip().splitlines()[-1]))
+    return res
+
+
 def collector() -> dict:
     import bench_collector
 
@@ -148,6 +177,8 @@ def main() -> int:
     results: dict = {}
     print(f"firmware: {CYCLES} report cycles under -X heapsize={HEAP} ...", flush=True)
     results.update(firmware())
+    print("board files ...", flush=True)
+    results.update(board_files())
     print("collector ...", flush=True)
     results.update(collector())
     out = ROOT / "bench" / "results.json"

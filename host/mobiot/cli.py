@@ -15,6 +15,7 @@ import click
 from .errors import MobiotError
 
 COMMANDS = {
+    "board": ("mobiot.board:board", "Board definitions: list, show (device form), check."),
     "vboard": ("mobiot.vboard:vboard", "Run virtual boards behind pseudo-terminals."),
     "collect": ("mobiot.collect:collect", "Collect records from boards into SQLite."),
     "monitor": ("mobiot.monitor:monitor", "Serial console: a board's frames decoded and its log lines."),

