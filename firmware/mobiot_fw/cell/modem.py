@@ -227,18 +227,6 @@ class Modem:
         the paging time window through the vendor command where the model has one."""
         return await once("mobiot_fw.cell.ctl").request_edrx(self, edrx_s, ptw_s, rat)
 
-    async def set_radio(self, on):
-        """Radio on (AT+CFUN=1) or off (AT+CFUN=0); the modem attaches again afterwards."""
-        return await once("mobiot_fw.cell.ctl").set_radio(self, on)
-
-    async def nitz_on(self):
-        """Let the modem take the network's time (NITZ), with the model's command."""
-        return await once("mobiot_fw.cell.ctl").nitz_on(self)
-
-    async def network_utc(self):
-        """The modem's clock as UTC epoch seconds (set from NITZ), or None."""
-        return await once("mobiot_fw.cell.ctl").network_utc(self)
-
     async def sleep(self):
         """Let the modem sleep until wake() (DTR high, after the model's sleep command took
         once per power-on). False when it cannot: no DTR line, or no such command."""
