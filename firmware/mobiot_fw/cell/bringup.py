@@ -42,8 +42,14 @@ def make(p, gnss):
         mgnss = ModemGnss(at, mc["model"], on_at=g.get("on_at"), read_at=g.get("at"), exclusive=g.get("exclusive"),
                           stale_ms=(3 * p.cfg["interval_s"] + 300) * 1000)
         p.sensors.use_modem_gnss(mgnss)
+    if "power_en" in mc:
+        # The modem's supply switch (LilyGO T-A7670 utilities.h BOARD_POWERON_PIN: "must be
+        # set to HIGH for the modem to supply power"): on before the first power-key press.
+        p.power_en = plat.pin_out(mc["power_en"], 1)
     active = mc.get("pwrkey_active", 1)
     pk = plat.pin_out(mc["pwrkey"], 1 - active) if "pwrkey" in mc else None
+    ra = mc.get("reset_active", 1)
+    rst = plat.pin_out(mc["reset"], 1 - ra) if "reset" in mc else None
     # DTR low keeps the modem awake; Modem.sleep() raises it between reports (docs/boards.md)
     dtr = plat.pin_out(mc["dtr"], 0) if "dtr" in mc else None
     if "ri" in mc:
@@ -57,5 +63,7 @@ def make(p, gnss):
     modem = Modem(at, mc["model"], pwrkey=pk, apn=mcfg["apn"],
                   psm=(psm["t3412_s"], psm["t3324_s"]) if psm["t3412_s"] else None,
                   edrx=edrx or None, on_event=p.on_modem_event, on_reg=p.on_reg,
-                  pwrkey_active=active, dtr=dtr)
+                  pwrkey_active=active, dtr=dtr, reset=rst, reset_active=ra)
+    if rst is not None and "reset_ms" in mc:
+        modem.reset_ms = mc["reset_ms"]
     return modem, mgnss, ri

@@ -37,6 +37,7 @@ class ModemPart:
         self.conn = {}  # latest connectivity values
         self.reports = 0
         self.ri = None  # set by the modem's RI line (URC or data waiting): wakes the report loop
+        self.power_en = None  # the modem's supply switch (board file modem.power_en), held on
 
     # -- what the driver tells us ------------------------------------------------------------
     def on_modem_event(self, name, detail):
