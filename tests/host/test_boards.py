@@ -122,7 +122,7 @@ def _broken(stem: str, edit) -> list[str]:
         ("lilygo-t-a7670", lambda b: b["modem"]["_src"].pop("power_en"), "no _src"),
         ("lilygo-t-a7670", lambda b: b["modem"]["_src"].pop("reset_ms"), "no _src"),
         ("lilygo-t-a7670", lambda b: b["micropython"]["_src"].pop("file"), "no _src"),
-        ("lilygo-t-sim7080g-s3", lambda b: b["modem"]["pmu"]["_src"].pop("modem_rail"), "no _src"),
+        ("lilygo-t-sim7080g-s3", lambda b: b["i2c"]["_src"].pop("scl"), "no _src"),
         ("lilygo-t-sim7000g", lambda b: b["battery"]["_src"].pop("divider"), "no _src"),
         ("lilygo-t-sim7000g", lambda b: b["modem"].update(pwrkey="4"), "is not pin"),
         ("lilygo-t-sim7000g", lambda b: b["modem"].update(sleep_pin=2), "not a board key"),
