@@ -285,7 +285,7 @@ class Uplink:
         self.published += 1
         h = self.ring_h
         self.ring_seq[h] = last
-        self.ring_ms[h] = int(self.clock())
+        self.ring_ms[h] = self.clock()  # pyright: ignore[reportArgumentType, reportCallIssue]
         self.ring_h = (h + 1) % _RING
         self.ring_n += 1
         return True
