@@ -18,6 +18,7 @@ import math
 import time
 
 from fakeuart import uart_pair
+import sim_sockets
 
 _LOG_MAX = 256
 
@@ -370,6 +371,8 @@ class ModemSim:
 
     # -- power -----------------------------------------------------------------------------
     def _reset_runtime(self):
+        if getattr(self, "sockets", None) is not None:
+            self.sockets.reset()  # sim_sockets: a power cycle drops every connection
         self.echo = bool(self.cfg.get("echo", True))
         self.cfun = 1
         self.cereg_n = 0
@@ -552,6 +555,9 @@ class ModemSim:
         data = self._mdm.read()
         if not data or self.state != "on" or self.hung:
             return  # a dead or hung modem does not even echo
+        sk = getattr(self, "sockets", None)
+        if sk is not None and sk.want:
+            data = sk.feed(data)  # sim_sockets: the payload after a ">" prompt, raw
         self._acc.extend(data)
         while True:
             i = self._acc.find(b"\r")
@@ -1333,3 +1339,4 @@ _HANDLERS = {
     "AT+QGPSEND": _h_qgpsend,
     "AT+QGPSLOC": _h_qgpsloc,
 }
+_HANDLERS.update(sim_sockets.HANDLERS)  # TCP/TLS socket commands (sim/sim_sockets.py)

@@ -46,6 +46,33 @@ class End:
             self.peer.ev.set()
 
 
+class TcpEnd:
+    """The broker's end of a real TCP connection (asyncio streams), same API as End."""
+
+    def __init__(self, r, w):
+        self.r = r
+        self.w = w
+        self.closed = False
+
+    async def read_into(self, mv):
+        d = await self.r.read(len(mv))
+        if not d:
+            return 0
+        mv[: len(d)] = d
+        return len(d)
+
+    async def write(self, mv):
+        if self.closed:
+            raise OSError(errno.ENOTCONN)
+        self.w.write(bytes(mv))
+        await self.w.drain()
+
+    def close(self):
+        if not self.closed:
+            self.closed = True
+            self.w.close()
+
+
 def pair():
     a, b = End(), End()
     a.peer, b.peer = b, a
@@ -84,6 +111,19 @@ class Broker:
                 asyncio.create_task(broker._serve(srv))
 
         return Stream()
+
+    async def serve_tcp(self):
+        """Listen on a free loopback port for real TCP clients; returns (server, port)."""
+        import random
+
+        for _ in range(50):
+            port = 20000 + random.getrandbits(14)
+            try:
+                srv = await asyncio.start_server(lambda r, w: self._serve(TcpEnd(r, w)), "127.0.0.1", port)
+                return srv, port
+            except OSError:
+                pass
+        raise OSError(errno.EADDRINUSE)
 
     def drop(self, cid=None):
         """Cut the connection(s) as a network outage would."""

@@ -105,6 +105,12 @@ class At:
         self.timeouts = 0  # total
         self.timeouts_in_row = 0
         self._tasks = None
+        # binary socket data inline in a response (SIM7080 AT+CARECV: "+CARECV: <n>,<n bytes>",
+        # uplink/sock_simcom_ca.py): raw_into() arms it for one command
+        self._raw_pre = None
+        self._raw_mv = memoryview(bytearray(0))
+        self._raw_left = 0
+        self.raw_n = 0
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self):
@@ -138,34 +144,73 @@ class At:
         """After cmd(..., expect='>'): write the payload and wait for its final (e.g. SEND OK)."""
         return await self._run(None, data, timeout_ms, expect)
 
-    async def _run(self, line, data, timeout_ms, expect):
-        # line: the command (data is the command line, CR appended), None for a payload
+    async def cmd_data(self, line, data, timeout_ms=DEFAULT_TIMEOUT_MS, expect=None):
+        """A command answered by the ">" prompt, then its payload, as one transaction: no other
+        task's command can come between them and land in the modem's data mode (AT+CASEND,
+        AT+CMGS). Returns the payload's (lines, final)."""
         async with self._lock:
-            self._lines = []
-            self._final = None
-            self._expect = expect
-            self._seen_expect = False
-            self._done.clear()
-            self._cmd = "" if line is None else line
-            self._uart.write(data)
-            if line is not None:
-                self._uart.write(b"\r")  # V.250 §5.2.1: S3 (CR) ends a command line
-            try:
-                await asyncio.wait_for_ms(self._done.wait(), timeout_ms)
-            except asyncio.TimeoutError:
-                self.timeouts += 1
-                self.timeouts_in_row += 1
-                raise AtTimeout("<data>" if line is None else line)
-            finally:
-                self._cmd = None
-            self.timeouts_in_row = 0
-            final = self._final
-            lines = self._lines
-            self._lines = []
-            if final != ">" and cellular.classify(final, line) == cellular.FINAL_ERROR:
-                line = "<data>" if line is None else line
-                raise AtError(line, final, error_code(final))
-            return lines, final
+            await self._exec(line, line, timeout_ms, ">")
+            return await self._exec(None, data, timeout_ms, expect)
+
+    async def _run(self, line, data, timeout_ms, expect):
+        async with self._lock:
+            return await self._exec(line, data, timeout_ms, expect)
+
+    async def _exec(self, line, data, timeout_ms, expect):
+        # line: the command (data is the command line, CR appended), None for a payload
+        self._lines = []
+        self._final = None
+        self._expect = expect
+        self._seen_expect = False
+        self._done.clear()
+        self._cmd = "" if line is None else line
+        self._uart.write(data)
+        if line is not None:
+            self._uart.write(b"\r")  # V.250 §5.2.1: S3 (CR) ends a command line
+        try:
+            await asyncio.wait_for_ms(self._done.wait(), timeout_ms)
+        except asyncio.TimeoutError:
+            self.timeouts += 1
+            self.timeouts_in_row += 1
+            raise AtTimeout("<data>" if line is None else line)
+        finally:
+            self._cmd = None
+        self.timeouts_in_row = 0
+        final = self._final
+        lines = self._lines
+        self._lines = []
+        if final != ">" and cellular.classify(final, line) == cellular.FINAL_ERROR:
+            line = "<data>" if line is None else line
+            raise AtError(line, final, error_code(final))
+        return lines, final
+
+    def raw_into(self, prefix, mv):
+        """Arm the reader for a response line "<prefix><n>,<n raw bytes>": the bytes go into mv
+        (at most len(mv) kept), raw_n counts them; prefix None disarms. The line itself is
+        delivered as "<prefix><n>"."""
+        self._raw_pre = prefix
+        if mv is not None:
+            self._raw_mv = mv
+        self._raw_left = 0
+        self.raw_n = 0
+
+    def _raw_start(self):
+        # the line so far is "<prefix><digits>" and a comma came: how many raw bytes follow
+        pre = self._raw_pre or b""
+        k = len(pre)
+        buf = self._buf
+        if self._n <= k:
+            return -1
+        for j in range(k):
+            if buf[j] != pre[j]:
+                return -1
+        v = 0
+        for j in range(k, self._n):
+            d = buf[j] - 48
+            if not 0 <= d <= 9:
+                return -1
+            v = v * 10 + d
+        return v
 
     # -- URCs --------------------------------------------------------------------------
     def pending_urcs(self):
@@ -230,6 +275,21 @@ class At:
                 continue
             for i in range(n):
                 c = chunk[i]
+                if self._raw_left:
+                    k = self.raw_n
+                    if k < len(self._raw_mv):
+                        self._raw_mv[k] = c
+                    self.raw_n = k + 1
+                    self._raw_left -= 1
+                    continue
+                if c == 44 and self._raw_pre is not None and self._cmd is not None:
+                    r = self._raw_start()
+                    if r >= 0:
+                        self._raw_left = r
+                        self._raw_pre = None
+                        self._line(self._n)
+                        self._n = 0
+                        continue
                 if c == _LF or c == _CR:
                     if self._n:
                         self._line(self._n)

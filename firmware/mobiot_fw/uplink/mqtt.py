@@ -11,6 +11,7 @@
 # encoder wrote into its buffer (no copy, no per-message allocation) and reads packets into one
 # preallocated buffer.
 import asyncio
+import errno
 import time
 
 from micropython import const
@@ -40,6 +41,16 @@ REFUSED_NOT_AUTHORISED = const(5)
 
 class MqttError(OSError):
     pass
+
+
+class LinkError(OSError):
+    """A transport that could not connect; .what names why for the uplink_error event
+    (docs/uplink.md: dns, network, refused, tls, connect), .code the modem's result code."""
+
+    def __init__(self, what, code=0):
+        super().__init__(errno.ECONNREFUSED if what == "refused" else errno.EIO, what)
+        self.what = what
+        self.code = code
 
 
 class ConnectRefused(MqttError):

@@ -95,6 +95,13 @@ class Uplink:
         self.nreplies += 1
         self.wake.set()
 
+    def shutdown(self):
+        """Stop: end the connection now; run() returns."""
+        self.stop = True
+        if self.mq is not None:
+            self.mq.close()
+        self.wake.set()
+
     def kick(self):
         """A new record is queued (or acked): look at the queue now."""
         self.wake.set()
@@ -133,7 +140,9 @@ class Uplink:
 
     def _lost(self, e):
         what = getattr(e, "what", None) or ("timeout" if e.args and e.args[0] == 110 else "connect")
-        code = e.args[0] if e.args and isinstance(e.args[0], int) else 0
+        code = getattr(e, "code", None)
+        if code is None:
+            code = e.args[0] if e.args and isinstance(e.args[0], int) else 0
         if self.up_since is not None:
             self.event("uplink_down", ("err", what), ("code", code),
                        ("after_s", time.ticks_diff(self.clock(), self.up_since) // 1000))

@@ -1,0 +1,344 @@
+# The modem simulator's socket commands (never deployed): they open REAL TCP and TLS
+# connections from the unix port (socket, ssl), so the firmware's uplink talks to a real
+# broker on loopback. Contract: docs/scenario.md (modem.hosts, modem.files) and docs/uplink.md
+# "Transports". Hooked into sim/modem_sim.py: the handlers join its command table, the data
+# mode after a ">" prompt takes raw bytes (feed), and a power cycle closes every socket.
+#
+# SIMCom SIM7080G (and SIM7000G firmware with the CA* stack), SIM7080 Series AT Command
+# Manual V1.02, chapter "TCP/UDP" and "SSL":
+#   AT+CASSLCFG=<cid>,"SSL",<0|1> / ,"CRINDEX",<ctx> / ,"CACERT","<file>"   OK
+#   AT+CSSLCFG="SSLVERSION",<ctx>,<ver> / "CONVERT",2,"<file>" / "SNI",<ctx>,"<name>"   OK
+#   AT+CAOPEN=<cid>,<pdp>,"TCP","<host>",<port>   OK, then +CAOPEN: <cid>,<result>
+#       result 0 ok, 20 cannot resolve host, 21 network not active, 23 remote refused,
+#       24 certificate time expired, 25 common name mismatch, 26 name mismatch and time
+#       expired, 27 connect failed. The simulator answers every certificate verification
+#       failure (unknown CA, wrong name) with 26: mbedTLS reports them as one error.
+#   AT+CASEND=<cid>,<len>   ">" , <len> bytes, OK
+#   AT+CARECV=<cid>,<len>   +CARECV: <n>,<n bytes>  OK   (n = 0 when nothing is buffered)
+#   AT+CACLOSE=<cid>        OK
+#   AT+CASTATE?             +CASTATE: <cid>,<state> per socket (0 closed, 1 connected)
+#   URCs: +CADATAIND: <cid> when data arrives into an empty buffer; +CASTATE: <cid>,0 when
+#   the peer closes the connection (or the network drops it).
+import asyncio
+import errno
+import socket
+
+_MAX_CID = 12  # SIM7080: <cid> 0-12
+_RECV_MAX = 1460  # AT+CARECV <readlen> 1-1460
+_SEND_MAX = 1460
+
+
+class _Conn:
+    def __init__(self, sock):
+        self.sock = sock
+        self.rx = bytearray()
+        self.open = True
+
+
+class Sockets:
+    """The sockets of one simulated modem."""
+
+    def __init__(self, sim):
+        self.sim = sim
+        self.conns = {}
+        self.ssl = {}  # cid -> {"ssl": bool, "cacert": name, "crindex": n}
+        self.ctx = {}  # ctx index -> {"sni": name, "ca": name}
+        self.converted = set()
+        self.want = 0  # raw bytes still expected after a ">" prompt
+        self._data = bytearray()
+        self._send_cid = None
+        self._task = None
+        self.opened = 0  # connections made (tests)
+
+    # -- hooks -----------------------------------------------------------------------------
+    def reset(self):
+        """Power cycle: every connection is gone (the modem's IP stack restarted)."""
+        for c in self.conns.values():
+            _close(c.sock)
+        self.conns = {}
+        self.ssl = {}
+        self.ctx = {}
+        self.want = 0
+        self._data = bytearray()
+
+    def feed(self, data):
+        """Bytes from the firmware while a payload is expected: take them; returns the rest."""
+        k = min(self.want, len(data))
+        self._data.extend(data[:k])
+        self.want -= k
+        if not self.want:
+            cid = self._send_cid
+            payload = bytes(self._data)
+            self._data = bytearray()
+            c = self.conns.get(cid)
+            ok = c is not None and c.open and self.sim._registered() and _sendall(c.sock, payload)
+            self.sim._send(["OK" if ok else "ERROR"])
+        return data[k:]
+
+    def start(self):
+        if self._task is None:
+            self._task = asyncio.create_task(self._poll())
+
+    async def _poll(self):
+        # the modem's side of its sockets: read what arrived, say so by URC, notice closes
+        while True:
+            await asyncio.sleep_ms(20)
+            sim = self.sim
+            if sim.state != "on" or sim.hung:
+                continue
+            for cid, c in list(self.conns.items()):
+                if not c.open:
+                    continue
+                if not sim._registered():
+                    # out of coverage: the TCP connection times out at the modem
+                    self._drop(cid, c)
+                    continue
+                got = _recv(c.sock)
+                if got is None:
+                    continue
+                if got == b"":
+                    self._drop(cid, c)
+                    continue
+                was_empty = not c.rx
+                c.rx.extend(got)
+                if was_empty:
+                    sim._urc("+CADATAIND: %d" % cid)
+
+    def _drop(self, cid, c):
+        c.open = False
+        _close(c.sock)
+        self.sim._urc("+CASTATE: %d,0" % cid)
+
+
+def _close(s):
+    try:
+        s.close()
+    except OSError:
+        pass
+
+
+def _recv(s):
+    # non-blocking read: bytes, b"" when the peer closed, None when nothing is there
+    try:
+        d = s.read(2048)
+    except OSError as e:
+        if e.args and e.args[0] in (errno.EAGAIN, errno.EWOULDBLOCK):
+            return None
+        return b""
+    return d
+
+
+def _sendall(s, data):
+    mv = memoryview(data)
+    tries = 0
+    while len(mv):
+        try:
+            n = s.write(mv)
+        except OSError as e:
+            if e.args and e.args[0] in (errno.EAGAIN, errno.EWOULDBLOCK) and tries < 2000:
+                n = None
+            else:
+                return False
+        if n:
+            mv = mv[n:]
+        else:
+            tries += 1
+            import time
+
+            time.sleep_ms(1)
+    return True
+
+
+def _args(rest):
+    # '=0,0,"TCP","host",1883' -> ['0', '0', 'TCP', 'host', '1883']
+    out = []
+    for a in rest[1:].split(","):
+        a = a.strip()
+        if len(a) >= 2 and a[0] == '"' and a[-1] == '"':
+            a = a[1:-1]
+        out.append(a)
+    return out
+
+
+def _socks(sim):
+    s = getattr(sim, "sockets", None)
+    if s is None:
+        s = Sockets(sim)
+        sim.sockets = s
+    s.start()
+    return s
+
+
+def _ca_only(sim):
+    # the CA* stack: SIM7080G, and SIM7000G firmware that has it (scenario modem.ca_stack)
+    if sim.model == "SIM7080G":
+        return True
+    return sim.model == "SIM7000G" and bool(sim.cfg.get("ca_stack", False))
+
+
+def _file(sim, name):
+    files = sim.cfg.get("files") or {}
+    v = files.get(name)
+    if v is None:
+        return None
+    if "-----BEGIN" in v:
+        return v.encode()
+    with open(v, "rb") as f:
+        return f.read()
+
+
+def _h_casslcfg(sim, rest, line):
+    if not _ca_only(sim):
+        return ["ERROR"]
+    a = _args(line[len("AT+CASSLCFG"):])
+    cid = int(a[0])
+    key = a[1].lower()
+    cfg = _socks(sim).ssl.setdefault(cid, {})
+    if key == "ssl":
+        cfg["ssl"] = a[2] == "1"
+    elif key == "crindex":
+        cfg["crindex"] = int(a[2])
+    elif key == "cacert":
+        cfg["cacert"] = a[2]
+    else:
+        return ["ERROR"]
+    return ["OK"]
+
+
+def _h_csslcfg(sim, rest, line):
+    if not _ca_only(sim):
+        return ["ERROR"]
+    a = _args(line[len("AT+CSSLCFG"):])
+    key = a[0].lower()
+    s = _socks(sim)
+    if key == "sslversion":
+        return ["OK"]
+    if key == "convert":
+        if _file(sim, a[2]) is None:
+            return ["ERROR"]  # no such file in the modem's file system
+        s.converted.add(a[2])
+        return ["OK"]
+    if key == "sni":
+        s.ctx.setdefault(int(a[1]), {})["sni"] = a[2]
+        return ["OK"]
+    return ["ERROR"]
+
+
+def _h_caopen(sim, rest, line):
+    if not _ca_only(sim):
+        return ["ERROR"]
+    a = _args(line[len("AT+CAOPEN"):])
+    cid = int(a[0])
+    s = _socks(sim)
+    if not 0 <= cid <= _MAX_CID or cid in s.conns and s.conns[cid].open:
+        return ["ERROR"]
+    host, port = a[3], int(a[4])
+    res = _open(sim, s, cid, host, port)
+    return ["+CAOPEN: %d,%d" % (cid, res), "OK"]
+
+
+def _open(sim, s, cid, host, port):
+    if not (sim._registered() and sim.pdp_active):
+        return 21  # network not active
+    name = host  # the server name TLS checks, unless AT+CSSLCFG="SNI" set another
+    host = (sim.cfg.get("hosts") or {}).get(host, host)
+    try:
+        ai = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+    except OSError:
+        return 20
+    if not ai:
+        return 20
+    sock = socket.socket(ai[0][0], socket.SOCK_STREAM)
+    try:
+        sock.connect(ai[0][-1])
+    except OSError:
+        _close(sock)
+        return 23
+    cfg = s.ssl.get(cid) or {}
+    if cfg.get("ssl"):
+        ca_name = cfg.get("cacert")
+        ca = _file(sim, ca_name) if ca_name in s.converted else None
+        if ca is None:
+            _close(sock)
+            return 27
+        import ssl
+
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        ctx.load_verify_locations(cadata=ca)
+        sni = (s.ctx.get(cfg.get("crindex", 0)) or {}).get("sni") or name
+        try:
+            sock = ctx.wrap_socket(sock, server_hostname=sni)
+        except (OSError, ValueError):
+            _close(sock)
+            return 26
+    sock.setblocking(False)
+    s.conns[cid] = _Conn(sock)
+    s.opened += 1
+    return 0
+
+
+def _h_casend(sim, rest, line):
+    if not _ca_only(sim):
+        return ["ERROR"]
+    a = _args(line[len("AT+CASEND"):])
+    cid, n = int(a[0]), int(a[1])
+    s = _socks(sim)
+    c = s.conns.get(cid)
+    if c is None or not c.open or not 0 < n <= _SEND_MAX:
+        return ["ERROR"]
+    s._send_cid = cid
+    s.want = n
+    return [">"]
+
+
+def _h_carecv(sim, rest, line):
+    if not _ca_only(sim):
+        return ["ERROR"]
+    a = _args(line[len("AT+CARECV"):])
+    cid, n = int(a[0]), int(a[1])
+    s = _socks(sim)
+    c = s.conns.get(cid)
+    if c is None or not 0 < n <= _RECV_MAX:
+        return ["ERROR"]
+    k = min(n, len(c.rx))
+    data = bytes(c.rx[:k])
+    c.rx = c.rx[k:]
+    # "+CARECV: <n>,<data>" with the data raw on the same line, then OK
+    sim._log(">", "+CARECV: %d,<%d bytes>" % (k, k))
+    if k:
+        sim._mdm.write(b"\r\n+CARECV: %d," % k + data + b"\r\n")
+    else:
+        sim._mdm.write(b"\r\n+CARECV: 0\r\n")
+    return ["OK"]
+
+
+def _h_caclose(sim, rest, line):
+    if not _ca_only(sim):
+        return ["ERROR"]
+    a = _args(line[len("AT+CACLOSE"):])
+    s = _socks(sim)
+    c = s.conns.pop(int(a[0]), None)
+    if c is None:
+        return ["ERROR"]
+    _close(c.sock)
+    return ["OK"]
+
+
+def _h_castate(sim, rest, line):
+    if not _ca_only(sim):
+        return ["ERROR"]
+    s = _socks(sim)
+    out = ["+CASTATE: %d,%d" % (cid, 1 if c.open else 0) for cid, c in sorted(s.conns.items())]
+    return out + ["OK"]
+
+
+HANDLERS = {
+    "AT+CASSLCFG": _h_casslcfg,
+    "AT+CSSLCFG": _h_csslcfg,
+    "AT+CAOPEN": _h_caopen,
+    "AT+CASEND": _h_casend,
+    "AT+CARECV": _h_carecv,
+    "AT+CACLOSE": _h_caclose,
+    "AT+CASTATE": _h_castate,
+}
