@@ -48,6 +48,9 @@ EVENTS = (
     ("reg_change", (("old", "str"), ("new", "str"))),
     ("time_set", (("delta_s", "num"), ("source", "str"))),
     ("low_battery", (("bat", "num"),)),
+    ("uplink_up", (("transport", "str"), ("tls", "bool"))),
+    ("uplink_down", (("err", "str"), ("code", "int"), ("after_s", "num"))),
+    ("uplink_error", (("err", "str"), ("code", "int"))),
 )
 
 # Reset causes carried by the boot event ("reset"): names of machine.reset_cause() constants.

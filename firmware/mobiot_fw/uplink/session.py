@@ -165,7 +165,7 @@ class Uplink:
     async def _session(self):
         c = self.cfg
         st = self.stream_factory()
-        await st.open(c["host"], c["port"], c["tls"], c["ca"])
+        await st.open(c["host"], c["port"] or (8883 if c["tls"] else 1883), c["tls"], c["ca"])
         mq = Mqtt(st, "mobiot-" + self.device, keepalive_s=c["keepalive_s"], clean=c["clean"],
                   user=c["user"] or None, password=c["password"] or None, bufsize=c["max_bytes"] + 64,
                   on_message=self._message, on_puback=self._puback, clock=self.clock)
