@@ -3,6 +3,8 @@
 - firmware_*: the real main loop on the MicroPython unix port under `-X heapsize=96k`
   (bench/fw_bench.py), firmware and fakes compiled to .mpy as on a board.
 - collector_*: bench/bench_collector.py (decoder + SQLite store + acks).
+- uplink_*: bench/bench_uplink.py (message sizes of one full report per encoding; the firmware
+  with the MQTT uplink over 10,000 cycles under -X heapsize=128k, bench/fw_uplink.py).
 Figures, not pass/fail: these machines are shared and noisy.
 """
 
@@ -93,11 +95,15 @@ def main() -> int:
     results.update(firmware())
     print("collector ...", flush=True)
     results.update(collector())
+    print("uplink ...", flush=True)
+    import bench_uplink
+
+    results.update(bench_uplink.run())
     out = ROOT / "bench" / "results.json"
     out.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
     print(json.dumps(results, indent=1, sort_keys=True))
     print(f"written to {out}")
-    return 1 if "firmware_error" in results else 0
+    return 1 if "firmware_error" in results or "uplink_error" in results else 0
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ _ROW = {name: i + 1 for i, name in enumerate(ROW_NAMES)}
 _BVER, _BN, _BT, _BU, _BV = -1, -2, -3, -4, -5
 _N, _U, _V, _VS, _VB, _T = 0, 1, 2, 3, 4, 6
 _MSGNO_MOD = 23
+_TMAX = 24  # longest template of a delta record (firmware compact.py _TMAX)
 
 
 class UplinkDecodeError(MobiotError):
@@ -194,7 +195,7 @@ def _compact(device: str, msg: Any, state: dict | None) -> list[dict[str, Any]]:
                     raise ValueError("record without kind")
                 kind = KINDS.index(records.kind_of(ROW_NAMES[first - 1]))
             if kind != 2:
-                templates[kind] = (keys, ints) if simple and len(keys) <= 40 else ([], [])
+                templates[kind] = (keys, ints) if simple and len(keys) <= _TMAX else ([], [])
         else:
             raise ValueError("record is neither a map nor an array")
         kname = KINDS[kind]

@@ -16,7 +16,7 @@ import pytest
 from mobiot.uplink_codec import UplinkDecodeError, decode_up, encoding_of
 
 ROOT = Path(__file__).resolve().parents[2]
-ENCODE = ROOT / "tests" / "firmware" / "uplink_encode.py"
+ENCODE = ROOT / "sim" / "uplink_encode_main.py"
 DEV = "356938035643809"
 TOPIC = f"mobiot/{DEV}/up"
 T0 = 1764146800

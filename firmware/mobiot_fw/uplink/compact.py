@@ -11,7 +11,7 @@ from array import array
 from micropython import const
 
 from . import cbor
-from .rec import T_FALSE, T_NUM, T_STR, T_TRUE, is_integral, put_text, scaled, to_int
+from .rec import VMAX, T_FALSE, T_NUM, T_STR, T_TRUE, is_integral, put_text, scaled, to_int
 from .table import NOT_NUM
 
 _K_BOOT = const(1)
@@ -26,7 +26,7 @@ _R_DSEQ = const(-3)
 _R_BOOT = const(-4)
 _R_CLOCK = const(-5)
 _MAX_RECS = const(23)  # records per message: the array head stays one byte
-_TMAX = const(40)  # values in a record that a delta record can follow
+_TMAX = const(24)  # values in a record that a delta record can follow
 _EVENT = const(2)
 _MSGNO_MOD = const(23)  # message counter 1..23 after the first message of a connection
 
@@ -49,9 +49,9 @@ class Compact:
         self.ti = array("q", bytes(8 * 4))
         self.seen = bytearray(4)  # per kind: a record of it is in this message
         # the record in hand: per value its row (0: text key), whether written, scaled value
-        self.rr = bytearray(64)
-        self.rw = bytearray(64)
-        self.rv = array("q", bytes(8 * 64))
+        self.rr = bytearray(VMAX)
+        self.rw = bytearray(VMAX)
+        self.rv = array("q", bytes(8 * VMAX))
         self.msgs = 0
         self.buf = bytearray(0)
         self.reset()

@@ -81,7 +81,7 @@ class Mqtt:
     on_puback(pid) is called for every PUBACK."""
 
     def __init__(self, stream, client_id, keepalive_s=120, clean=False, user=None, password=None,
-                 bufsize=1024, on_message=None, on_puback=None, clock=None):
+                 bufsize=1024, rxsize=256, on_message=None, on_puback=None, clock=None):
         self.stream = stream
         self.client_id = client_id.encode() if isinstance(client_id, str) else client_id
         self.keepalive_s = keepalive_s
@@ -90,7 +90,9 @@ class Mqtt:
         self.password = password.encode() if isinstance(password, str) else password
         self.tx = bytearray(bufsize)
         self.txv = memoryview(self.tx)
-        self.rx = bytearray(bufsize)
+        # incoming packets are commands, CONNACK, SUBACK, PUBACK: small; a larger one is read
+        # away and counted in .dropped
+        self.rx = bytearray(rxsize)
         self.rxv = memoryview(self.rx)
         self._hb = bytearray(1)  # the reader's header bytes
         self._hbv = memoryview(self._hb)

@@ -11,7 +11,7 @@ from micropython import const
 
 from . import cbor
 
-_VMAX = const(64)  # values per record (a full connectivity record has ~35)
+VMAX = const(64)  # values per record (a full connectivity record has ~35)
 
 T_NUM = const(0)
 T_STR = const(1)
@@ -188,11 +188,11 @@ class Rec:
         self.uptime = False
         self.kind = 0
         self.n = 0  # values
-        self.ks = array("H", bytes(2 * _VMAX))  # key body start
-        self.ke = array("H", bytes(2 * _VMAX))  # key body end
-        self.vs = array("H", bytes(2 * _VMAX))  # value start (string: body start)
-        self.ve = array("H", bytes(2 * _VMAX))  # value end (string: body end)
-        self.vt = bytearray(_VMAX)  # T_*
+        self.ks = array("H", bytes(2 * VMAX))  # key body start
+        self.ke = array("H", bytes(2 * VMAX))  # key body end
+        self.vs = array("H", bytes(2 * VMAX))  # value start (string: body start)
+        self.ve = array("H", bytes(2 * VMAX))  # value end (string: body end)
+        self.vt = bytearray(VMAX)  # T_*
 
     def parse(self, b):
         """Read a record payload (bytes-like). Raises ValueError when it is not one."""
@@ -245,7 +245,7 @@ class Rec:
         i = _ws(b, i + 1)
         n = 0
         while b[i] != 0x7D:
-            if n >= _VMAX:
+            if n >= VMAX:
                 raise ValueError("too many values")
             self.ks[n] = i + 1
             e = _str_end(b, i)

@@ -13,8 +13,8 @@ from .rec import Rec
 from .table import Table
 
 _RING = const(32)  # messages sent and not yet acked by the collector
-_REPLY_MAX = const(4)  # replies waiting to go up
-_REPLY_LEN = const(300)
+_REPLY_MAX = const(2)  # replies waiting to go up
+_REPLY_LEN = const(200)  # an H or K payload (docs/protocol.md: a few dozen bytes)
 _CONNECT_MS = const(30000)
 _NO_TIME_WAIT_MS = const(10000)
 
@@ -167,7 +167,7 @@ class Uplink:
         st = self.stream_factory()
         await st.open(c["host"], c["port"] or (8883 if c["tls"] else 1883), c["tls"], c["ca"])
         mq = Mqtt(st, "mobiot-" + self.device, keepalive_s=c["keepalive_s"], clean=c["clean"],
-                  user=c["user"] or None, password=c["password"] or None, bufsize=c["max_bytes"] + 64,
+                  user=c["user"] or None, password=c["password"] or None, bufsize=c["max_bytes"] + 40,
                   on_message=self._message, on_puback=self._puback, clock=self.clock)
         try:
             await mq.connect(_CONNECT_MS)

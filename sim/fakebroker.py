@@ -1,5 +1,5 @@
-# An in-memory MQTT 3.1.1 broker and stream pair for the uplink's firmware tests (MicroPython,
-# virtual time): enough of OASIS MQTT 3.1.1 to check the client: CONNECT/CONNACK (with a
+# An in-memory MQTT 3.1.1 broker and stream pair (never deployed) for the uplink's firmware tests
+# and bench (MicroPython, virtual time): enough of OASIS MQTT 3.1.1 to check the client: CONNECT/CONNACK (with a
 # configurable return code and credentials), SUBSCRIBE/SUBACK, PUBLISH QoS 0/1 both ways with
 # PUBACK, PINGREQ/PINGRESP, and a persistent session that keeps QoS 1 messages for a client
 # that is away (§3.1.2.4). The real broker (Mosquitto) is in the host tests.
@@ -80,8 +80,10 @@ def pair():
 
 
 class Broker:
-    def __init__(self, user=None, password=None, connack=0):
+    def __init__(self, user=None, password=None, connack=0, keep=True):
         self.up = True
+        self.keep = keep  # False: count what is published, keep nothing (long benches)
+        self.bytes_in = 0
         self.user = user
         self.password = password
         self.connack = connack  # forced return code (0: check credentials)
@@ -220,7 +222,9 @@ class Broker:
                     if qos:
                         pid = (body[p] << 8) | body[p + 1]
                         p += 2
-                    self.published.append((topic, bytes(body[p:]), qos, bool(b0 & 8)))
+                    self.bytes_in += len(body) - p
+                    if self.keep:
+                        self.published.append((topic, bytes(body[p:]), qos, bool(b0 & 8)))
                     if qos == 1 and not self.hold_puback:
                         await end.write(bytes((0x40, 2, pid >> 8, pid & 0xFF)))
                 elif typ == 0x80:

@@ -1,13 +1,13 @@
 # Run by tests/host/test_uplink_codec.py and bench/bench_uplink.py under the MicroPython unix
-# port (never CPython): encode queued records with the firmware's uplink encoders.
-#   micropython tests/firmware/uplink_encode.py JOBFILE
+# port (never CPython, never deployed): encode queued records with the firmware's uplink encoders.
+#   micropython sim/uplink_encode_main.py JOBFILE
 # JOBFILE: JSON {"encoding": "compact"|"senml"|"json", "device": "...", "batch": n,
 #   "max_bytes": n, "messages": [[record JSON text, ...] | "connect", ...]}: each list is
 # published as one or more messages of at most `batch` records; "connect" starts a new MQTT
 # connection (the encoder's per-connection state is reset). Prints one hex message a line.
 import sys
 
-_root = (sys.argv[0].rpartition("/")[0] or ".") + "/../.."
+_root = (sys.argv[0].rpartition("/")[0] or ".") + "/.."
 sys.path.insert(0, _root + "/firmware")
 import json
 
