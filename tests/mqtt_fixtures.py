@@ -304,7 +304,8 @@ def mqtts_broker(mqtt_broker_factory) -> Broker:
 class Peer:
     """A paho client for tests (a terminal, or a watcher): connect, subscribe, collect messages."""
 
-    def __init__(self, broker: Broker, client_id: str, clean: bool = True, ca: Path | None = None) -> None:
+    def __init__(self, broker: Broker, client_id: str, clean: bool = True, ca: Path | None = None,
+                 cert: Path | None = None, key: Path | None = None) -> None:
         import ssl
         import threading
 
@@ -315,8 +316,11 @@ class Peer:
         self.lock = threading.Lock()
         self._subacks: set[int] = set()
         c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=clean)
-        if ca is not None or broker.pki is not None:
-            c.tls_set(ca_certs=str(ca or broker.pki.ca), tls_version=ssl.PROTOCOL_TLS_CLIENT)  # type: ignore[union-attr]
+        if broker.pki is not None:
+            ctx = ssl.create_default_context(cafile=str(ca or broker.pki.ca))
+            if cert is not None and key is not None:
+                ctx.load_cert_chain(str(cert), str(key))
+            c.tls_set_context(ctx)
         c.on_message = self._on_message
         c.on_subscribe = lambda _c, _u, mid, _rc, _p: self._subacks.add(mid)
         self.client = c

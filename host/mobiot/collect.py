@@ -26,6 +26,7 @@ import click
 
 from .codec import Decoded, Decoder, encode_acks, encode_command
 from .errors import MobiotError
+from .mqtt_ingest import mqtt_options, start_mqtt
 from .store import Store, seq_gaps
 
 # USB bridges and native USB of ESP32 boards, as (VID, PID) from the USB descriptors.
@@ -164,6 +165,7 @@ class Collector:
         self.view_lock = threading.Lock()
         self.started = time.time()
         self.totals = {"received": 0, "inserted": 0, "duplicates": 0, "quarantined": 0}
+        self._after_commit: list = []  # on_commit callbacks of the batch being written
         try:
             self.store = Store(db)
         except (sqlite3.Error, OSError, ValueError) as exc:
@@ -228,7 +230,7 @@ class Collector:
                                 dev = fr.payload.get("device")
                                 if isinstance(dev, str):
                                     port.device = dev
-                    q.put(("data", port, gen, time.time(), got, len(data)))
+                    self.submit(port, gen, time.time(), got, len(data))
             except (serial.SerialException, OSError, TypeError, AttributeError) as exc:
                 # Unplugged (EIO, disconnect) or closed under us; TypeError/AttributeError come
                 # from pyserial reading a port that close() just released.
@@ -241,6 +243,14 @@ class Collector:
             return  # stop: the port stays open for the last acks and !bye
 
     # -- writer ---------------------------------------------------------------------------------
+
+    def submit(self, port, peer, t: float, got: Decoded, nbytes: int, on_commit=None) -> None:
+        """Hand decoded frames to the writer: the one ingest path of every transport (serial
+        readers, mqtt_ingest). They are committed in the next batch; then, and only then, their
+        acks go out as `port.send(encode_acks(seqs), peer)` (peer: the port's connection
+        generation, or the device for MQTT) and `on_commit()` runs. `port` needs `url`,
+        `bad_frames`, `log_lines` and `send(lines, peer)`. Safe from any thread."""
+        self.q.put(("data", port, peer, t, got, nbytes, on_commit))
 
     def _writer(self) -> None:
         try:
@@ -268,6 +278,8 @@ class Collector:
                     store.ingest(port.url, t, got.frames, got.bad, ack_to=(port, gen))
                     port.bad_frames += len(got.bad)
                     port.log_lines += len(got.logs)
+                    if item[6] is not None:
+                        self._after_commit.append(item[6])
                     store.count_port(
                         port.url,
                         bytes=item[5],
@@ -296,6 +308,9 @@ class Collector:
         for target, seqs in res.acks.items():
             port, gen = target  # type: ignore[misc]
             port.send(encode_acks(seqs), gen)
+        hooks, self._after_commit = self._after_commit, []
+        for hook in hooks:
+            hook()
         self.totals["received"] += len(res.records)
         self.totals["inserted"] += res.inserted
         self.totals["duplicates"] += res.duplicates
@@ -440,14 +455,17 @@ def print_summary(summary: dict, as_json: bool) -> None:
 @click.option("--duration", type=click.FloatRange(min=0), default=None, help="Stop after S seconds.")
 @click.option("--no-dashboard", is_flag=True, help="No live table (for scripts and logs).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@mqtt_options
 def collect(
-    ports: tuple[str, ...], db: str, baud: int, duration: float | None, no_dashboard: bool, as_json: bool
+    ports: tuple[str, ...], db: str, baud: int, duration: float | None, no_dashboard: bool, as_json: bool,
+    **mqtt_opts,
 ) -> int:
     """Collect records from boards into SQLite; ack each record after it is committed."""
     parent = Path(db).resolve().parent
     if not parent.is_dir():
         raise MobiotError(f"cannot create database {db}: directory {parent} does not exist")
-    col = Collector(list(ports), db, baud, scan=not ports)
+    col = Collector(list(ports), db, baud, scan=not ports and not mqtt_opts["mqtt"])
+    mq = start_mqtt(col, **mqtt_opts)
     if not ports and not no_dashboard:
         click.echo("no --port given: collecting from every board found by USB id", err=True)
 
@@ -464,5 +482,9 @@ def collect(
     finally:
         for sig, h in old.items():
             signal.signal(sig, h)
+        if mq is not None:
+            mq.stop()
+    if mq is not None:
+        summary["ports"][mq.url] = mq.stats()
     print_summary(summary, as_json)
     return 0
