@@ -1,5 +1,5 @@
 # `mobiot modem decode` engine: runs under the MicroPython unix port so a captured modem log is
-# decoded by the firmware's own parsers (mobiot_fw.cellular), not by a CPython copy.
+# decoded by the firmware's own parsers (mobiot_fw.cell.parse), not by a CPython copy.
 # Contract: docs/modem.md ("mobiot modem decode"). Never deployed to a board.
 #
 # Usage: micropython sim/decode_main.py [FILE|-] [--model MODEL]
@@ -14,7 +14,7 @@ for _p in (_here + "/../firmware",):
 
 import json  # noqa: E402
 
-from mobiot_fw import cellular as c  # noqa: E402
+from mobiot_fw.cell import parse as c  # noqa: E402
 
 _NO_FINAL = "no final result code before the next command or the end of the log"
 

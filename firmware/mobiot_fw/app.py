@@ -14,8 +14,8 @@ import time
 import asyncio
 from micropython import const
 
-from . import proto
-from .queue import Queue
+from .link import proto
+from .store.flashq import Queue
 
 FW_VERSION = "0.1.0"
 
@@ -448,8 +448,8 @@ class Terminal:
                     self.event("time_set", ("delta_s", e - up), ("source", "network"))
 
     async def modem_task(self):
-        from .at import At
-        from .modem import Modem
+        from .cell.at import At
+        from .cell.modem import Modem
 
         mc = self.board["modem"]
         mcfg = self.cfg["modem"]
@@ -472,7 +472,7 @@ class Terminal:
                 await asyncio.sleep(60)
         at = At(self.plat.uart("modem")).start()
         if gnss_in_modem:
-            from .modem_gnss import ModemGnss
+            from .cell.gnss import ModemGnss
 
             self.mgnss = ModemGnss(at, mc["model"], on_at=gcfg.get("on_at"), read_at=gcfg.get("at"),
                                    exclusive=gcfg.get("exclusive"),

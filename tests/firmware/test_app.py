@@ -9,7 +9,7 @@ from fake_bme280 import FakeBme280
 from fake_sht4x import FakeSht4x
 from mobiot_fw import config
 from mobiot_fw.app import Terminal
-from mobiot_fw.proto import encode_command
+from mobiot_fw.link.proto import encode_command
 
 MNT = "/tapp"
 

@@ -1,11 +1,11 @@
-# AT engine (firmware/mobiot_fw/at.py) against a scripted peer on a fake UART pair.
+# AT engine (firmware/mobiot_fw/cell/at.py) against a scripted peer on a fake UART pair.
 # The peer writes exactly the bytes a modem would put on the wire (V.250 §5.7.1: responses are
 # framed <CR><LF>text<CR><LF>; echo is the command line followed by <CR>).
 import asyncio
 import errno
 
 from fakeuart import uart_pair
-from mobiot_fw.at import At, AtError, AtTimeout, ModemError
+from mobiot_fw.cell.at import At, AtError, AtTimeout, ModemError
 
 
 class Peer:

@@ -1,14 +1,14 @@
-# Quectel vendor response parsers (BG95/BG77/BG600L, BG96): loaded by mobiot_fw.cellular on
+# Quectel vendor response parsers (BG95/BG77/BG600L, BG96): loaded by mobiot_fw.cell.parse on
 # the first Quectel-only response line, so a SIMCom board never holds this code in RAM. Each
 # parser is named like its response prefix (cellular looks it up with getattr).
 # Contract: docs/modem.md; record names: docs/records.md.
 from micropython import const
 
-from mobiot_fw.cellular import _band_from, _hex, _int, _model_is, _plmn_into, _show, _split, _uq, _usable_ip
+from mobiot_fw.cell.parse import _band_from, _hex, _int, _model_is, _plmn_into, _show, _split, _uq, _usable_ip
 
 
 def QPSMS(body, vals, errs, model, kind):
-    from mobiot_fw.cell_3gpp import _psm_into  # +CPSMS's parser, loaded by every report anyway
+    from mobiot_fw.cell.ts27007 import _psm_into  # +CPSMS's parser, loaded by every report anyway
 
     _psm_into("QPSMS", _split(body), vals, errs, True)
 
@@ -210,7 +210,7 @@ def QIACT(body, vals, errs, model, kind):
 
 
 def urc(name, body, vals, errs):
-    """Values of a +QPSMTIMER URC (mobiot_fw.cellular.parse_urc)."""
+    """Values of a +QPSMTIMER URC (mobiot_fw.cell.parse.parse_urc)."""
     # BG95 manual (AT+QCFG="psm/urc"): +QPSMTIMER: <TAU_timer>,<T3324_timer>, in seconds.
     f = _split(body)
     if len(f) >= 2 and _int(f[0]) is not None and _int(f[1]) is not None:

@@ -22,7 +22,7 @@ import time
 
 from micropython import const
 
-from mobiot_fw import cellular
+from mobiot_fw.cell import parse as cellular
 
 _LINE_MAX = const(256)  # +CPSI / +QENG lines are ~120 chars; longer lines are truncated
 _RESP_MAX = const(24)  # response lines kept per command (AT+CGDCONT? lists a few contexts)

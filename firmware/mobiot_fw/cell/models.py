@@ -1,4 +1,4 @@
-# The modem models the driver (mobiot_fw.modem) knows: one text block per model, so adding a
+# The modem models the driver (mobiot_fw.cell.modem) knows: one text block per model, so adding a
 # model is adding a block. A board has one modem: Modem() imports this module, keeps only its
 # model's lines (row()) and drops the module again, so the other models never stay in RAM (as
 # dicts of tuples the five models cost ~5 KB of heap on the 64-bit unix port).

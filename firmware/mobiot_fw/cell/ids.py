@@ -1,9 +1,9 @@
 # Identity answer parsers (IMEI, IMSI, ICCID, firmware revision, model, ATI): read once per
-# modem power-on (Modem.identities caches them), so mobiot_fw.cellular imports this module only
+# modem power-on (Modem.identities caches them), so mobiot_fw.cell.parse imports this module only
 # on the first such answer. Each parser is named like the response prefix or the command whose
 # answer is a bare line (cellular looks it up with getattr) and is called as
 # P(line_or_body, vals, errs, model, kind). Contract: docs/modem.md; names: docs/records.md.
-from mobiot_fw.cellular import _show, _uq
+from mobiot_fw.cell.parse import _show, _uq
 
 
 def _digits(tag, s, lo, hi, errs):

@@ -1,7 +1,7 @@
 # Cellular AT response parsers: pure functions from response lines to record values.
 #
 # Contract: docs/modem.md (this API) and docs/records.md (record names and units).
-# No I/O, no time, no module state mutated: the AT engine (mobiot_fw.at), the modem drivers,
+# No I/O, no time, no module state mutated: the AT engine (mobiot_fw.cell.at), the modem drivers,
 # the modem simulator and `mobiot modem decode` (sim/decode_main.py) all call the same
 # functions, so a captured log replays into exactly the code that runs on the board.
 # Runs on MicroPython (ESP32 and unix port) and on CPython.
@@ -292,16 +292,16 @@ def _model_is(model, *prefixes):
 
 
 def _once(name):
-    # Import mobiot_fw.<name> for one use and forget it again (sys.modules and the package
+    # Import mobiot_fw.cell.<name> for one use and forget it again (sys.modules and the package
     # attribute): its code is garbage once the caller drops the module. For code a board needs
-    # once per modem power-on or attach (cell_ids here; cell_models, cell_ctl in modem.py).
+    # once per modem power-on or attach (ids here; models, ctl in modem.py).
     import sys
 
-    import mobiot_fw
+    from mobiot_fw import cell
 
-    m = __import__("mobiot_fw." + name, None, None, ("_",))
-    del sys.modules["mobiot_fw." + name]
-    delattr(mobiot_fw, name)
+    m = __import__("mobiot_fw.cell." + name, None, None, ("_",))
+    del sys.modules["mobiot_fw.cell." + name]
+    delattr(cell, name)
     return m
 
 
@@ -313,13 +313,13 @@ def _mod(name):
 def _handler(name):
     # The parser of response prefix `name`, importing its module on first use; None if unknown.
     if _in(_IDS, name):
-        return getattr(_once("cell_ids"), name)
+        return getattr(_once("ids"), name)
     if _in(_STD, name):
-        mod = "mobiot_fw.cell_3gpp"
+        mod = "mobiot_fw.cell.ts27007"
     elif _in(_SIMCOM, name):
-        mod = "mobiot_fw.cell_simcom"
+        mod = "mobiot_fw.cell.vendor.simcom"
     elif _in(_QUECTEL, name):
-        mod = "mobiot_fw.cell_quectel"
+        mod = "mobiot_fw.cell.vendor.quectel"
     else:
         return None
     return getattr(_mod(mod), name)
@@ -376,7 +376,7 @@ def _band_from(text):
 def __getattr__(name):
     # PEP 562: final_error (docs/modem.md) lives in cell_errors with its texts, edrx_s, ptw_s and
     # the TS 27.007 answer parsers in cell_3gpp; the board's own code calls none of them directly
-    return getattr(_mod("mobiot_fw.cell_errors" if name == "final_error" else "mobiot_fw.cell_3gpp"), name)
+    return getattr(_mod("mobiot_fw.cell.errors" if name == "final_error" else "mobiot_fw.cell.ts27007"), name)
 
 
 # --- public API -------------------------------------------------------------------------------
@@ -430,13 +430,13 @@ def parse_urc(line):
     errs = []
     try:
         if _is_reg(name):
-            _mod("mobiot_fw.cell_3gpp").reg(name, _reg_fields(name, body)[0], vals, errs, None)
+            _mod("mobiot_fw.cell.ts27007").reg(name, _reg_fields(name, body)[0], vals, errs, None)
         elif name == "CEDRXP" or name == "CSCON":
-            _mod("mobiot_fw.cell_3gpp").urc(name, body, vals, errs)
+            _mod("mobiot_fw.cell.ts27007").urc(name, body, vals, errs)
         elif name == "CNSMOD" or name == "APP PDP":
-            _mod("mobiot_fw.cell_simcom").urc(name, body, vals, errs)
+            _mod("mobiot_fw.cell.vendor.simcom").urc(name, body, vals, errs)
         elif name == "QPSMTIMER":
-            _mod("mobiot_fw.cell_quectel").urc(name, body, vals, errs)
+            _mod("mobiot_fw.cell.vendor.quectel").urc(name, body, vals, errs)
         elif name == "CPIN" or name == "CFUN" or name == "CPSMSTATUS":
             vals["state"] = _uq(body)
         elif _in(_URC_NAMES, name):
@@ -480,7 +480,7 @@ def parse_response(command, lines, model=None):
             if name is None:
                 if is_ati or bare is not None:
                     if ids is None:
-                        ids = _once("cell_ids")
+                        ids = _once("ids")
                     if is_ati or bare is None:
                         ids.ATI(s, vals, errs, model, idx)
                     else:
@@ -496,7 +496,7 @@ def parse_response(command, lines, model=None):
                 g, resp = _reg_fields(name, body)
                 if not resp:
                     continue  # URC shape (<stat> first): not the read answer, see classify()
-                _mod("mobiot_fw.cell_3gpp").reg(name, g, vals, errs, model)
+                _mod("mobiot_fw.cell.ts27007").reg(name, g, vals, errs, model)
             else:
                 h = _handler(name)
                 if h is not None:

@@ -1,8 +1,8 @@
-# SIMCom vendor response parsers (SIM7000, SIM7080, A76XX): loaded by mobiot_fw.cellular on
+# SIMCom vendor response parsers (SIM7000, SIM7080, A76XX): loaded by mobiot_fw.cell.parse on
 # the first SIMCom-only response line, so a Quectel board never holds this code in RAM. Each
 # parser is named like its response prefix (cellular looks it up with getattr).
 # Contract: docs/modem.md; record names: docs/records.md.
-from mobiot_fw.cellular import _band_from, _hex, _int, _model_is, _show, _split, _uq, _usable_ip, _word
+from mobiot_fw.cell.parse import _band_from, _hex, _int, _model_is, _show, _split, _uq, _usable_ip, _word
 
 
 def CGNAPN(body, vals, errs, model, kind):
@@ -147,7 +147,7 @@ def CNSMOD(body, vals, errs, model, kind):
 
 
 def urc(name, body, vals, errs):
-    """Values of a +CNSMOD or +APP PDP URC (mobiot_fw.cellular.parse_urc)."""
+    """Values of a +CNSMOD or +APP PDP URC (mobiot_fw.cell.parse.parse_urc)."""
     if name == "CNSMOD":
         CNSMOD(body, vals, errs, None, "")  # URC +CNSMOD: <stat>
         return

@@ -1,15 +1,15 @@
-# What the modem driver (mobiot_fw.modem) does rarely: power on/off through the power key,
+# What the modem driver (mobiot_fw.cell.modem) does rarely: power on/off through the power key,
 # recovery of a hung modem, the SIM check, attach (RAT, APN, PSM/eDRX requests, registration
 # wait, bearer activation) and the 3GPP TS 24.008 encodings of the requested timers. Modem's
 # methods of the same names import this module for the call and drop it again, so none of it
 # stays in the board's heap between attaches (the report loop only needs Modem.report). Tests
-# reach the encoders as mobiot_fw.modem.encode_t3412 & co. Functions take the Modem as `m`.
+# reach the encoders as mobiot_fw.cell.modem.encode_t3412 & co. Functions take the Modem as `m`.
 import asyncio
 import time
 
 from micropython import const
 
-from mobiot_fw.at import AtError, AtTimeout
+from mobiot_fw.cell.at import AtError, AtTimeout
 
 _PROBE_MS = const(500)  # AT probe timeout while waiting for boot
 _NET_MS = const(30000)  # network-bound commands (AT+COPS, PDP activation): manuals allow minutes

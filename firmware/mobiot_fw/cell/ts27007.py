@@ -1,10 +1,10 @@
 # TS 27.007 answer parsers that every report reads (+CEREG/+CGREG/+CREG, +CSQ, +CESQ, +COPS,
 # +CGPADDR, +CGDCONT, +CPSMS, +CEDRXS, +CEDRXRDP), the URCs of the same standard and the TS 24.008
-# timer and eDRX decoders: imported by mobiot_fw.cellular on the first such line (attach polls
+# timer and eDRX decoders: imported by mobiot_fw.cell.parse on the first such line (attach polls
 # +CEREG?), so importing the AT engine does not load them.
 # Each parser is named like its response prefix (cellular looks it up with getattr) and is
 # called as P(body, vals, errs, model, kind). Contract: docs/modem.md; names: docs/records.md.
-from mobiot_fw.cellular import (
+from mobiot_fw.cell.parse import (
     _bits,
     _hex,
     _int,
@@ -321,7 +321,7 @@ def CEDRXS(body, vals, errs, model, kind):
 
 
 def urc(name, body, vals, errs):
-    """Values of a +CEDRXP or +CSCON URC (mobiot_fw.cellular.parse_urc)."""
+    """Values of a +CEDRXP or +CSCON URC (mobiot_fw.cell.parse.parse_urc)."""
     if name == "CEDRXP":
         # TS 27.007 7.40 +CEDRXP: the fields of a +CEDRXRDP answer (7.41)
         _edrx_into(name, _split(body), vals, errs)
