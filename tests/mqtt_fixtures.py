@@ -15,6 +15,7 @@ import datetime
 import ipaddress
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -70,6 +71,27 @@ def wait_for(cond, deadline_s: float = 60.0, what: str = "condition", interval_s
         if time.monotonic() >= end:
             raise AssertionError(f"timed out after {deadline_s:.0f} s waiting for {what}")
         time.sleep(interval_s)
+
+
+_ACK = re.compile(rb"^!ack ([0-9,\-]+)\*([0-9A-F]{2})\r?\n?$")
+
+
+def acked_seqs(payloads: list[bytes]) -> set[int]:
+    """The seqs acked by down-topic messages, parsed as a terminal does (docs/protocol.md: NMEA
+    checksum over the bytes between `!` and `*`), independently of the collector's codec."""
+    out: set[int] = set()
+    for p in payloads:
+        m = _ACK.match(p)
+        assert m, f"not an ack line: {p!r}"
+        body = p[1:p.index(b"*")]
+        x = 0
+        for c in body:
+            x ^= c
+        assert x == int(m.group(2), 16), f"bad checksum: {p!r}"
+        for part in m.group(1).decode().split(","):
+            a, _, b = part.partition("-")
+            out.update(range(int(a), int(b or a) + 1))
+    return out
 
 
 @dataclass

@@ -18,7 +18,6 @@ One `MqttIngest` is one broker connection of a running `Collector` (paho-mqtt, M
 from __future__ import annotations
 
 import hashlib
-import inspect
 import ssl
 import sys
 import threading
@@ -50,7 +49,8 @@ DRAIN_S = 10.0
 RECONNECT_MIN_S = 1
 RECONNECT_MAX_S = 60
 
-Decode = Callable[[str, bytes], list]
+# uplink_codec.decode_up(topic, payload, state): the uplink's one decoder (docs/uplink.md).
+Decode = Callable[[str, bytes, dict], list]
 
 
 class BrokerUrl:
@@ -167,13 +167,6 @@ def connect_error(broker: BrokerUrl, exc: BaseException) -> str:
     return f"{broker.url}: {text}"
 
 
-def _default_decode() -> Decode:
-    # uplink_codec (docs/uplink.md) is the uplink's one decoder; imported on first use.
-    import importlib
-
-    return importlib.import_module("mobiot.uplink_codec").decode_up
-
-
 class MqttIngest:
     """One broker connection feeding `collector`. To its writer it looks like a port: `url`,
     `bad_frames`, `log_lines`, and `send(lines, device)` for the acks."""
@@ -194,16 +187,15 @@ class MqttIngest:
         self.broker = BrokerUrl(url)
         self.url = self.broker.url
         self.topic = topic
-        self.decode = decode if decode is not None else _default_decode()
+        if decode is None:
+            from .uplink_codec import decode_up as decode  # cbor2: only when there is a broker
+        self.decode = decode
         self.client_id = client_id or client_id_for(collector.db_path)
         # Hellos on the reply topics fill in the devices table (fw, board) like a serial hello.
         self.reply_filter = topic[: -len("/up")] + "/reply" if topic.endswith("/up") else None
-        # Per-device decoder state: the compact encoding sends slow fields only when they change.
-        self._state: dict[str, dict] = {}
-        try:
-            self._stateful = "state" in inspect.signature(self.decode).parameters
-        except (TypeError, ValueError):
-            self._stateful = False
+        # Decoder state of this broker session (all devices): the compact encoding sends a
+        # connection's slow fields only when they change (docs/uplink.md "Slow fields").
+        self._state: dict = {}
         self.state = "waiting"
         self.opens = 0
         self.bytes = 0
@@ -313,10 +305,7 @@ class MqttIngest:
             bad.append(BadFrame(raw, "mqtt: topic"))
         else:
             try:
-                if self._stateful:
-                    records = self.decode(topic, payload, state=self._state.setdefault(device, {}))  # type: ignore[call-arg]
-                else:
-                    records = self.decode(topic, payload)
+                records = self.decode(topic, payload, self._state)
             except Exception as exc:  # noqa: BLE001 - any decoder failure is a bad payload, kept raw
                 bad.append(BadFrame(raw, f"mqtt: {type(exc).__name__}: {exc}"[:200]))
                 records = []

@@ -2,22 +2,21 @@
 
 A terminal double publishes records on `mobiot/<device>/up` with paho, as the firmware does, and
 listens on `mobiot/<device>/down` for the acks (its own parse of `!ack` lines, not the
-collector's codec). The collector runs in this process (Collector + MqttIngest) with a JSON
-decoder double in place of uplink_codec.decode_up (same signature: topic, payload -> list of
-record dicts), so these tests do not depend on the payload encodings.
+collector's codec). The collector runs in this process (Collector + MqttIngest, the same objects
+`mobiot collect --mqtt` builds). Payloads are docs/uplink.md's JSON encoding (records as in a
+serial R frame), decoded by uplink_codec.decode_up; test_mqtt_collect_cli.py sends the firmware's
+compact CBOR through the CLI.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 import threading
-from functools import reduce
 from pathlib import Path
 
 import pytest
-from mqtt_fixtures import Peer, wait_for
+from mqtt_fixtures import Peer, acked_seqs, wait_for
 
 from mobiot import store as store_mod
 from mobiot.collect import Collector
@@ -25,12 +24,6 @@ from mobiot.errors import MobiotError
 from mobiot.mqtt_ingest import MqttIngest
 
 T0 = 1764146800.0
-
-
-def json_decode(topic: str, payload: bytes) -> list[dict]:
-    """Test double of uplink_codec.decode_up: a JSON record or a JSON list of records."""
-    v = json.loads(payload)
-    return v if isinstance(v, list) else [v]
 
 
 def record(dev: str, seq: int) -> dict:
@@ -41,9 +34,9 @@ def record(dev: str, seq: int) -> dict:
 class CollectorRun:
     """A collector with an MQTT ingest (and optional serial ports) running in a thread."""
 
-    def __init__(self, db: Path, broker, ports: tuple[str, ...] = (), decode=json_decode, **kw) -> None:
+    def __init__(self, db: Path, broker, ports: tuple[str, ...] = (), **kw) -> None:
         self.col = Collector(list(ports), str(db), 115200, scan=False)
-        self.mq = MqttIngest(self.col, broker.url, decode=decode, **kw)
+        self.mq = MqttIngest(self.col, broker.url, **kw)
         self.summary: dict | None = None
         self.error: BaseException | None = None
         self.mq.start()
@@ -63,25 +56,8 @@ class CollectorRun:
         self.mq.stop()
 
 
-def xor(data: bytes) -> int:
-    return reduce(lambda a, b: a ^ b, data, 0)
-
-
-_ACK = re.compile(rb"^!ack ([0-9,\-]+)\*([0-9A-F]{2})$")
-
-
 def acked(term: Peer, dev: str) -> set[int]:
-    """Seqs acked on the device's down topic (the terminal's own parse, checksum checked)."""
-    out: set[int] = set()
-    for p in term.received(f"mobiot/{dev}/down"):
-        m = _ACK.match(p)
-        assert m, f"not an ack line: {p!r}"
-        body = p[1:p.index(b"*")]
-        assert xor(body) == int(m.group(2), 16), f"bad checksum: {p!r}"
-        for part in m.group(1).decode().split(","):
-            a, _, b = part.partition("-")
-            out.update(range(int(a), int(b or a) + 1))
-    return out
+    return acked_seqs(term.received(f"mobiot/{dev}/down"))
 
 
 def stored(db: Path, dev: str | None = None) -> list[tuple]:
@@ -142,7 +118,8 @@ def test_bad_payloads_are_quarantined_and_do_not_block(mqtt_broker, tmp_path):
     assert stored(db) == [("dev2", 1, "mqtt", mqtt_broker.url)]
     with sqlite3.connect(db) as c:
         reasons = sorted(r for (r,) in c.execute("SELECT reason FROM quarantine"))
-    assert len(reasons) == 2 and reasons[0].startswith("mqtt: ") and "device not the topic's" in reasons[1]
+    assert len(reasons) == 2 and all(r.startswith("mqtt: UplinkDecodeError: mobiot/dev2/up: ") for r in reasons)
+    assert any("record of device 'other' on the topic of dev2" in r for r in reasons), reasons
     term.close()
 
 
@@ -245,7 +222,7 @@ def test_mqtts_wrong_ca_is_refused_with_one_line(mqtts_broker, mqtt_broker_facto
     other = TestPki.make(tmp_path / "other-pki", name="some other CA")
     col = Collector([], str(tmp_path / "c.sqlite"), 115200, scan=False)
     try:
-        mq = MqttIngest(col, mqtts_broker.url, decode=json_decode, ca=str(other.ca))
+        mq = MqttIngest(col, mqtts_broker.url, ca=str(other.ca))
         with pytest.raises(MobiotError) as ei:
             mq.start()
     finally:
