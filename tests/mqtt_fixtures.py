@@ -1,9 +1,10 @@
 """pytest plugin: a real Mosquitto broker for the MQTT tests (loaded from tests/conftest.py).
 
-Each broker is its own `mosquitto -c FILE` process on a free loopback port, with its config,
-persistence file and log under the test's tmp_path. It can be stopped and started again on the
-same port with the same persistence file (broker-restart tests), and it can listen with TLS on a
-test CA that is made at test time (`TestPki`, with the `cryptography` package).
+Each broker is a `mobiot.broker.Mosquitto` (the demo's too): its own process on a free loopback
+port, with its config, persistence file and log under the test's tmp_path. It can be stopped
+and started again on the same port with the same persistence file (broker-restart tests), and
+it can listen with TLS on a test CA that is made at test time (`TestPki`, with the
+`cryptography` package).
 
 Without a `mosquitto` binary the tests that use a broker are skipped, except under CI=true,
 where they fail: CI installs it with `make setup` (Makefile target `mosquitto`).
@@ -14,51 +15,26 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import os
-import pwd
 import re
-import shutil
-import signal
-import socket
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-HOST = "127.0.0.1"
-# Long deadlines that only a real failure reaches (CI runs on 2 shared cores).
-START_DEADLINE_S = 30.0
-STOP_DEADLINE_S = 30.0
+from mobiot.broker import HOST, Mosquitto, find_mosquitto
 
-
-def mosquitto_binary() -> str | None:
-    env = os.environ.get("MOSQUITTO")
-    if env:
-        return env
-    found = shutil.which("mosquitto")
-    if found:
-        return found
-    for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto", "/opt/homebrew/sbin/mosquitto"):
-        if os.access(p, os.X_OK):
-            return p
-    return None
+__all__ = ["HOST", "Broker", "Peer", "TestPki", "acked_seqs", "wait_for"]
 
 
 def require_mosquitto() -> str:
-    exe = mosquitto_binary()
+    exe = find_mosquitto()
     if exe is None:
         msg = "mosquitto not found (run `make setup`, or set MOSQUITTO=/path/to/mosquitto)"
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
             pytest.fail(msg + ": CI must run the MQTT tests", pytrace=False)
         pytest.skip(msg)
     return exe
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
 
 
 def wait_for(cond, deadline_s: float = 60.0, what: str = "condition", interval_s: float = 0.02):
@@ -183,114 +159,12 @@ class TestPki:
         return cls(d / "ca.crt", d / "server.crt", d / "server.key", d / "client.crt", d / "client.key")
 
 
-class Broker:
-    """One Mosquitto process; `stop()` + `start()` is a restart on the same port and database."""
-
-    def __init__(self, exe: str, d: Path, pki: TestPki | None = None, require_certificate: bool = False) -> None:
-        self.exe = exe
-        self.dir = d
-        self.pki = pki
-        self.require_certificate = require_certificate
-        self.port = free_port()
-        self.proc: subprocess.Popen | None = None
-        self.starts = 0
-        d.mkdir(parents=True, exist_ok=True)
-        (d / "data").mkdir(exist_ok=True)
+class Broker(Mosquitto):
+    """A test broker; `pki` is its TestPki (None for plain TCP)."""
 
     @property
-    def url(self) -> str:
-        return f"{'mqtts' if self.pki else 'mqtt'}://{HOST}:{self.port}"
-
-    @property
-    def log(self) -> Path:
-        return self.dir / "mosquitto.log"
-
-    def _write_config(self) -> Path:
-        lines = [
-            f"listener {self.port} {HOST}",
-            "allow_anonymous true",
-            "persistence true",
-            f"persistence_location {self.dir / 'data'}/",
-            # Keep every queued QoS 1 message of an offline persistent session (the default
-            # max_queued_messages, 1000, would drop the excess for a collector that is away).
-            "max_queued_messages 0",
-            f"log_dest file {self.log}",
-            "log_type error",
-            "log_type warning",
-            "log_type notice",
-            "log_type information",
-            "connection_messages true",
-            # As root mosquitto would switch to user "mosquitto", who cannot read tmp_path.
-            f"user {pwd.getpwuid(os.getuid()).pw_name}",
-        ]
-        if self.pki:
-            lines += [
-                f"cafile {self.pki.ca}",
-                f"certfile {self.pki.server_cert}",
-                f"keyfile {self.pki.server_key}",
-                f"require_certificate {'true' if self.require_certificate else 'false'}",
-            ]
-        conf = self.dir / "mosquitto.conf"
-        conf.write_text("\n".join(lines) + "\n")
-        return conf
-
-    def _listening(self) -> bool:
-        try:
-            with socket.create_connection((HOST, self.port), timeout=1.0):
-                return True
-        except OSError:
-            return False
-
-    def start(self) -> Broker:
-        assert self.proc is None, "broker already running"
-        for attempt in range(5):
-            conf = self._write_config()
-            self.proc = subprocess.Popen(
-                [self.exe, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
-            )
-            end = time.monotonic() + START_DEADLINE_S
-            while time.monotonic() < end:
-                if self.proc.poll() is not None:
-                    break
-                if self._listening():
-                    self.starts += 1
-                    return self
-                time.sleep(0.02)
-            err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
-            rc = self.proc.poll()
-            if rc is None:
-                self.proc.kill()
-            self.proc.wait()
-            self.proc = None
-            logtail = self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""
-            # Another process took our free port between free_port() and bind: take a new one,
-            # but only before the first start (a restart must keep its port).
-            if self.starts == 0 and "Address already in use" in (err + logtail) and attempt < 4:
-                self.port = free_port()
-                continue
-            raise RuntimeError(f"mosquitto did not start (exit {rc}):\n{err}\n{logtail}")
-        raise RuntimeError("mosquitto did not start")
-
-    def stop(self) -> None:
-        """SIGTERM: mosquitto saves its in-memory database (sessions, queued messages) and exits."""
-        p, self.proc = self.proc, None
-        if p is None:
-            return
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(STOP_DEADLINE_S)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-        if p.stderr:
-            p.stderr.close()
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
+    def pki(self) -> TestPki | None:
+        return self.tls  # type: ignore[return-value]
 
 
 @pytest.fixture

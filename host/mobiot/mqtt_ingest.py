@@ -206,6 +206,8 @@ class MqttIngest:
         self.last_error = ""
         self.gen = 0  # +1 at every CONNACK: a PUBACK is only sent on the connection it belongs to
         self._connack = threading.Event()
+        self.subscribed = threading.Event()  # SUBACK of the first connection's subscriptions
+        self._sub_mid: int | None = None
         self._refused = ""
         self._pubs: list = []  # MQTTMessageInfo of our ack publishes not yet PUBACKed
         self._lock = threading.Lock()
@@ -216,6 +218,7 @@ class MqttIngest:
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
+        c.on_subscribe = self._on_subscribe
 
     # -- life -----------------------------------------------------------------------------------
 
@@ -233,9 +236,13 @@ class MqttIngest:
             print(f"mobiot: {self.last_error}; retrying in the background", file=sys.stderr)
             self.client.connect_async(self.broker.host, self.broker.port, keepalive=KEEPALIVE_S)
         self.client.loop_start()
-        if reached and self._connack.wait(CONNECT_WAIT_S) and self._refused:
-            self.client.loop_stop()
-            raise MobiotError(f"{self.url}: broker refused the connection: {self._refused}")
+        if reached and self._connack.wait(CONNECT_WAIT_S):
+            if self._refused:
+                self.client.loop_stop()
+                raise MobiotError(f"{self.url}: broker refused the connection: {self._refused}")
+            # A new session gets only what is published after its SUBACK: wait for it, so that
+            # whoever started the collector may rely on it being subscribed.
+            self.subscribed.wait(CONNECT_WAIT_S)
 
     def stop(self) -> None:
         """After the collector's last commit: let the broker take the last acks, then disconnect.
@@ -273,10 +280,17 @@ class MqttIngest:
         self.state = "open"
         # Resubscribe on every connect: harmless with a session present, needed without one
         # (a broker restarted without persistence).
-        client.subscribe(self.topic, qos=1)
-        if self.reply_filter:
-            client.subscribe(self.reply_filter, qos=1)
+        topics = [(self.topic, 1)] + ([(self.reply_filter, 1)] if self.reply_filter else [])
+        _rc, self._sub_mid = client.subscribe(topics)
         self._connack.set()
+
+    def _on_subscribe(self, _client, _userdata, mid, reason_codes, _properties) -> None:
+        if mid == self._sub_mid:
+            failed = [str(rc) for rc in reason_codes if rc.is_failure]
+            if failed:  # e.g. an ACL that does not allow the topic filter
+                self.last_error = f"subscribe {self.topic}: {', '.join(failed)}"
+                print(f"mobiot: {self.url}: {self.last_error}", file=sys.stderr)
+            self.subscribed.set()
 
     def _on_disconnect(self, _client, _userdata, _flags, reason_code, _properties) -> None:
         if self.state != "closed":

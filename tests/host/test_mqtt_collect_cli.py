@@ -80,7 +80,8 @@ def test_collect_cli_ingests_compact_cbor_exactly_once(mqtt_broker, tmp_path, up
     term = Peer(mqtt_broker, f"mobiot-{DEV}", clean=False).connect(f"mobiot/{DEV}/down")
     proc = collect(db, mqtt_broker.url)
     try:
-        wait_for(lambda: "mobiot-c-" in mqtt_broker.log_text(), what="collector connected")
+        # Its subscriptions (log_type subscribe): a new session gets only what follows them.
+        wait_for(lambda: "mobiot/+/reply" in mqtt_broker.log_text(), what="collector subscribed")
         for m in msgs + resend:
             term.publish(f"mobiot/{DEV}/up", m)
         wait_for(lambda: len(stored(db)) == 30, what="30 records stored")
