@@ -132,6 +132,25 @@ class Port:
         return True
 
 
+class SerialAck:
+    """Ack target of records that came over a serial port: `!ack` lines to the same connection."""
+
+    __slots__ = ("port", "gen")
+
+    def __init__(self, port: Port, gen: int) -> None:
+        self.port = port
+        self.gen = gen
+
+    def __hash__(self) -> int:
+        return hash((id(self.port), self.gen))
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, SerialAck) and other.port is self.port and other.gen == self.gen
+
+    def send_acks(self, seqs: list[int]) -> None:
+        self.port.send(encode_acks(seqs), self.gen)
+
+
 @dataclass
 class DeviceView:
     """What the dashboard shows about one device."""
@@ -165,7 +184,6 @@ class Collector:
         self.view_lock = threading.Lock()
         self.started = time.time()
         self.totals = {"received": 0, "inserted": 0, "duplicates": 0, "quarantined": 0}
-        self._after_commit: list = []  # on_commit callbacks of the batch being written
         try:
             self.store = Store(db)
         except (sqlite3.Error, OSError, ValueError) as exc:
@@ -230,7 +248,7 @@ class Collector:
                                 dev = fr.payload.get("device")
                                 if isinstance(dev, str):
                                     port.device = dev
-                    self.submit(port, gen, time.time(), got, len(data))
+                    q.put(("data", port, gen, time.time(), got, len(data)))
             except (serial.SerialException, OSError, TypeError, AttributeError) as exc:
                 # Unplugged (EIO, disconnect) or closed under us; TypeError/AttributeError come
                 # from pyserial reading a port that close() just released.
@@ -242,15 +260,18 @@ class Collector:
                 continue
             return  # stop: the port stays open for the last acks and !bye
 
-    # -- writer ---------------------------------------------------------------------------------
+    # -- records: the one ingest path ------------------------------------------------------------
 
-    def submit(self, port, peer, t: float, got: Decoded, nbytes: int, on_commit=None) -> None:
-        """Hand decoded frames to the writer: the one ingest path of every transport (serial
-        readers, mqtt_ingest). They are committed in the next batch; then, and only then, their
-        acks go out as `port.send(encode_acks(seqs), peer)` (peer: the port's connection
-        generation, or the device for MQTT) and `on_commit()` runs. `port` needs `url`,
-        `bad_frames`, `log_lines` and `send(lines, peer)`. Safe from any thread."""
-        self.q.put(("data", port, peer, t, got, nbytes, on_commit))
+    def ingest(self, source: str, received_at: float, frames, bad=(), ack=None) -> None:
+        """Hand decoded frames to the writer: records are committed in its next batch, and only
+        after that COMMIT does it call `ack.send_acks(seqs)` with the seqs of this source's
+        records (stored or duplicate). The one place records enter the database, for every
+        transport: serial ports here, MQTT ingest (mqtt_ingest.py) too. `ack` must be hashable
+        (equal targets are acked together) or None (nothing to ack). Safe from any thread."""
+        if frames or bad:
+            self.q.put(("ingest", source, received_at, (frames, bad, ack)))
+
+    # -- writer ---------------------------------------------------------------------------------
 
     def _writer(self) -> None:
         try:
@@ -275,11 +296,9 @@ class Collector:
                 kind, port, gen, t = item[0], item[1], item[2], item[3]
                 if kind == "data":
                     got: Decoded = item[4]
-                    store.ingest(port.url, t, got.frames, got.bad, ack_to=(port, gen))
+                    store.ingest(port.url, t, got.frames, got.bad, ack_to=SerialAck(port, gen))
                     port.bad_frames += len(got.bad)
                     port.log_lines += len(got.logs)
-                    if item[6] is not None:
-                        self._after_commit.append(item[6])
                     store.count_port(
                         port.url,
                         bytes=item[5],
@@ -290,6 +309,9 @@ class Collector:
                     )
                 elif kind == "open":
                     store.count_port(port.url, opens=1, last_seen=t)
+                elif kind == "ingest":  # ("ingest", source, received_at, (frames, bad, ack))
+                    frames, bad, ack = item[3]
+                    store.ingest(item[1], item[2], frames, bad, ack_to=ack)
                 if first_pending is None:
                     first_pending = time.monotonic()
             stopping = self.stop.is_set()
@@ -306,11 +328,8 @@ class Collector:
         res = self.store.flush()
         # Committed: now, and only now, the acks.
         for target, seqs in res.acks.items():
-            port, gen = target  # type: ignore[misc]
-            port.send(encode_acks(seqs), gen)
-        hooks, self._after_commit = self._after_commit, []
-        for hook in hooks:
-            hook()
+            if target is not None:
+                target.send_acks(seqs)  # type: ignore[attr-defined]
         self.totals["received"] += len(res.records)
         self.totals["inserted"] += res.inserted
         self.totals["duplicates"] += res.duplicates

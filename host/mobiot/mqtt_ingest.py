@@ -8,9 +8,11 @@ One `MqttIngest` is one broker connection of a running `Collector` (paho-mqtt, M
 - a persistent session (clean_session False) under a client id fixed per collector database, and
   a QoS 1 subscription: while the collector is away or the broker restarts (with persistence),
   the broker keeps every message for us, and the terminal keeps every record it was not acked;
-- each message goes through the collector's one ingest path (`Collector.submit`): committed to
-  SQLite first, then the `!ack` lines are published (QoS 1) on the device's down topic, then the
-  message is PUBACKed (manual ack), so the broker too drops it only once it is committed;
+- each message goes through the collector's one ingest path (`Collector.ingest`): committed to
+  SQLite first, then its ack target (`MqttAck`) publishes the `!ack` lines (QoS 1) on the
+  device's down topic and PUBACKs the message (manual ack), so the broker too drops it only once
+  it is committed. A message with no record to ack (a hello, a payload that does not decode) is
+  PUBACKed as soon as it is handed over: only its quarantine row could be lost, never a record;
 - a resend (the terminal's after a reconnect, or the broker's redelivery) is a duplicate
   (device, seq), ignored by the store and acked again.
 """
@@ -27,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
-from .codec import COMMAND_EOL, BadFrame, Decoded, Frame
+from .codec import COMMAND_EOL, BadFrame, Frame, encode_acks
 from .errors import MobiotError
 
 if TYPE_CHECKING:
@@ -167,9 +169,30 @@ def connect_error(broker: BrokerUrl, exc: BaseException) -> str:
     return f"{broker.url}: {text}"
 
 
+class MqttAck:
+    """Ack target of the records of one MQTT message: called by the collector's writer after the
+    COMMIT that made them durable."""
+
+    __slots__ = ("mq", "device", "gen", "mid", "qos")
+
+    def __init__(self, mq: MqttIngest, device: str, gen: int, mid: int, qos: int) -> None:
+        self.mq, self.device, self.gen, self.mid, self.qos = mq, device, gen, mid, qos
+
+    def send_acks(self, seqs: list[int]) -> None:
+        self.mq.send(encode_acks(seqs), self.device)
+        self.mq.puback(self.gen, self.mid, self.qos)
+
+    def __repr__(self) -> str:
+        return f"{self.mq.url} {down_topic(self.device)}"
+
+
+def has_ackable_seq(records: list) -> bool:
+    """Whether the store will ack any of these (a record, or a quarantined one, with seq >= 1)."""
+    return any(isinstance(r, dict) and type(r.get("seq")) is int and r["seq"] >= 1 for r in records)
+
+
 class MqttIngest:
-    """One broker connection feeding `collector`. To its writer it looks like a port: `url`,
-    `bad_frames`, `log_lines`, and `send(lines, device)` for the acks."""
+    """One broker connection feeding `collector` through `Collector.ingest`."""
 
     def __init__(
         self,
@@ -297,7 +320,7 @@ class MqttIngest:
             self.state = "gone"
             self.last_error = f"disconnected: {reason_code}"
 
-    def _on_message(self, client, _userdata, msg) -> None:
+    def _on_message(self, _client, _userdata, msg) -> None:
         if self.col.stop.is_set():
             return  # not committed, so not PUBACKed: the broker redelivers it next time
         payload = bytes(msg.payload)
@@ -330,22 +353,25 @@ class MqttIngest:
                 else:
                     frames.append(Frame("R", r, raw))
         gen, mid, qos = self.gen, msg.mid, msg.qos
+        ack = None
+        if device is not None and has_ackable_seq([f.payload for f in frames]):
+            ack = MqttAck(self, device, gen, mid, qos)
+        self.bad_frames += len(bad)
+        self.col.ingest(self.url, time.time(), frames, bad, ack)
+        if ack is None:
+            self.puback(gen, mid, qos)
 
-        def on_commit() -> None:
-            # Committed: now the broker may forget it. Only on the connection it came on: after
-            # a reconnect the broker redelivers it (dedup makes that harmless).
-            if qos > 0 and gen == self.gen:
-                client.ack(mid, qos)
-
-        self.col.submit(self, device, time.time(), Decoded(frames, bad, []), len(payload), on_commit)
+    def puback(self, gen: int, mid: int, qos: int) -> None:
+        """PUBACK a message, only on the connection it came on: after a reconnect the broker
+        redelivers it instead (and dedup makes that harmless)."""
+        if qos > 0 and gen == self.gen:
+            self.client.ack(mid, qos)
 
     # -- acks (the collector's writer thread, after commit) -------------------------------------
 
-    def send(self, lines: list[bytes], device: str | None = None) -> bool:
+    def send(self, lines: list[bytes], device: str) -> None:
         """Publish command lines (the acks) on `device`'s down topic, QoS 1, one line per message
         without its line end (docs/uplink.md). If the broker is away, paho queues them."""
-        if device is None:
-            return False
         topic = down_topic(device)
         infos = []
         for line in lines:
@@ -353,7 +379,6 @@ class MqttIngest:
         self.acks_sent += len(lines)
         with self._lock:
             self._pubs = [p for p in self._pubs if not p.is_published()] + infos
-        return True
 
 
 # ---- the collect command's options (a hook in collect.py) --------------------------------------

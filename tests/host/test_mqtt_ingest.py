@@ -221,12 +221,9 @@ def test_mqtts_wrong_ca_is_refused_with_one_line(mqtts_broker, mqtt_broker_facto
 
     other = TestPki.make(tmp_path / "other-pki", name="some other CA")
     col = Collector([], str(tmp_path / "c.sqlite"), 115200, scan=False)
-    try:
-        mq = MqttIngest(col, mqtts_broker.url, ca=str(other.ca))
-        with pytest.raises(MobiotError) as ei:
-            mq.start()
-    finally:
-        col.store.close()
+    mq = MqttIngest(col, mqtts_broker.url, ca=str(other.ca))
+    with pytest.raises(MobiotError) as ei:
+        mq.start()
     msg = str(ei.value)
     assert "\n" not in msg and mqtts_broker.url in msg and "TLS certificate not trusted" in msg
 
