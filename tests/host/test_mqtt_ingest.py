@@ -265,3 +265,21 @@ def test_serial_and_mqtt_at_once_into_one_database(mqtt_broker, tmp_path):
             "0.9", "sim-s3", "mqtt")
         assert c.execute("SELECT transport FROM devices WHERE device=?", (serial_dev,)).fetchone() == ("serial",)
     term.close()
+
+
+def test_broker_down_at_start_is_waited_for(mqtt_broker, tmp_path, capfd):
+    db = tmp_path / "c.sqlite"
+    mqtt_broker.stop()
+    run = CollectorRun(db, mqtt_broker)  # does not fail: waits, like a serial port not plugged in
+    try:
+        assert "retrying in the background" in capfd.readouterr().err
+        assert run.mq.state == "waiting" and not run.mq.subscribed.is_set()
+        mqtt_broker.start()
+        wait_for(run.mq.subscribed.is_set, what="collector connected and subscribed once the broker is up")
+        term = terminal(mqtt_broker, "dev7")
+        publish(term, "dev7", range(1, 6))
+        wait_for(lambda: acked(term, "dev7") == set(range(1, 6)), what="acks of 1..5")
+        term.close()
+    finally:
+        run.stop()
+    assert [r[1] for r in stored(db, "dev7")] == [1, 2, 3, 4, 5]
