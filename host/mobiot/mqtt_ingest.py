@@ -94,6 +94,10 @@ def device_of_topic(topic: str, leaf: str = "up") -> str | None:
     return None
 
 
+def up_topic(device: str) -> str:
+    return f"{TOPIC_ROOT}/{device}/up"
+
+
 def down_topic(device: str) -> str:
     return f"{TOPIC_ROOT}/{device}/down"
 

@@ -31,7 +31,7 @@ import click
 from . import control
 from .codec import COMMAND_EOL, encode_command
 from .errors import MobiotError
-from .mqtt_ingest import BrokerUrl, connect_error, down_topic, make_client, parse_reply, reply_topic
+from .mqtt_ingest import BrokerUrl, connect_error, down_topic, make_client, parse_reply, reply_topic, up_topic
 
 EXIT_PENDING = 2
 # Verbs that only the collector may send: an ack removes records from the board's queue, and only
@@ -91,6 +91,9 @@ class MqttCommand:
         self._connack.set()
 
     def _on_message(self, _c, _u, msg) -> None:
+        if msg.topic == up_topic(self.device):
+            self._on_up(msg.topic, bytes(msg.payload))
+            return
         fr = parse_reply(bytes(msg.payload))
         if fr is None:
             return
@@ -100,6 +103,19 @@ class MqttCommand:
             # "?": the board could not read the line (checksum); docs/protocol.md.
             self.reply = fr.payload
             self.answered.set()
+
+    def _on_up(self, topic: str, payload: bytes) -> None:
+        # `!status` is answered by a status record (docs/protocol.md), which goes up as a record.
+        from .uplink_codec import decode_up
+
+        try:
+            recs = decode_up(topic, payload)
+        except MobiotError:
+            return
+        for r in recs:
+            if r.get("kind") == "status" and not self.answered.is_set():
+                self.reply = r
+                self.answered.set()
 
     def publish(self) -> None:
         c = self.client
@@ -111,7 +127,10 @@ class MqttCommand:
         if not self._connack.wait(CONNECT_WAIT_S) or self._refused:
             self.close()
             raise MobiotError(f"{self.broker.url}: broker refused the connection: {self._refused or 'no CONNACK'}")
-        c.subscribe(reply_topic(self.device), qos=1)
+        topics = [(reply_topic(self.device), 1)]
+        if self.verb == "status":
+            topics.append((up_topic(self.device), 1))
+        c.subscribe(topics)
         if not self._suback.wait(CONNECT_WAIT_S):
             self.close()
             raise MobiotError(f"{self.broker.url}: no SUBACK for {reply_topic(self.device)}")

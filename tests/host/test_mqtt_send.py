@@ -21,6 +21,7 @@ from mobiot.cli import main
 from mobiot.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
+STATUS = {"boot": 1, "seq": 7, "t": 1764146800, "clock": "utc", "kind": "status", "values": {"qdepth": 3}}
 
 
 def xor(data: bytes) -> int:
@@ -45,6 +46,9 @@ class Terminal(Peer):
         else:
             verb, _, args = body.decode().partition(" ")
             self.commands.append(body.decode())
+            if verb == "status":  # answered by a status record, on the up topic (docs/protocol.md)
+                client.publish(f"mobiot/{self.device}/up", json.dumps(STATUS | {"device": self.device}).encode(), qos=1)
+                return
             reply = {"cmd": verb, "ok": verb != "interval" or args.isdigit()}
             if not reply["ok"]:
                 reply["err"] = "bad interval"
@@ -104,7 +108,7 @@ def test_send_to_a_sleeping_terminal_is_pending_until_it_answers(mqtt_broker, tm
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0, err
-    assert json.loads(out)["reply"] == {"cmd": "status", "ok": True}
+    assert json.loads(out)["reply"] == STATUS | {"device": "dev2"}
     wait_for(lambda: term.commands == ["sample", "status"], what="both queued commands delivered in order")
     term.close()
 
