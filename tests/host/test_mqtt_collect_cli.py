@@ -1,6 +1,6 @@
 """`mobiot collect --mqtt` (the CLI, a subprocess) against a real Mosquitto, with up messages
 made by the firmware's own compact CBOR encoder (run under the MicroPython unix port by
-tests/firmware/uplink_encode.py), published with paho as the terminal does."""
+tests/firmware/uplink_encode.py, through test_uplink_codec.encode), published with paho as the terminal does."""
 
 from __future__ import annotations
 
@@ -9,14 +9,12 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 from mqtt_fixtures import Peer, acked_seqs, wait_for
+from test_uplink_codec import DEV, encode  # the firmware's encoders under the unix port
 
 ROOT = Path(__file__).resolve().parents[2]
-ENCODE = ROOT / "tests" / "firmware" / "uplink_encode.py"
-DEV = "356938035643809"
 T0 = 1764146800
 SLOW = {"imei": DEV, "iccid": "89490200001234567890", "oper": "Telekom.de", "rat": "LTE-M", "cell": 27435972,
         "tac": 6166, "mcc": 262, "mnc": "01"}
@@ -34,19 +32,6 @@ def records(first: int, n: int) -> list[dict]:
         out.append({"device": DEV, "boot": 2, "seq": seq, "t": T0 + 30 * seq, "clock": "utc", "kind": kind,
                     "values": vals})
     return out
-
-
-def encode_compact(upy: str, groups: list, batch: int) -> list[bytes]:
-    job = {"encoding": "compact", "device": DEV, "batch": batch, "max_bytes": 1024,
-           "messages": [g if g == "connect" else [json.dumps(r, separators=(",", ":")) for r in g] for g in groups]}
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-        json.dump(job, f)
-    try:
-        out = subprocess.run([upy, str(ENCODE), f.name], capture_output=True, text=True, timeout=120)
-    finally:
-        Path(f.name).unlink()
-    assert out.returncode == 0, out.stdout + out.stderr
-    return [bytes.fromhex(line) for line in out.stdout.split()]
 
 
 def collect(db: Path, url: str) -> subprocess.Popen:
@@ -73,8 +58,8 @@ def test_collect_cli_ingests_compact_cbor_exactly_once(mqtt_broker, tmp_path, up
     db = tmp_path / "c.sqlite"
     recs = records(1, 30)
     # One connection: slow fields only in the first connectivity record of it; batches of 5.
-    msgs = encode_compact(upy, ["connect", recs[:20]], batch=5)
-    resend = encode_compact(upy, ["connect", recs[10:30]], batch=5)  # after a reconnect: 11..30
+    msgs = encode("compact", ["connect", recs[:20]], batch=5, upy=upy)
+    resend = encode("compact", ["connect", recs[10:30]], batch=5, upy=upy)  # after a reconnect: 11..30
     assert len(msgs) == 4 and all(m[0] >= 0xA0 for m in msgs)
 
     term = Peer(mqtt_broker, f"mobiot-{DEV}", clean=False).connect(f"mobiot/{DEV}/down")
