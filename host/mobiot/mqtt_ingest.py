@@ -228,11 +228,12 @@ class MqttIngest:
         self.bytes = 0
         self.messages = 0
         self.bad_frames = 0
-        self.log_lines = 0  # no log lines over MQTT; the writer adds 0
         self.acks_sent = 0
         self.last_error = ""
         self.gen = 0  # +1 at every CONNACK: a PUBACK is only sent on the connection it belongs to
-        self._connack = threading.Event()
+        self._connack = threading.Event()  # the first connection's outcome: CONNACK or a close
+        self._closed_early = ""
+        self._has_cert = cert is not None
         self.subscribed = threading.Event()  # SUBACK of the first connection's subscriptions
         self._sub_mid: int | None = None
         self._refused = ""
@@ -264,9 +265,17 @@ class MqttIngest:
             self.client.connect_async(self.broker.host, self.broker.port, keepalive=KEEPALIVE_S)
         self.client.loop_start()
         if reached and self._connack.wait(CONNECT_WAIT_S):
+            why = ""
             if self._refused:
+                why = f"broker refused the connection: {self._refused}"
+            elif self._closed_early:
+                why = f"the broker closed the connection before its CONNACK ({self._closed_early})"
+                if self.broker.tls and not self._has_cert:
+                    why += "; does it want a client certificate (--cert, --key)?"
+            if why:
+                self.client.disconnect()
                 self.client.loop_stop()
-                raise MobiotError(f"{self.url}: broker refused the connection: {self._refused}")
+                raise MobiotError(f"{self.url}: {why}")
             # A new session gets only what is published after its SUBACK: wait for it, so that
             # whoever started the collector may rely on it being subscribed.
             self.subscribed.wait(CONNECT_WAIT_S)
@@ -295,7 +304,7 @@ class MqttIngest:
 
     # -- paho callbacks (its network thread) ----------------------------------------------------
 
-    def _on_connect(self, client, _userdata, flags, reason_code, _properties) -> None:
+    def _on_connect(self, client, _userdata, _flags, reason_code, _properties) -> None:
         if reason_code.is_failure:
             self._refused = str(reason_code)
             self.last_error = f"refused: {reason_code}"
@@ -323,6 +332,9 @@ class MqttIngest:
         if self.state != "closed":
             self.state = "gone"
             self.last_error = f"disconnected: {reason_code}"
+        if not self._connack.is_set():
+            self._closed_early = str(reason_code)
+            self._connack.set()
 
     def _on_message(self, _client, _userdata, msg) -> None:
         if self.col.stop.is_set():

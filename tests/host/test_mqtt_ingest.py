@@ -216,6 +216,17 @@ def test_mqtts_with_the_test_ca_and_a_client_certificate(mqtt_broker_factory, tm
     assert b.url.startswith("mqtts://")
 
 
+def test_mqtts_client_certificate_missing_is_one_line(mqtt_broker_factory, tmp_path):
+    b = mqtt_broker_factory(tls=True, require_certificate=True)
+    col = Collector([], str(tmp_path / "c.sqlite"), 115200, scan=False)
+    mq = MqttIngest(col, b.url, ca=str(b.pki.ca))
+    with pytest.raises(MobiotError) as ei:
+        mq.start()
+    msg = str(ei.value)
+    assert "\n" not in msg and msg.startswith(f"{b.url}: the broker closed the connection before its CONNACK")
+    assert "client certificate (--cert, --key)" in msg
+
+
 def test_mqtts_wrong_ca_is_refused_with_one_line(mqtts_broker, mqtt_broker_factory, tmp_path):
     from mqtt_fixtures import TestPki
 
