@@ -82,6 +82,7 @@ class MqttCommand:
         self._refused = ""
         c = self.client
         c.on_connect = self._on_connect
+        c.on_disconnect = self._on_disconnect
         c.on_subscribe = lambda *_a: self._suback.set()
         c.on_message = self._on_message
 
@@ -89,6 +90,11 @@ class MqttCommand:
         if reason_code.is_failure:
             self._refused = str(reason_code)
         self._connack.set()
+
+    def _on_disconnect(self, _c, _u, _flags, reason_code, _p) -> None:
+        if not self._connack.is_set():  # closed before its CONNACK (e.g. wants a client certificate)
+            self._refused = f"closed before CONNACK ({reason_code})"
+            self._connack.set()
 
     def _on_message(self, _c, _u, msg) -> None:
         if msg.topic == up_topic(self.device):
