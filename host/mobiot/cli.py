@@ -20,6 +20,7 @@ COMMANDS = {
     "export": ("mobiot.export:export", "Export collected records (csv, jsonl, senml)."),
     "plot": ("mobiot.plot:plot", "Plot collected records to PNG charts."),
     "modem": ("mobiot.modem:modem", "Modem tools: decode an AT command log."),
+    "send": ("mobiot.send:send", "Send a command to a board, over MQTT or through the collector's serial port."),
     "demo": ("mobiot.demo:demo", "Three virtual boards into the collector, with the dashboard."),
     "flash": ("mobiot.flash:flash", "Flash MicroPython onto a board (esptool) [not available yet]."),
     "provision": ("mobiot.provision:provision", "Put firmware, config and secrets on a board [not available yet]."),

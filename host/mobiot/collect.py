@@ -26,6 +26,7 @@ import click
 
 from .codec import Decoded, Decoder, encode_acks, encode_command
 from .errors import MobiotError
+from .mqtt_ingest import mqtt_options, start_mqtt
 from .store import Store, seq_gaps
 
 # USB bridges and native USB of ESP32 boards, as (VID, PID) from the USB descriptors.
@@ -129,6 +130,25 @@ class Port:
                 # Port gone or stuck: the board resends whatever was not acked.
                 return False
         return True
+
+
+class SerialAck:
+    """Ack target of records that came over a serial port: `!ack` lines to the same connection."""
+
+    __slots__ = ("port", "gen")
+
+    def __init__(self, port: Port, gen: int) -> None:
+        self.port = port
+        self.gen = gen
+
+    def __hash__(self) -> int:
+        return hash((id(self.port), self.gen))
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, SerialAck) and other.port is self.port and other.gen == self.gen
+
+    def send_acks(self, seqs: list[int]) -> None:
+        self.port.send(encode_acks(seqs), self.gen)
 
 
 @dataclass
@@ -240,6 +260,17 @@ class Collector:
                 continue
             return  # stop: the port stays open for the last acks and !bye
 
+    # -- records: the one ingest path ------------------------------------------------------------
+
+    def ingest(self, source: str, received_at: float, frames, bad=(), ack=None) -> None:
+        """Hand decoded frames to the writer: records are committed in its next batch, and only
+        after that COMMIT does it call `ack.send_acks(seqs)` with the seqs of this source's
+        records (stored or duplicate). The one place records enter the database, for every
+        transport: serial ports here, MQTT ingest (mqtt_ingest.py) too. `ack` must be hashable
+        (equal targets are acked together) or None (nothing to ack). Safe from any thread."""
+        if frames or bad:
+            self.q.put(("ingest", source, received_at, (frames, bad, ack)))
+
     # -- writer ---------------------------------------------------------------------------------
 
     def _writer(self) -> None:
@@ -265,7 +296,7 @@ class Collector:
                 kind, port, gen, t = item[0], item[1], item[2], item[3]
                 if kind == "data":
                     got: Decoded = item[4]
-                    store.ingest(port.url, t, got.frames, got.bad, ack_to=(port, gen))
+                    store.ingest(port.url, t, got.frames, got.bad, ack_to=SerialAck(port, gen))
                     port.bad_frames += len(got.bad)
                     port.log_lines += len(got.logs)
                     store.count_port(
@@ -278,6 +309,9 @@ class Collector:
                     )
                 elif kind == "open":
                     store.count_port(port.url, opens=1, last_seen=t)
+                elif kind == "ingest":  # ("ingest", source, received_at, (frames, bad, ack))
+                    frames, bad, ack = item[3]
+                    store.ingest(item[1], item[2], frames, bad, ack_to=ack)
                 if first_pending is None:
                     first_pending = time.monotonic()
             stopping = self.stop.is_set()
@@ -294,8 +328,8 @@ class Collector:
         res = self.store.flush()
         # Committed: now, and only now, the acks.
         for target, seqs in res.acks.items():
-            port, gen = target  # type: ignore[misc]
-            port.send(encode_acks(seqs), gen)
+            if target is not None:
+                target.send_acks(seqs)  # type: ignore[attr-defined]
         self.totals["received"] += len(res.records)
         self.totals["inserted"] += res.inserted
         self.totals["duplicates"] += res.duplicates
@@ -440,14 +474,17 @@ def print_summary(summary: dict, as_json: bool) -> None:
 @click.option("--duration", type=click.FloatRange(min=0), default=None, help="Stop after S seconds.")
 @click.option("--no-dashboard", is_flag=True, help="No live table (for scripts and logs).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@mqtt_options
 def collect(
-    ports: tuple[str, ...], db: str, baud: int, duration: float | None, no_dashboard: bool, as_json: bool
+    ports: tuple[str, ...], db: str, baud: int, duration: float | None, no_dashboard: bool, as_json: bool,
+    **mqtt_opts,
 ) -> int:
     """Collect records from boards into SQLite; ack each record after it is committed."""
     parent = Path(db).resolve().parent
     if not parent.is_dir():
         raise MobiotError(f"cannot create database {db}: directory {parent} does not exist")
-    col = Collector(list(ports), db, baud, scan=not ports)
+    col = Collector(list(ports), db, baud, scan=not ports and not mqtt_opts["mqtt"])
+    mq = start_mqtt(col, **mqtt_opts)
     if not ports and not no_dashboard:
         click.echo("no --port given: collecting from every board found by USB id", err=True)
 
@@ -464,5 +501,9 @@ def collect(
     finally:
         for sig, h in old.items():
             signal.signal(sig, h)
+        if mq is not None:
+            mq.stop()
+    if mq is not None:
+        summary["ports"][mq.url] = mq.stats()
     print_summary(summary, as_json)
     return 0

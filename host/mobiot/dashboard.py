@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 from rich.console import Group
 from rich.table import Table
 
+from .store import transport_of
+
 if TYPE_CHECKING:
     from .collect import Collector
 
@@ -45,8 +47,8 @@ def _ago(now: float, t: float) -> str:
 def render(col: Collector) -> Group:
     now = time.time()
     dev_table = Table(title=f"mobiot collect -> {col.db_path}", expand=False)
-    for h in ("device", "port", "last seen", *(c[0] for c in COLUMNS), "rec/s", "errors"):
-        dev_table.add_column(h, justify="right" if h not in ("device", "port", "rat", "oper") else "left")
+    for h in ("device", "via", "port", "last seen", *(c[0] for c in COLUMNS), "rec/s", "errors"):
+        dev_table.add_column(h, justify="right" if h not in ("device", "via", "port", "rat", "oper") else "left")
     with col.view_lock:
         snapshot = [(dev, v.port, v.last_seen, dict(v.latest), v.rate(now)) for dev, v in col.devices.items()]
     for dev, port_url, last, latest, rate in sorted(snapshot):
@@ -54,6 +56,7 @@ def render(col: Collector) -> Group:
         errors = port.bad_frames if port is not None else 0
         dev_table.add_row(
             dev,
+            transport_of(port_url),  # serial or mqtt (the port column is then the broker)
             port_url,
             _ago(now, last),
             *(_fmt(name, latest.get(name), fmt) for _, name, fmt in COLUMNS),
