@@ -25,10 +25,11 @@ class Uplink:
     ucfg: the config's `uplink` section (docs/config.md). stream_factory(): a fresh transport
     with async open(host, port, tls, ca), write, read_into, close. dispatch(line, link): the
     terminal's one command handler; replies come back through link.frame(buf, n). event(name,
-    *pairs): a record of kind event. have_time(): True once the clock is set (TLS needs it)."""
+    *pairs): a record of kind event. have_time(): True once the clock is set (TLS needs it).
+    ready(): True while the network is up; the uplink waits for it without counting failures."""
 
     def __init__(self, q, ucfg, device, stream_factory, dispatch, event, have_time=None, hello=None,
-                 clock=None, rand=None):
+                 ready=None, clock=None, rand=None):
         self.q = q
         self.cfg = ucfg
         self.device = device
@@ -39,6 +40,7 @@ class Uplink:
         self.dispatch = dispatch
         self.event = event
         self.have_time = have_time or (lambda: True)
+        self.ready = ready or (lambda: True)  # the network is up (modem registered, bearer active)
         self.hello = hello  # hello(link): the terminal writes its H frame through link.frame
         self.clock = clock or time.ticks_ms
         if rand is None:
@@ -111,6 +113,9 @@ class Uplink:
         while not self.stop:
             self.beat = self.clock()
             c = self.cfg
+            if not self.ready():
+                await asyncio.sleep_ms(1000)
+                continue
             if c["tls"] and not self.have_time():
                 if not self._no_time_said:
                     self._no_time_said = True
