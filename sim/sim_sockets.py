@@ -187,6 +187,16 @@ def _file(sim, name):
         return f.read()
 
 
+def _der(pem):
+    # MicroPython's mbedTLS takes DER (or NUL-terminated PEM): the base64 between the PEM lines
+    if b"-----BEGIN" not in pem:
+        return pem
+    import binascii
+
+    body = b"".join(ln for ln in pem.split(b"\n") if ln.strip() and not ln.startswith(b"-----"))
+    return binascii.a2b_base64(body)
+
+
 def _h_casslcfg(sim, rest, line):
     if not _ca_only(sim):
         return ["ERROR"]
@@ -265,7 +275,11 @@ def _open(sim, s, cid, host, port):
 
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.verify_mode = ssl.CERT_REQUIRED
-        ctx.load_verify_locations(cadata=ca)
+        try:
+            ctx.load_verify_locations(cadata=_der(ca))
+        except (OSError, ValueError):
+            _close(sock)
+            return 27  # not a certificate: the modem's AT+CSSLCFG="CONVERT" would have refused it
         sni = (s.ctx.get(cfg.get("crindex", 0)) or {}).get("sni") or name
         try:
             sock = ctx.wrap_socket(sock, server_hostname=sni)

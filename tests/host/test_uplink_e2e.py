@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -135,8 +136,9 @@ def test_network_outage_and_recovery(mqtt_broker, tmp_path, upy):
 def test_tls_with_the_right_ca(mqtts_broker, tmp_path, upy):
     db = tmp_path / "c.sqlite"
     pki = mqtts_broker.pki
-    col = collect(db, f"mqtts://127.0.0.1:{mqtts_broker.port}")
-    url_ca = ["--ca", str(pki.ca)]  # noqa: F841 - the collector's own TLS options are the other branch's
+    col = subprocess.Popen([sys.executable, "-m", "mobiot", "collect", "--mqtt", f"mqtts://127.0.0.1:{mqtts_broker.port}",
+                            "--ca", str(pki.ca), "--db", str(db), "--no-dashboard", "--json"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(ROOT))
     try:
         term = Terminal(upy, tmp_path, **job(mqtts_broker.port, tls=True, ca=str(pki.ca),
                                              uplink={"tls": True, "batch": 5, "batch_wait_s": 1}))
