@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from mqtt_fixtures import Peer, wait_for
+from test_collect_loud import rundir  # noqa: F401 - the fixture below
 
 from mobiot import control
 from mobiot.cli import main
@@ -22,6 +23,9 @@ from mobiot.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 STATUS = {"boot": 1, "seq": 7, "t": 1764146800, "clock": "utc", "kind": "status", "values": {"qdepth": 3}}
+
+# Each test's own control-channel directory: the collectors here never meet another's.
+pytestmark = pytest.mark.usefixtures("rundir")
 
 
 def xor(data: bytes) -> int:
