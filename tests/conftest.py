@@ -23,9 +23,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "host"))
 sys.path.insert(0, str(ROOT / "tests"))
 
-# A real Mosquitto for the MQTT tests: fixtures mqtt_broker, mqtts_broker, mqtt_broker_factory.
-pytest_plugins = ["mqtt_fixtures"]
-
 FW_TESTS = ROOT / "tests" / "firmware"
 RUNNER = FW_TESTS / "run.py"
 _TEST_DEF = re.compile(r"^(?:async\s+)?def\s+(test_\w+)\s*\(", re.M)

@@ -1,4 +1,4 @@
-"""pytest plugin: a real Mosquitto broker for the MQTT tests (loaded from tests/conftest.py).
+"""Fixtures: a real Mosquitto broker for the MQTT tests (imported by tests/host/conftest.py).
 
 Each broker is a `mobiot.broker.Mosquitto` (the demo's too): its own process on a free loopback
 port, with its config, persistence file and log under the test's tmp_path. It can be stopped

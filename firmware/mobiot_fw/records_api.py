@@ -48,6 +48,8 @@ EVENTS = (
     ("reg_change", (("old", "str"), ("new", "str"))),
     ("time_set", (("delta_s", "num"), ("source", "str"))),
     ("low_battery", (("bat", "num"),)),
+    ("crash", (("exc", "str"), ("frames", "str"), ("reset", "str"), ("up_s", "int"), ("crashes", "int"))),
+    ("safe_mode", (("crashes", "int"),)),
     ("uplink_up", (("transport", "str"), ("tls", "bool"))),
     ("uplink_down", (("err", "str"), ("code", "int"), ("after_s", "num"))),
     ("uplink_error", (("err", "str"), ("code", "int"))),

@@ -17,11 +17,12 @@ from .errors import MobiotError
 COMMANDS = {
     "vboard": ("mobiot.vboard:vboard", "Run virtual boards behind pseudo-terminals."),
     "collect": ("mobiot.collect:collect", "Collect records from boards into SQLite."),
-    "export": ("mobiot.export:export", "Export collected records (csv, jsonl, senml)."),
-    "plot": ("mobiot.plot:plot", "Plot collected records to PNG charts."),
+    "monitor": ("mobiot.monitor:monitor", "Serial console: a board's frames decoded and its log lines."),
+    "export": ("mobiot.export:export", "Export collected records (csv, jsonl, senml, geojson track)."),
+    "plot": ("mobiot.plot:plot", "Plot sensors, signal with outages, and coverage maps to PNG."),
     "modem": ("mobiot.modem:modem", "Modem tools: decode an AT command log."),
     "send": ("mobiot.send:send", "Send a command to a board, over MQTT or through the collector's serial port."),
-    "demo": ("mobiot.demo:demo", "Three virtual boards into the collector, with the dashboard."),
+    "demo": ("mobiot.demo:demo", "Four virtual boards (one driving) into the collector, with the dashboard."),
     "flash": ("mobiot.flash:flash", "Flash MicroPython onto a board (esptool) [not available yet]."),
     "provision": ("mobiot.provision:provision", "Put firmware, config and secrets on a board [not available yet]."),
 }

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import ssl
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -261,7 +260,7 @@ class MqttIngest:
         except OSError as exc:
             reached = False
             self.last_error = connect_error(self.broker, exc)
-            print(f"mobiot: {self.last_error}; retrying in the background", file=sys.stderr)
+            self.col.log(f"{self.last_error}; retrying in the background")
             self.client.connect_async(self.broker.host, self.broker.port, keepalive=KEEPALIVE_S)
         self.client.loop_start()
         if reached and self._connack.wait(CONNECT_WAIT_S):
@@ -325,7 +324,7 @@ class MqttIngest:
             failed = [str(rc) for rc in reason_codes if rc.is_failure]
             if failed:  # e.g. an ACL that does not allow the topic filter
                 self.last_error = f"subscribe {self.topic}: {', '.join(failed)}"
-                print(f"mobiot: {self.url}: {self.last_error}", file=sys.stderr)
+                self.col.log(f"{self.url}: {self.last_error}")
             self.subscribed.set()
 
     def _on_disconnect(self, _client, _userdata, _flags, reason_code, _properties) -> None:

@@ -32,6 +32,7 @@ from . import control
 from .codec import COMMAND_EOL, encode_command
 from .errors import MobiotError
 from .mqtt_ingest import BrokerUrl, connect_error, down_topic, make_client, parse_reply, reply_topic, up_topic
+from .store import open_readonly
 
 EXIT_PENDING = 2
 # Verbs that only the collector may send: an ack removes records from the board's queue, and only
@@ -54,13 +55,15 @@ def known_route(db: str | None, device: str) -> tuple[str, str] | None:
     if not db or not Path(db).is_file():
         return None
     try:
-        con = sqlite3.connect(f"file:{Path(db).resolve()}?mode=ro", uri=True, timeout=10)
-        try:
-            row = con.execute("SELECT transport, port FROM devices WHERE device = ?", (device,)).fetchone()
-        finally:
-            con.close()
+        con = open_readonly(db)
+    except MobiotError:
+        return None  # not a collector's database: no hint
+    try:
+        row = con.execute("SELECT transport, port FROM devices WHERE device = ?", (device,)).fetchone()
     except sqlite3.Error:
-        return None  # an older database without the column, or not a collector's: no hint
+        return None  # a database from before the transport column (not migrated yet): no hint
+    finally:
+        con.close()
     return (row[0], row[1]) if row and row[0] else None
 
 

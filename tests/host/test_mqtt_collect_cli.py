@@ -11,13 +11,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from mqtt_fixtures import Peer, acked_seqs, wait_for
+from test_collect_loud import rundir  # noqa: F401 - the fixture below
 from test_uplink_codec import DEV, encode  # the firmware's encoders under the unix port
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = 1764146800
 SLOW = {"imei": DEV, "iccid": "89490200001234567890", "oper": "Telekom.de", "rat": "LTE-M", "cell": 27435972,
         "tac": 6166, "mcc": 262, "mnc": "01"}
+
+# Each test's own control-channel directory: the collectors here never meet another's.
+pytestmark = pytest.mark.usefixtures("rundir")
 
 
 def records(first: int, n: int) -> list[dict]:
@@ -48,10 +53,11 @@ def stop(proc: subprocess.Popen) -> dict:
 
 
 def stored(db: Path) -> dict[int, dict]:
-    if not db.exists():
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as c:
+            return {seq: json.loads(v) for seq, v in c.execute("SELECT seq, vals FROM records WHERE transport='mqtt'")}
+    except sqlite3.OperationalError:  # not made yet: the collector creates it with its first record
         return {}
-    with sqlite3.connect(db) as c:
-        return {seq: json.loads(v) for seq, v in c.execute("SELECT seq, vals FROM records WHERE transport='mqtt'")}
 
 
 def test_collect_cli_ingests_compact_cbor_exactly_once(mqtt_broker, tmp_path, upy):

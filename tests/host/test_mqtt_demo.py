@@ -8,9 +8,13 @@ import subprocess
 import sys
 
 import pytest
+from test_collect_loud import rundir  # noqa: F401 - the fixture below
 
 from mobiot import demo_uplink
 from vbhelp import ROOT
+
+# Each test's own control-channel directory: the collectors here never meet another's.
+pytestmark = pytest.mark.usefixtures("rundir")
 
 
 def test_demo_cellular_board_lands_in_the_same_database(tmp_path):

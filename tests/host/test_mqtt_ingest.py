@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from mqtt_fixtures import Peer, acked_seqs, wait_for
+from test_collect_loud import rundir  # noqa: F401 - the fixture below
 
 from mobiot import store as store_mod
 from mobiot.collect import Collector
@@ -24,6 +25,9 @@ from mobiot.errors import MobiotError
 from mobiot.mqtt_ingest import MqttIngest
 
 T0 = 1764146800.0
+
+# Each test's own control-channel directory: the collectors here never meet another's.
+pytestmark = pytest.mark.usefixtures("rundir")
 
 
 def record(dev: str, seq: int) -> dict:
@@ -37,6 +41,7 @@ class CollectorRun:
     def __init__(self, db: Path, broker, ports: tuple[str, ...] = (), **kw) -> None:
         self.col = Collector(list(ports), str(db), 115200, scan=False)
         self.mq = MqttIngest(self.col, broker.url, **kw)
+        self.col.mqtt = self.mq  # as `collect --mqtt` does
         self.summary: dict | None = None
         self.error: BaseException | None = None
         self.mq.start()
@@ -244,7 +249,7 @@ def test_serial_and_mqtt_at_once_into_one_database(mqtt_broker, tmp_path):
     dashboard shows each board's transport. A hello on the reply topic fills in the device row."""
     from rich.console import Console
 
-    from mobiot.dashboard import render
+    from mobiot.dashboard import render, snapshot, status_lines
     from vbhelp import VBoards
 
     db = tmp_path / "c.sqlite"
@@ -260,6 +265,8 @@ def test_serial_and_mqtt_at_once_into_one_database(mqtt_broker, tmp_path):
             console = Console(width=250, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
             console.print(render(run.col))
             screen = console.export_text()
+            rows_now = {r["device"]: r for r in snapshot(run.col)}
+            status = "\n".join(status_lines(run.col))
             # The same record over both transports is stored once, by whichever came first (the
             # device row and the live table then show the transport it was last heard on).
             with sqlite3.connect(db) as c:
@@ -280,9 +287,10 @@ def test_serial_and_mqtt_at_once_into_one_database(mqtt_broker, tmp_path):
     assert [s for d, s, _, _ in rows if d == "cell1"] == list(range(1, 21))
     serial_seqs = [s for d, s, _, _ in rows if d == serial_dev]
     assert serial_seqs == list(range(1, len(serial_seqs) + 1))
+    assert rows_now["cell1"]["via"] == "mqtt" and rows_now[serial_dev]["via"] == "serial"
     lines = {ln.split()[1]: ln for ln in screen.splitlines() if ln.strip().startswith("│") and len(ln.split()) > 3}
-    assert "mqtt" in lines["cell1"] and mqtt_broker.url in lines["cell1"]
-    assert "serial" in lines[serial_dev]
+    assert lines["cell1"].split()[3] == "mqtt" and lines[serial_dev].split()[3] == "serial"  # the via column
+    assert any(ln.startswith("cell1 ") and f"on {mqtt_broker.url}" in ln for ln in status.splitlines()), status
     with sqlite3.connect(db) as c:
         assert c.execute("SELECT fw, board, transport FROM devices WHERE device='cell1'").fetchone() == (
             "0.9", "sim-s3", "mqtt")

@@ -8,6 +8,8 @@ a persistent session, so a command sent while it sleeps waits at the broker.
 from __future__ import annotations
 
 import json
+import signal
+import sqlite3
 import subprocess
 import sys
 from functools import reduce
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from mqtt_fixtures import Peer, wait_for
+from test_collect_loud import rundir  # noqa: F401 - the fixture below
 
 from mobiot import control
 from mobiot.cli import main
@@ -22,6 +25,9 @@ from mobiot.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 STATUS = {"boot": 1, "seq": 7, "t": 1764146800, "clock": "utc", "kind": "status", "values": {"qdepth": 3}}
+
+# Each test's own control-channel directory: the collectors here never meet another's.
+pytestmark = pytest.mark.usefixtures("rundir")
 
 
 def xor(data: bytes) -> int:
@@ -196,3 +202,37 @@ def test_send_auto_without_a_usable_database(dbfile, tmp_path, monkeypatch, caps
     assert main(["send", "x", "status", "--db", str(tmp_path / dbfile)]) == 0
     assert capsys.readouterr().out.startswith("x answered over serial: ")
     assert not (tmp_path / "missing.sqlite").exists()
+
+
+def test_send_over_serial_through_the_running_collector(tmp_path):
+    """The real path: a virtual board, `mobiot collect` holding its port, `mobiot send` through the
+    collector's control channel (control.send_command), chosen from the database (--via auto)."""
+    import os
+
+    from vbhelp import VBoards
+
+    db = tmp_path / "c.sqlite"
+    with VBoards(tmp_path / "vb", 1) as vb:
+        port, dev = vb.boards[0]
+        col = subprocess.Popen([sys.executable, "-m", "mobiot", "collect", "--port", port, "--db", str(db),
+                                "--no-dashboard"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=str(ROOT),
+                               env=os.environ.copy())
+        try:
+            def seen() -> bool:
+                try:
+                    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as c:
+                        return c.execute("SELECT transport FROM devices WHERE device=?", (dev,)).fetchone() == (
+                            "serial",)
+                except sqlite3.OperationalError:
+                    return False
+
+            wait_for(seen, deadline_s=120, what="the board's first record in the database")
+            p = run_send(dev, "interval", "30", "--db", str(db), "--json", "--timeout", "60")
+            assert p.returncode == 0, p.stderr
+            out = json.loads(p.stdout)
+            assert out["via"] == "serial" and out["reply"]["cmd"] == "interval" and out["reply"]["ok"] is True
+            p = run_send(dev, "interval", "0", "--via", "serial", "--timeout", "60")
+            assert p.returncode == 1 and p.stderr.startswith(f"mobiot: error: {dev} refused !interval 0*"), p.stderr
+        finally:
+            col.send_signal(signal.SIGTERM)
+            col.communicate(timeout=60)

@@ -88,7 +88,7 @@ class At:
         # state of the command in flight
         self._cmd = None
         self._lines = []
-        self._final = None
+        self.final = None
         self._expect = None
         self._seen_expect = False
         self._done = asyncio.Event()
@@ -159,7 +159,7 @@ class At:
     async def _exec(self, line, data, timeout_ms, expect):
         # line: the command (data is the command line, CR appended), None for a payload
         self._lines = []
-        self._final = None
+        self.final = None
         self._expect = expect
         self._seen_expect = False
         self._done.clear()
@@ -176,7 +176,7 @@ class At:
         finally:
             self._cmd = None
         self.timeouts_in_row = 0
-        final = self._final
+        final = self.final
         lines = self._lines
         self._lines = []
         if final != ">" and cellular.classify(final, line) == cellular.FINAL_ERROR:
@@ -296,7 +296,7 @@ class At:
                         self._n = 0
                     continue
                 if c == _PROMPT and self._n == 0 and self._expect == ">" and self._cmd is not None:
-                    self._final = ">"
+                    self.final = ">"
                     self._done.set()
                     continue
                 if c == 32 and self._n == 0:
@@ -327,7 +327,7 @@ class At:
         if exp is not None and exp != ">" and line.startswith(exp):
             self._add(line)
             self._seen_expect = True
-            if self._final is not None:
+            if self.final is not None:
                 self._done.set()
             return
         if kind == cellular.ECHO:
@@ -338,10 +338,10 @@ class At:
             self._put_urc(line)
             return
         if kind == cellular.FINAL_OK or kind == cellular.FINAL_ERROR:
-            if self._final is not None:
+            if self.final is not None:
                 self.stray += 1  # a second final for one command: keep the first
                 return
-            self._final = line
+            self.final = line
             if kind == cellular.FINAL_ERROR or exp is None or exp == ">" or self._seen_expect:
                 self._done.set()
             return
