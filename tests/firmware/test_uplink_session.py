@@ -54,6 +54,7 @@ class Term:
         self.lines = []
         self.buf = bytearray(proto.FRAME_MAX)
         self.up = None
+        self.cmds = None
 
     def event(self, name, *pairs):
         self.events.append((name, dict(pairs)))
@@ -61,26 +62,24 @@ class Term:
     def names(self):
         return [e[0] for e in self.events]
 
-    def dispatch(self, line, link):
+    def dispatch(self, line, tr):
+        # the firmware's one command dispatcher, as the terminal wires it (app.py)
         self.lines.append(line)
-        try:
-            verb, args = proto.parse_command(line)
-        except ValueError as e:
-            link.frame(self.buf, proto.encode_reply(self.buf, "?", False, str(e)))
-            return
-        if verb == "ack":
-            self.q.ack_ranges(proto.iter_ack_ranges(args))
-        else:
-            link.frame(self.buf, proto.encode_reply(self.buf, verb, True, None, (("interval_s", int(args or 0)),)))
+        if self.cmds is None:
+            import asyncio
 
-    def hello(self, link):
-        link.frame(self.buf, proto.encode_hello(self.buf, DEV, "0.1.0", "sim", 1, False))
+            from mobiot_fw import config
+            from mobiot_fw.link.commands import Commands
+
+            cfg, _ = config.validate({})
+            self.cmds = Commands(self.q, cfg, "/tu/config%d.json" % _n[0], None, asyncio.Event())
+        self.cmds.handle(line, tr)
 
 
 def make(broker, q, vt, **kw):
     term = Term(q)
     up = Uplink(q, ucfg(**kw), DEV, lambda: broker.stream(vt.ticks_ms), term.dispatch, term.event,
-                hello=term.hello, clock=vt.ticks_ms)
+                hello=(DEV, "0.1.0", "sim", 1), clock=vt.ticks_ms)
     term.up = up
     return term, up
 

@@ -8,6 +8,8 @@ from array import array
 
 from micropython import const
 
+from mobiot_fw.link import proto
+
 from .mqtt import REFUSED_CREDENTIALS, REFUSED_NOT_AUTHORISED, ConnectRefused, Mqtt
 from .rec import Rec
 from .table import Table
@@ -26,7 +28,11 @@ class Uplink:
     with async open(host, port, tls, ca), write, read_into, close. dispatch(line, link): the
     terminal's one command handler; replies come back through link.frame(buf, n). event(name,
     *pairs): a record of kind event. have_time(): True once the clock is set (TLS needs it).
-    ready(): True while the network is up; the uplink waits for it without counting failures."""
+    ready(): True while the network is up; the uplink waits for it without counting failures.
+    hello: (device, fw, board name, boot) for the H frame sent after every connect.
+
+    It is a transport of the outbox and of the one command dispatcher (store/outbox.py,
+    link/commands.py): offer(), reply(), attach(), detach(), acked()."""
 
     def __init__(self, q, ucfg, device, stream_factory, dispatch, event, have_time=None, hello=None,
                  ready=None, clock=None, rand=None):
@@ -41,7 +47,7 @@ class Uplink:
         self.event = event
         self.have_time = have_time or (lambda: True)
         self.ready = ready or (lambda: True)  # the network is up (modem registered, bearer active)
-        self.hello = hello  # hello(link): the terminal writes its H frame through link.frame
+        self.info = hello  # (device, fw, board, boot) for the H frame, or None
         self.clock = clock or time.ticks_ms
         if rand is None:
             import random
@@ -68,6 +74,7 @@ class Uplink:
         self.ring_n = 0
         self.ring_h = 0
         self.replies = [bytearray(_REPLY_LEN) for _ in range(_REPLY_MAX)]
+        self.rbuf = bytearray(_REPLY_LEN + 12)  # an H or K frame is made here
         self.reply_len = array("H", bytes(2 * _REPLY_MAX))
         self.nreplies = 0
         self.mq = None
@@ -96,6 +103,33 @@ class Uplink:
         self.reply_len[i] = k
         self.nreplies += 1
         self.wake.set()
+
+    def offer(self, seq, buf, end, kept):
+        """A new record is in the queue (outbox transport): publish soon. A record the flash
+        would not keep is not sent on this link: it has no seq to resend and ack by."""
+        self.wake.set()
+
+    def reply(self, cmd, ok, err=None, extra=None):
+        """A command's answer (link/commands.py): up on the reply topic."""
+        try:
+            self.frame(self.rbuf, proto.encode_reply(self.rbuf, cmd, ok, err, extra))
+        except ValueError:
+            pass  # longer than a reply slot: a serial-only answer
+
+    def attach(self):
+        # !hello over MQTT: answered with a hello; holding the board awake is the serial link's
+        self._hello()
+
+    def detach(self):
+        pass
+
+    def acked(self):
+        self.wake.set()
+
+    def _hello(self):
+        if self.info is not None:
+            d, fw, board, boot = self.info
+            self.frame(self.rbuf, proto.encode_hello(self.rbuf, d, fw, board, boot, False))
 
     def shutdown(self):
         """Stop: end the connection now; run() returns."""
@@ -188,8 +222,7 @@ class Uplink:
         self.cursor = 0
         self.ring_n = 0
         self.inflight = 0
-        if self.hello is not None:
-            self.hello(self)
+        self._hello()
         try:
             while mq.connected and not self.stop:
                 self.beat = self.clock()
