@@ -43,13 +43,15 @@ def main():
     from mobiot_fw.link import proto
 
     cfg, _ = config.validate({"device_id": "356938035643809", "status_every": 100,
-                              "uplink": {"enabled": True, "host": "broker", "encoding": "compact"}})
+                              "uplink": {"enabled": False, "host": "broker", "encoding": "compact"}})
+    # enabled False: the bench board has no modem (uplink/part.py would refuse); the Uplink is
+    # built below over the in-memory broker and registered as app.py's part does
     plat = Plat()
     plat.bus, plat.adc = parts.StaticI2C(), parts.StaticADC()
     out = Null()
     t = Terminal(plat, cfg, {"name": "bench", "sensors": ["bme280", "sht4x", "battery"]}, out=out,
                  qroot="/bq/q", cfg_path="/bq/config.json")
-    t.setup_sensors()
+    t.sensors.setup()
     import fakebroker
 
     broker = fakebroker.Broker(keep=False)
@@ -57,10 +59,11 @@ def main():
     free0 = gc.mem_free()
     from mobiot_fw.uplink.session import Uplink
 
-    dev = t.device
+    dev = t.outbox.device
     cid = "mobiot-" + dev
     down = "mobiot/%s/down" % dev
-    up = Uplink(t.q, cfg["uplink"], dev, broker.stream, lambda line, link: t.command(line), t.event)
+    up = Uplink(t.q, cfg["uplink"], dev, broker.stream, t.dispatch, t.outbox.event)
+    t.outbox.transports.append(up)
     gc.collect()
     uplink_bytes = free0 - gc.mem_free()
     res = {}
@@ -77,8 +80,7 @@ def main():
         gc.collect()
         res["connected_free"] = gc.mem_free()
         for i in range(1, cycles + 1):
-            await t.sample(wait=False)
-            up.kick()
+            await t.cycle.once(wait=False)
             for _ in range(200):  # let the uplink publish (in-memory: a few task switches)
                 await asyncio.sleep_ms(0)
                 if up.q.first_unacked(up.cursor) == 0 and up.inflight == 0:
