@@ -29,10 +29,13 @@ _SEND_MAX = 1460
 
 
 class _Conn:
-    def __init__(self, sock):
+    def __init__(self, sock, recv_urc="+CADATAIND: %d", closed_urc="+CASTATE: %d,0", send_ok="OK"):
         self.sock = sock
         self.rx = bytearray()
         self.open = True
+        self.recv_urc = recv_urc  # the URC that says data arrived (the dialect's)
+        self.closed_urc = closed_urc
+        self.send_ok = send_ok  # the final after a payload
 
 
 class Sockets:
@@ -72,7 +75,7 @@ class Sockets:
             self._data = bytearray()
             c = self.conns.get(cid)
             ok = c is not None and c.open and self.sim._registered() and _sendall(c.sock, payload)
-            self.sim._send(["OK" if ok else "ERROR"])
+            self.sim._send([c.send_ok if ok else "SEND FAIL" if c is not None and c.send_ok != "OK" else "ERROR"])
         return data[k:]
 
     def start(self):
@@ -102,12 +105,12 @@ class Sockets:
                 was_empty = not c.rx
                 c.rx.extend(got)
                 if was_empty:
-                    sim._urc("+CADATAIND: %d" % cid)
+                    sim._urc(c.recv_urc % cid)
 
     def _drop(self, cid, c):
         c.open = False
         _close(c.sock)
-        self.sim._urc("+CASTATE: %d,0" % cid)
+        self.sim._urc(c.closed_urc % cid)
 
 
 def _close(s):
@@ -243,11 +246,18 @@ def _h_caopen(sim, rest, line):
     if not 0 <= cid <= _MAX_CID or cid in s.conns and s.conns[cid].open:
         return ["ERROR"]
     host, port = a[3], int(a[4])
-    res = _open(sim, s, cid, host, port)
+    cfg = s.ssl.get(cid) or {}
+    tls = None
+    if cfg.get("ssl"):
+        ca_name = cfg.get("cacert")
+        tls = (ca_name if ca_name in s.converted else None, (s.ctx.get(cfg.get("crindex", 0)) or {}).get("sni"))
+    res = _open(sim, s, cid, host, port, tls)
     return ["+CAOPEN: %d,%d" % (cid, res), "OK"]
 
 
-def _open(sim, s, cid, host, port):
+def _open(sim, s, cid, host, port, tls, conn=None):
+    # (tls: None for plain TCP, else (CA file name or None, server name or None)); returns the
+    # SIMCom +CAOPEN result code
     if not (sim._registered() and sim.pdp_active):
         return 21  # network not active
     name = host  # the server name TLS checks, unless AT+CSSLCFG="SNI" set another
@@ -264,10 +274,8 @@ def _open(sim, s, cid, host, port):
     except OSError:
         _close(sock)
         return 23
-    cfg = s.ssl.get(cid) or {}
-    if cfg.get("ssl"):
-        ca_name = cfg.get("cacert")
-        ca = _file(sim, ca_name) if ca_name in s.converted else None
+    if tls is not None:
+        ca = _file(sim, tls[0]) if tls[0] else None
         if ca is None:
             _close(sock)
             return 27
@@ -280,14 +288,14 @@ def _open(sim, s, cid, host, port):
         except (OSError, ValueError):
             _close(sock)
             return 27  # not a certificate: the modem's AT+CSSLCFG="CONVERT" would have refused it
-        sni = (s.ctx.get(cfg.get("crindex", 0)) or {}).get("sni") or name
+        sni = tls[1] or name
         try:
             sock = ctx.wrap_socket(sock, server_hostname=sni)
         except (OSError, ValueError):
             _close(sock)
             return 26
     sock.setblocking(False)
-    s.conns[cid] = _Conn(sock)
+    s.conns[cid] = conn(sock) if conn is not None else _Conn(sock)
     s.opened += 1
     return 0
 
@@ -347,7 +355,117 @@ def _h_castate(sim, rest, line):
     return out + ["OK"]
 
 
+# ---- Quectel BG95/BG96 (BG95&BG77 TCP/IP Application Note, SSL Application Note) -------------
+#   AT+QIOPEN=<ctx>,<id>,"TCP","<host>",<port>,0,0   OK, then +QIOPEN: <id>,<err>
+#   AT+QSSLCFG="cacert",<ssl ctx>,"<file>" / "seclevel" / "sslversion" / "sni",<ssl ctx>,1   OK
+#   AT+QSSLOPEN=<ctx>,<ssl ctx>,<id>,"<host>",<port>,0   OK, then +QSSLOPEN: <id>,<err>
+#   AT+QISEND / AT+QSSLSEND=<id>,<len>   ">" , <len> bytes, SEND OK
+#   AT+QIRD / AT+QSSLRECV=<id>,<len>     +QIRD: <n> CR LF <n bytes> CR LF OK
+#   AT+QICLOSE / AT+QSSLCLOSE=<id>       OK
+#   URCs +QIURC: "recv",<id> / +QSSLURC: "recv",<id>; +QIURC: "closed",<id> / +QSSLURC: ...
+# <err> (TCP/IP Application Note, "Summary of Error Codes"): 0 ok, 561 open PDP context failed,
+# 565 DNS parse failed, 566 socket connect failed. A TLS verification failure is answered 579
+# here (the simulator's choice: a real BG95 reports its SSL errors in the same 5xx range).
+_Q_ERR = {0: 0, 20: 565, 21: 561, 23: 566, 26: 579, 27: 579}
+
+
+def _quectel(sim):
+    return sim.m.get("vendor") == "quectel"
+
+
+def _q_conn(ssl_):
+    pre = "+QSSLURC: " if ssl_ else "+QIURC: "
+    return lambda sock: _Conn(sock, pre + '"recv",%d', pre + '"closed",%d', "SEND OK")
+
+
+async def _q_later(sim, line):
+    await asyncio.sleep_ms(150)
+    sim._urc(line)
+
+
+def _h_qsslcfg(sim, rest, line):
+    if not _quectel(sim):
+        return ["ERROR"]
+    a = _args(line[len("AT+QSSLCFG"):])
+    c = _socks(sim).ctx.setdefault(int(a[1]), {})
+    c[a[0].lower()] = a[2] if len(a) > 2 else ""
+    return ["OK"]
+
+
+def _h_qiopen(sim, rest, line):
+    if not _quectel(sim):
+        return ["ERROR"]
+    a = _args(line[len("AT+QIOPEN"):])
+    cid = int(a[1])
+    s = _socks(sim)
+    res = _open(sim, s, cid, a[3], int(a[4]), None, _q_conn(False))
+    asyncio.create_task(_q_later(sim, "+QIOPEN: %d,%d" % (cid, _Q_ERR.get(res, 566))))
+    return ["OK"]
+
+
+def _h_qsslopen(sim, rest, line):
+    if not _quectel(sim):
+        return ["ERROR"]
+    a = _args(line[len("AT+QSSLOPEN"):])
+    ctx, cid = int(a[1]), int(a[2])
+    s = _socks(sim)
+    c = s.ctx.get(ctx) or {}
+    res = _open(sim, s, cid, a[3], int(a[4]), (c.get("cacert"), None), _q_conn(True))
+    asyncio.create_task(_q_later(sim, "+QSSLOPEN: %d,%d" % (cid, _Q_ERR.get(res, 566))))
+    return ["OK"]
+
+
+def _h_qisend(sim, rest, line):
+    if not _quectel(sim):
+        return ["ERROR"]
+    a = _args(line[line.index("="):])
+    cid, n = int(a[0]), int(a[1])
+    s = _socks(sim)
+    c = s.conns.get(cid)
+    if c is None or not c.open or not 0 < n <= _SEND_MAX:
+        return ["ERROR"]
+    s._send_cid = cid
+    s.want = n
+    return [">"]
+
+
+def _h_qird(sim, rest, line):
+    if not _quectel(sim):
+        return ["ERROR"]
+    a = _args(line[line.index("="):])
+    cid, n = int(a[0]), int(a[1])
+    c = _socks(sim).conns.get(cid)
+    if c is None or not 0 < n <= _RECV_MAX:
+        return ["ERROR"]
+    k = min(n, len(c.rx))
+    data = bytes(c.rx[:k])
+    c.rx = c.rx[k:]
+    head = "+QSSLRECV: " if line.upper().startswith("AT+QSSLRECV") else "+QIRD: "
+    sim._log(">", head + "%d <%d bytes>" % (k, k))
+    sim._mdm.write(b"\r\n" + head.encode() + b"%d\r\n" % k + data + b"\r\n")
+    return ["OK"]
+
+
+def _h_qiclose(sim, rest, line):
+    if not _quectel(sim):
+        return ["ERROR"]
+    a = _args(line[line.index("="):])
+    c = _socks(sim).conns.pop(int(a[0]), None)
+    if c is not None:
+        _close(c.sock)
+    return ["OK"]
+
+
 HANDLERS = {
+    "AT+QSSLCFG": _h_qsslcfg,
+    "AT+QIOPEN": _h_qiopen,
+    "AT+QSSLOPEN": _h_qsslopen,
+    "AT+QISEND": _h_qisend,
+    "AT+QSSLSEND": _h_qisend,
+    "AT+QIRD": _h_qird,
+    "AT+QSSLRECV": _h_qird,
+    "AT+QICLOSE": _h_qiclose,
+    "AT+QSSLCLOSE": _h_qiclose,
     "AT+CASSLCFG": _h_casslcfg,
     "AT+CSSLCFG": _h_csslcfg,
     "AT+CAOPEN": _h_caopen,

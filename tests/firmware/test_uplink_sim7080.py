@@ -108,6 +108,46 @@ async def test_open_errors_are_link_errors():
     at.stop()
 
 
+async def test_bg95_binary_round_trip_and_errors():
+    from mobiot_fw.cell.vendor.sock_quectel import QuectelSock
+
+    sim = ModemSim("BG95", {"modem": {"model": "BG95", "reg_delay_s": 0}})
+    at = At(sim.uart()).start()
+    await until(lambda: sim.state == "on" and sim._registered())
+    await at.cmd("ATE0")
+    await at.cmd("AT+QIACT=1")
+    srv, port = await echo_server()
+    st = QuectelSock(at)
+    await st.open("127.0.0.1", port, False, "")
+    data = bytes((i * 13 + (i >> 7)) & 0xFF for i in range(2000))
+    await st.write(memoryview(data))
+    got = bytearray()
+    buf = bytearray(300)
+    mv = memoryview(buf)
+    while len(got) < len(data):
+        n = await asyncio.wait_for(st.read_into(mv), 30)
+        assert n > 0
+        got.extend(buf[:n])
+    assert bytes(got) == data
+    sends = [ln for _, d, ln in sim.log if d == "<" and ln.startswith("AT+QISEND")]
+    assert sends == ["AT+QISEND=0,1460", "AT+QISEND=0,540"], sends
+    st.close()
+    await until(lambda: not sim.sockets.conns)
+    try:
+        await st.open("no-such-host.invalid", 1883, False, "")
+        raise AssertionError("no error")
+    except LinkError as e:
+        assert e.what == "dns" and e.code == 565
+    try:
+        await st.open("127.0.0.1", port, True, "ca.crt")  # no such CA file in the modem
+        raise AssertionError("no error")
+    except LinkError as e:
+        assert e.what == "tls"
+    srv.close()
+    sim.stop()
+    at.stop()
+
+
 async def test_uplink_session_over_the_modem_to_a_real_tcp_broker():
     from fakebroker import End  # noqa: F401 - the broker module's server side
     import fileblockdev as fb

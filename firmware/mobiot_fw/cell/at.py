@@ -110,6 +110,8 @@ class At:
         self._raw_pre = None
         self._raw_mv = memoryview(bytearray(0))
         self._raw_left = 0
+        self._raw_next = False
+        self._raw_lf = False
         self.raw_n = 0
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -184,11 +186,14 @@ class At:
             raise AtError(line, final, error_code(final))
         return lines, final
 
-    def raw_into(self, prefix, mv):
-        """Arm the reader for a response line "<prefix><n>,<n raw bytes>": the bytes go into mv
-        (at most len(mv) kept), raw_n counts them; prefix None disarms. The line itself is
-        delivered as "<prefix><n>"."""
+    def raw_into(self, prefix, mv, next_line=False):
+        """Arm the reader for a response line "<prefix><n>,<n raw bytes>" (SIMCom +CARECV), or
+        with next_line "<prefix><n>" CR LF and then the n raw bytes (Quectel +QIRD, +QSSLRECV):
+        the bytes go into mv (at most len(mv) kept), raw_n counts them; prefix None disarms.
+        The line itself is delivered as "<prefix><n>"."""
         self._raw_pre = prefix
+        self._raw_next = next_line
+        self._raw_lf = False
         if mv is not None:
             self._raw_mv = mv
         self._raw_left = 0
@@ -275,6 +280,10 @@ class At:
                 continue
             for i in range(n):
                 c = chunk[i]
+                if self._raw_lf:
+                    self._raw_lf = False
+                    if c == _LF:
+                        continue
                 if self._raw_left:
                     k = self.raw_n
                     if k < len(self._raw_mv):
@@ -282,7 +291,16 @@ class At:
                     self.raw_n = k + 1
                     self._raw_left -= 1
                     continue
-                if c == 44 and self._raw_pre is not None and self._cmd is not None:
+                if c == _CR and self._raw_next and self._raw_pre is not None and self._cmd is not None:
+                    r = self._raw_start()
+                    if r >= 0:
+                        self._raw_left = r
+                        self._raw_pre = None
+                        self._raw_lf = True  # the LF of this line's CR LF is not data
+                        self._line(self._n)
+                        self._n = 0
+                        continue
+                if c == 44 and self._raw_pre is not None and not self._raw_next and self._cmd is not None:
                     r = self._raw_start()
                     if r >= 0:
                         self._raw_left = r

@@ -49,6 +49,10 @@ def _modem_stream(m):
         from mobiot_fw.cell.vendor.sock_simcom import SimcomCA
 
         return SimcomCA(m.at)
+    if model in ("BG95", "BG96"):
+        from mobiot_fw.cell.vendor.sock_quectel import QuectelSock
+
+        return QuectelSock(m.at)
     from .mqtt import LinkError
 
-    raise LinkError("modem", 0)  # A7670 / BG95 socket dialects: not written yet
+    raise LinkError("modem", 0)  # the A7670's socket dialect (CIPOPEN/CCHOPEN): not written yet
