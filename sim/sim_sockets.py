@@ -300,11 +300,8 @@ def _open(sim, s, cid, host, port, tls, conn=None):
     return 0
 
 
-def _h_casend(sim, rest, line):
-    if not _ca_only(sim):
-        return ["ERROR"]
-    a = _args(line[len("AT+CASEND"):])
-    cid, n = int(a[0]), int(a[1])
+def _prompt(sim, cid, n):
+    # a send command: the ">" prompt, then Sockets.feed takes the n payload bytes
     s = _socks(sim)
     c = s.conns.get(cid)
     if c is None or not c.open or not 0 < n <= _SEND_MAX:
@@ -314,18 +311,31 @@ def _h_casend(sim, rest, line):
     return [">"]
 
 
+def _take(sim, cid, n):
+    # a read command: up to n buffered bytes of the connection, None for a bad request
+    c = _socks(sim).conns.get(cid)
+    if c is None or not 0 < n <= _RECV_MAX:
+        return None
+    data = bytes(c.rx[:n])
+    c.rx = c.rx[len(data):]
+    return data
+
+
+def _h_casend(sim, rest, line):
+    if not _ca_only(sim):
+        return ["ERROR"]
+    a = _args(line[len("AT+CASEND"):])
+    return _prompt(sim, int(a[0]), int(a[1]))
+
+
 def _h_carecv(sim, rest, line):
     if not _ca_only(sim):
         return ["ERROR"]
     a = _args(line[len("AT+CARECV"):])
-    cid, n = int(a[0]), int(a[1])
-    s = _socks(sim)
-    c = s.conns.get(cid)
-    if c is None or not 0 < n <= _RECV_MAX:
+    data = _take(sim, int(a[0]), int(a[1]))
+    if data is None:
         return ["ERROR"]
-    k = min(n, len(c.rx))
-    data = bytes(c.rx[:k])
-    c.rx = c.rx[k:]
+    k = len(data)
     # "+CARECV: <n>,<data>" with the data raw on the same line, then OK
     sim._log(">", "+CARECV: %d,<%d bytes>" % (k, k))
     if k:
@@ -419,27 +429,17 @@ def _h_qisend(sim, rest, line):
     if not _quectel(sim):
         return ["ERROR"]
     a = _args(line[line.index("="):])
-    cid, n = int(a[0]), int(a[1])
-    s = _socks(sim)
-    c = s.conns.get(cid)
-    if c is None or not c.open or not 0 < n <= _SEND_MAX:
-        return ["ERROR"]
-    s._send_cid = cid
-    s.want = n
-    return [">"]
+    return _prompt(sim, int(a[0]), int(a[1]))
 
 
 def _h_qird(sim, rest, line):
     if not _quectel(sim):
         return ["ERROR"]
     a = _args(line[line.index("="):])
-    cid, n = int(a[0]), int(a[1])
-    c = _socks(sim).conns.get(cid)
-    if c is None or not 0 < n <= _RECV_MAX:
+    data = _take(sim, int(a[0]), int(a[1]))
+    if data is None:
         return ["ERROR"]
-    k = min(n, len(c.rx))
-    data = bytes(c.rx[:k])
-    c.rx = c.rx[k:]
+    k = len(data)
     head = "+QSSLRECV: " if line.upper().startswith("AT+QSSLRECV") else "+QIRD: "
     sim._log(">", head + "%d <%d bytes>" % (k, k))
     sim._mdm.write(b"\r\n" + head.encode() + b"%d\r\n" % k + data + b"\r\n")

@@ -67,7 +67,13 @@ def main():
 
     async def run():
         at = At(sim.uart()).start()
-        st = SimcomCA(at)
+        quectel = m["model"] in ("BG95", "BG96")
+        if quectel:
+            from mobiot_fw.cell.vendor.sock_quectel import QuectelSock
+
+            st = QuectelSock(at)
+        else:
+            st = SimcomCA(at)
         up = Uplink(q, cfg["uplink"], DEV, lambda: st, dispatch, event,
                     ready=lambda: sim.state == "on" and sim._registered() and sim.pdp_active)
 
@@ -77,7 +83,7 @@ def main():
                 await asyncio.sleep_ms(500)
                 if sim.state == "on" and sim._registered() and not sim.pdp_active:
                     try:
-                        await at.cmd("AT+CNACT=0,1")
+                        await at.cmd("AT+QIACT=1" if quectel else "AT+CNACT=0,1")
                     except OSError:
                         pass
 

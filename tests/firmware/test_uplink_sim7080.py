@@ -56,21 +56,26 @@ async def echo_server():
     raise OSError("no free port")
 
 
-async def test_binary_round_trip_over_real_tcp():
-    sim, at = await modem()
-    srv, port = await echo_server()
-    st = SimcomCA(at)
-    await st.open("127.0.0.1", port, False, "")
-    data = bytes((i * 7 + (i >> 8)) & 0xFF for i in range(3000))  # CR, LF, NUL, '>' included
+async def echo(st, data, chunk):
+    # data out through the transport, back from the echo server in reads of at most chunk
     await st.write(memoryview(data))
     got = bytearray()
-    buf = bytearray(700)
+    buf = bytearray(chunk)
     mv = memoryview(buf)
     while len(got) < len(data):
         n = await asyncio.wait_for(st.read_into(mv), 30)
         assert n > 0
         got.extend(buf[:n])
     assert bytes(got) == data
+
+
+async def test_binary_round_trip_over_real_tcp():
+    sim, at = await modem()
+    srv, port = await echo_server()
+    st = SimcomCA(at)
+    await st.open("127.0.0.1", port, False, "")
+    data = bytes((i * 7 + (i >> 8)) & 0xFF for i in range(3000))  # CR, LF, NUL, '>' included
+    await echo(st, data, 700)
     sends = [ln for _, d, ln in sim.log if d == "<" and ln.startswith("AT+CASEND")]
     assert sends == ["AT+CASEND=0,1460", "AT+CASEND=0,1460", "AT+CASEND=0,80"], sends
     assert sim.sockets.opened == 1
@@ -119,16 +124,7 @@ async def test_bg95_binary_round_trip_and_errors():
     srv, port = await echo_server()
     st = QuectelSock(at)
     await st.open("127.0.0.1", port, False, "")
-    data = bytes((i * 13 + (i >> 7)) & 0xFF for i in range(2000))
-    await st.write(memoryview(data))
-    got = bytearray()
-    buf = bytearray(300)
-    mv = memoryview(buf)
-    while len(got) < len(data):
-        n = await asyncio.wait_for(st.read_into(mv), 30)
-        assert n > 0
-        got.extend(buf[:n])
-    assert bytes(got) == data
+    await echo(st, bytes((i * 13 + (i >> 7)) & 0xFF for i in range(2000)), 300)
     sends = [ln for _, d, ln in sim.log if d == "<" and ln.startswith("AT+QISEND")]
     assert sends == ["AT+QISEND=0,1460", "AT+QISEND=0,540"], sends
     st.close()

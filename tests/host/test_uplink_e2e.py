@@ -57,6 +57,13 @@ class Terminal:
         return self.done
 
 
+def collect_tls(db: Path, broker) -> subprocess.Popen:
+    """`mobiot collect --mqtt mqtts://... --ca` against a TLS broker (its test CA)."""
+    return subprocess.Popen([sys.executable, "-m", "mobiot", "collect", "--mqtt", f"mqtts://127.0.0.1:{broker.port}",
+                             "--ca", str(broker.pki.ca), "--db", str(db), "--no-dashboard", "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(ROOT))
+
+
 def rows(db: Path) -> list[int]:
     if not db.exists():
         return []
@@ -87,6 +94,19 @@ def test_delivery_no_loss_no_duplicates(mqtt_broker, tmp_path, upy, encoding):
                                                                          "batch_wait_s": 1}))
         check_exactly_once(db, term, 30)
         assert term.names().count("uplink_up") == 1
+    finally:
+        stop(col)
+
+
+def test_bg95_delivery_and_tls(mqtts_broker, tmp_path, upy):
+    db = tmp_path / "c.sqlite"
+    pki = mqtts_broker.pki
+    col = collect_tls(db, mqtts_broker)
+    try:
+        term = Terminal(upy, tmp_path, **job(mqtts_broker.port, model="BG95", tls=True, ca=str(pki.ca),
+                                             uplink={"tls": True, "batch": 5, "batch_wait_s": 1}))
+        check_exactly_once(db, term, 30)
+        assert [e["transport"] for e in term.events if e["event"] == "uplink_up"] == ["quectel"]
     finally:
         stop(col)
 
@@ -136,9 +156,7 @@ def test_network_outage_and_recovery(mqtt_broker, tmp_path, upy):
 def test_tls_with_the_right_ca(mqtts_broker, tmp_path, upy):
     db = tmp_path / "c.sqlite"
     pki = mqtts_broker.pki
-    col = subprocess.Popen([sys.executable, "-m", "mobiot", "collect", "--mqtt", f"mqtts://127.0.0.1:{mqtts_broker.port}",
-                            "--ca", str(pki.ca), "--db", str(db), "--no-dashboard", "--json"],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(ROOT))
+    col = collect_tls(db, mqtts_broker)
     try:
         term = Terminal(upy, tmp_path, **job(mqtts_broker.port, tls=True, ca=str(pki.ca),
                                              uplink={"tls": True, "batch": 5, "batch_wait_s": 1}))
