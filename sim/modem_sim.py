@@ -18,7 +18,6 @@ import math
 import time
 
 from fakeuart import uart_pair
-import sim_sockets
 
 _LOG_MAX = 256
 
@@ -599,7 +598,7 @@ class ModemSim:
             return ["ERROR" if code is None else "+CME ERROR: %d" % code]
         if not up.startswith("AT"):
             return ["ERROR"]
-        h = _HANDLERS.get(_head(up))
+        h = _HANDLERS.get(_head(up)) or _socket_handler(_head(up))
         if h is None:
             return ["ERROR"]
         try:
@@ -1339,4 +1338,13 @@ _HANDLERS = {
     "AT+QGPSEND": _h_qgpsend,
     "AT+QGPSLOC": _h_qgpsloc,
 }
-_HANDLERS.update(sim_sockets.HANDLERS)  # TCP/TLS socket commands (sim/sim_sockets.py)
+
+
+def _socket_handler(head):
+    # TCP/TLS socket commands (sim/sim_sockets.py), loaded with the first one: a board that never
+    # opens a socket does not carry the module or `socket` in its interpreter's heap
+    if not (head.startswith("AT+CA") or head.startswith("AT+CSSL") or head.startswith("AT+Q")):
+        return None
+    import sim_sockets
+
+    return sim_sockets.HANDLERS.get(head)

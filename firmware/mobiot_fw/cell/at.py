@@ -105,14 +105,17 @@ class At:
         self.timeouts = 0  # total
         self.timeouts_in_row = 0
         self._tasks = None
-        # binary socket data inline in a response (SIM7080 AT+CARECV: "+CARECV: <n>,<n bytes>",
-        # uplink/sock_simcom_ca.py): raw_into() arms it for one command
-        self._raw_pre = None
-        self._raw_mv = memoryview(bytearray(0))
-        self._raw_left = 0
-        self._raw_next = False
-        self._raw_lf = False
+        # Binary socket data in a response, armed by a socket transport for one read command
+        # (cell/vendor/sock_*.py): a data line "<raw_pre><n>" followed by "," and n raw bytes
+        # (SIMCom +CARECV) or, with raw_next, by CR LF and n raw bytes (Quectel +QIRD). The
+        # bytes go into raw_mv (at most its length kept) and raw_n counts them; the line is
+        # delivered as "<raw_pre><n>" and raw_pre is cleared.
+        self.raw_pre = None
+        self.raw_mv = memoryview(bytearray(0))
+        self.raw_next = False
         self.raw_n = 0
+        self._raw_left = 0
+        self._raw_lf = False
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self):
@@ -140,23 +143,17 @@ class At:
         command whose real completion is a later line, e.g. '+APP PDP:')."""
         if self._tasks is None:
             self.start()
-        return await self._run(line, line, timeout_ms, expect)
-
-    async def send_data(self, data, timeout_ms=DEFAULT_TIMEOUT_MS, expect=None):
-        """After cmd(..., expect='>'): write the payload and wait for its final (e.g. SEND OK)."""
-        return await self._run(None, data, timeout_ms, expect)
-
-    async def cmd_data(self, line, data, timeout_ms=DEFAULT_TIMEOUT_MS, expect=None):
-        """A command answered by the ">" prompt, then its payload, as one transaction: no other
-        task's command can come between them and land in the modem's data mode (AT+CASEND,
-        AT+CMGS). Returns the payload's (lines, final)."""
         async with self._lock:
-            await self._exec(line, line, timeout_ms, ">")
+            return await self._exec(line, line, timeout_ms, expect)
+
+    async def send_data(self, data, timeout_ms=DEFAULT_TIMEOUT_MS, expect=None, cmd=None):
+        """After cmd(..., expect='>'): write the payload and wait for its final (e.g. SEND OK).
+        With cmd: that command, its ">" prompt and the payload as one transaction, so that no
+        other task's command lands in the modem's data mode (AT+CASEND, AT+QISEND, AT+CMGS)."""
+        async with self._lock:
+            if cmd is not None:
+                await self._exec(cmd, cmd, timeout_ms, ">")
             return await self._exec(None, data, timeout_ms, expect)
-
-    async def _run(self, line, data, timeout_ms, expect):
-        async with self._lock:
-            return await self._exec(line, data, timeout_ms, expect)
 
     async def _exec(self, line, data, timeout_ms, expect):
         # line: the command (data is the command line, CR appended), None for a payload
@@ -185,37 +182,6 @@ class At:
             line = "<data>" if line is None else line
             raise AtError(line, final, error_code(final))
         return lines, final
-
-    def raw_into(self, prefix, mv, next_line=False):
-        """Arm the reader for a response line "<prefix><n>,<n raw bytes>" (SIMCom +CARECV), or
-        with next_line "<prefix><n>" CR LF and then the n raw bytes (Quectel +QIRD, +QSSLRECV):
-        the bytes go into mv (at most len(mv) kept), raw_n counts them; prefix None disarms.
-        The line itself is delivered as "<prefix><n>"."""
-        self._raw_pre = prefix
-        self._raw_next = next_line
-        self._raw_lf = False
-        if mv is not None:
-            self._raw_mv = mv
-        self._raw_left = 0
-        self.raw_n = 0
-
-    def _raw_start(self):
-        # the line so far is "<prefix><digits>" and a comma came: how many raw bytes follow
-        pre = self._raw_pre or b""
-        k = len(pre)
-        buf = self._buf
-        if self._n <= k:
-            return -1
-        for j in range(k):
-            if buf[j] != pre[j]:
-                return -1
-        v = 0
-        for j in range(k, self._n):
-            d = buf[j] - 48
-            if not 0 <= d <= 9:
-                return -1
-            v = v * 10 + d
-        return v
 
     # -- URCs --------------------------------------------------------------------------
     def pending_urcs(self):
@@ -286,25 +252,25 @@ class At:
                         continue
                 if self._raw_left:
                     k = self.raw_n
-                    if k < len(self._raw_mv):
-                        self._raw_mv[k] = c
+                    if k < len(self.raw_mv):
+                        self.raw_mv[k] = c
                     self.raw_n = k + 1
                     self._raw_left -= 1
                     continue
-                if c == _CR and self._raw_next and self._raw_pre is not None and self._cmd is not None:
-                    r = self._raw_start()
+                if self.raw_pre is not None and (c == _CR if self.raw_next else c == 44) and self._cmd is not None:
+                    # "<prefix><n>" then "," (inline data) or CR LF (data on the next line)
+                    pre = self.raw_pre
+                    k = len(pre)
+                    r = -1
+                    if self._n > k and buf[:k] == pre:
+                        try:
+                            r = int(bytes(buf[k : self._n]))
+                        except ValueError:
+                            pass
                     if r >= 0:
                         self._raw_left = r
-                        self._raw_pre = None
-                        self._raw_lf = True  # the LF of this line's CR LF is not data
-                        self._line(self._n)
-                        self._n = 0
-                        continue
-                if c == 44 and self._raw_pre is not None and not self._raw_next and self._cmd is not None:
-                    r = self._raw_start()
-                    if r >= 0:
-                        self._raw_left = r
-                        self._raw_pre = None
+                        self.raw_pre = None
+                        self._raw_lf = c == _CR  # the LF of this line's CR LF is not data
                         self._line(self._n)
                         self._n = 0
                         continue

@@ -7,7 +7,7 @@
 # +QSSLURC). The CA file is put in the modem's file system by provisioning (AT+QFUPL).
 #   open:  OK, then +QIOPEN: <id>,<err> / +QSSLOPEN: <id>,<err>; 0 ok, 565 DNS parse failed,
 #          566 socket connect failed, 561 open PDP context failed (TCP/IP AN, error codes)
-#   read:  +QIRD: <n> CR LF <n bytes> CR LF OK (the AT engine's raw_into(next_line=True))
+#   read:  +QIRD: <n> CR LF <n bytes> CR LF OK (the AT engine's raw_pre with raw_next)
 # TLS is never replaced by plain TCP: a failed TLS open raises LinkError("tls").
 import asyncio
 import errno
@@ -88,7 +88,7 @@ class QuectelSock:
             if self.closed:
                 raise OSError(errno.ENOTCONN)
             k = min(_SEG, n - off)
-            await self.at.cmd_data(verb % (self.cid, k), mv[off : off + k], _SEND_MS)
+            await self.at.send_data(mv[off : off + k], _SEND_MS, None, verb % (self.cid, k))
             off += k
 
     async def read_into(self, mv):
@@ -100,12 +100,15 @@ class QuectelSock:
                 self._rh += k
                 return k
             if self._avail:
-                at.raw_into(b"+QSSLRECV: " if self.tls else b"+QIRD: ", self._rbv, True)
+                at.raw_mv = self._rbv
+                at.raw_next = True
+                at.raw_n = 0
+                at.raw_pre = b"+QSSLRECV: " if self.tls else b"+QIRD: "
                 try:
                     await at.cmd(("AT+QSSLRECV=%d,%d" if self.tls else "AT+QIRD=%d,%d") % (self.cid, _SEG))
                 finally:
                     n = at.raw_n
-                    at.raw_into(None, None)
+                    at.raw_pre = None
                 self._rh = 0
                 self._rt = min(n, _SEG)
                 if n:

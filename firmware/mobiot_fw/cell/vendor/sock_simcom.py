@@ -13,7 +13,7 @@
 #       mismatch, 26 both, 27 connect failed
 #   AT+CASEND=<cid>,<len>  ">"  <len> bytes (at most 1460)  OK
 #   AT+CARECV=<cid>,<len>  +CARECV: <n>,<n bytes>  OK (the bytes are binary, inline: the AT
-#                          engine's raw_into() takes them)
+#                          engine's raw_pre/raw_mv take them)
 #   AT+CACLOSE=<cid>; URCs +CADATAIND: <cid> (data arrived), +CASTATE: <cid>,0 (closed)
 # TLS is never replaced by plain TCP: a certificate the modem rejects raises LinkError("tls").
 import asyncio
@@ -94,7 +94,7 @@ class SimcomCA:
             if self.closed:
                 raise OSError(errno.ENOTCONN)
             k = min(_SEG, n - off)
-            await at.cmd_data("AT+CASEND=%d,%d" % (self.cid, k), mv[off : off + k], _SEND_MS)
+            await at.send_data(mv[off : off + k], _SEND_MS, None, "AT+CASEND=%d,%d" % (self.cid, k))
             off += k
 
     async def read_into(self, mv):
@@ -106,12 +106,15 @@ class SimcomCA:
                 self._rh += k
                 return k
             if self._avail:
-                at.raw_into(b"+CARECV: ", self._rbv)
+                at.raw_mv = self._rbv
+                at.raw_next = False
+                at.raw_n = 0
+                at.raw_pre = b"+CARECV: "
                 try:
                     await at.cmd("AT+CARECV=%d,%d" % (self.cid, _SEG))
                 finally:
                     n = at.raw_n
-                    at.raw_into(None, None)
+                    at.raw_pre = None
                 self._rh = 0
                 self._rt = min(n, _SEG)
                 if n:
