@@ -3,6 +3,10 @@
 - firmware_*: the real main loop on the MicroPython unix port under `-X heapsize=96k`
   (bench/fw_bench.py), firmware and fakes compiled to .mpy as on a board.
 - collector_*: bench/bench_collector.py (decoder + SQLite store + acks).
+- board_heap_*: heap of each board file once parsed on the board (bench/fw_board_heap.py):
+  board_heap_bytes_<board> for its device form (mobiot.boarddef.device_json, what goes on the
+  flash), board_heap_full_bytes_<board> for the whole boards/<board>.json.
+- provision_*: bench/bench_provision.py (virtual boards at 115200 baud).
 - uplink_*: bench/bench_uplink.py (message sizes of one full report per encoding; the firmware
   with the MQTT uplink over 10,000 cycles under -X heapsize=128k, bench/fw_uplink.py).
 Figures, not pass/fail: these machines are shared and noisy.
@@ -83,18 +87,48 @@ def firmware() -> dict:
         return res
 
 
+def board_files() -> dict:
+    from mobiot import boarddef
+
+    res: dict = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        args = []
+        for name in boarddef.names():
+            dev = Path(tmp) / f"{name}.json"
+            dev.write_text(boarddef.device_json(boarddef.load(name)))
+            full = boarddef.BOARDS_DIR / f"{name}.json"
+            args += [f"board_heap_bytes_{name}={dev}", f"board_heap_full_bytes_{name}={full}"]
+        proc = subprocess.run([micropython(), "-X", "heapsize=1M", str(ROOT / "bench" / "fw_board_heap.py"), *args],
+                              capture_output=True, text=True, timeout=120)
+        if proc.returncode != 0:
+            res["board_heap_error"] = (proc.stdout + proc.stderr).strip().splitlines()[-1:]
+        else:
+            res.update(json.loads(proc.stdout.strip().splitlines()[-1]))
+    return res
+
+
 def collector() -> dict:
     import bench_collector
 
     return bench_collector.run()
 
 
+def provision() -> dict:
+    import bench_provision
+
+    return bench_provision.run()
+
+
 def main() -> int:
     results: dict = {}
     print(f"firmware: {CYCLES} report cycles under -X heapsize={HEAP} ...", flush=True)
     results.update(firmware())
+    print("board files ...", flush=True)
+    results.update(board_files())
     print("collector ...", flush=True)
     results.update(collector())
+    print("provision ...", flush=True)
+    results.update(provision())
     print("uplink ...", flush=True)
     import bench_uplink
 

@@ -17,6 +17,7 @@ import asyncio
 from micropython import const
 
 from mobiot_fw import VERSION as FW_VERSION
+from mobiot_fw import manifest
 # Imported here, not in Terminal(): loaded before the config and the queue exist, the modules
 # fragment the heap less (make bench: 4 KB less heap needed).
 from mobiot_fw.clock import Clock
@@ -146,7 +147,7 @@ def main():
     t = Terminal(plat, cfg, board, wdt=wdt)
     reset = plat.reset_cause()
     ev = t.outbox.event
-    ev("boot", ("reset", reset), ("fw", FW_VERSION))
+    ev("boot", ("reset", reset), ("fw", FW_VERSION), ("fwid", manifest.fwid()))
     crash.report(ev, reset)
     for msg in errors[:_EV_MAX]:
         ev("config_fallback", ("reason", msg[:120]))

@@ -46,9 +46,11 @@ fw - str 3/0/3
 connectivity
 rat - str 4/0/0
 rssi dBm int 4/0/2
+ber - int
 rsrp dBm num 1
 rsrq dB num 1 4/0/3
 sinr dB num 1 4/0/11
+sinr_raw - int
 band - int
 earfcn - int
 pci - int

@@ -37,7 +37,7 @@ _BY_NAME = {r[0]: r for r in FIELDS}
 # Row: (event name, ((field, type), ...)). Fields are all optional except where docs/records.md
 # says otherwise. The board writes events but never looks them up, so they live here only.
 EVENTS = (
-    ("boot", (("reset", "str"), ("fw", "str"))),
+    ("boot", (("reset", "str"), ("fw", "str"), ("fwid", "str"))),
     ("sensor_error", (("sensor", "str"), ("err", "str"), ("errno", "int"))),
     ("sensor_recovered", (("sensor", "str"), ("after_s", "num"))),
     ("modem_error", (("err", "str"), ("at", "str"), ("errno", "int"))),

@@ -96,6 +96,7 @@ async def power_off(m):
     m.reg = None
     m.needs_attach = True
     m._ids = None
+    m.rat_now = None  # a new power-on may camp on another RAT
     if await _probe(m, 1):
         m._event("power_off_failed", m.model)
         return False

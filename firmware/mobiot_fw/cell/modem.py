@@ -86,6 +86,7 @@ class Modem:
         self.needs_attach = True
         self.last_error = None
         self._ids = None
+        self.rat_now = None  # RAT from the model's serving-cell command (_set_reg)
         self._recovering = False
         self._reg_ev = asyncio.Event()
         self._down_ev = asyncio.Event()
@@ -124,6 +125,14 @@ class Modem:
     def _set_reg(self, reg, values):
         if reg is None:
             return
+        # One board on one network reports one RAT, decided by the most specific source: the
+        # model's serving-cell command (+CPSI "LTE CAT-M1", +QENG "eMTC") names LTE-M or LTE
+        # (rat_now); a TS 27.007 <AcT> 7 (+CEREG/+COPS, and the registration URC behind the
+        # first record after each registration) only says E-UTRAN, so it takes that name. Any
+        # other RAT (NB-IoT, GSM) is a real change and stands.
+        r = values.get("rat")
+        if r != self.rat_now and r in ("LTE", "LTE-M") and self.rat_now in ("LTE", "LTE-M"):
+            values["rat"] = self.rat_now
         self.reg_values = values
         if reg != self.reg:
             old = self.reg
@@ -147,7 +156,7 @@ class Modem:
             # +CPIN: NOT INSERTED / NOT READY at boot or on removal (TS 27.007 §8.3)
             self._event("sim_missing", line)
         try:
-            r = cellular.parse_urc(line)
+            r = cellular.parse_urc(line, self.model)  # <AcT> as this model means it
         except Exception as e:  # parser bug on a strange line: report, keep going
             self._event("parse_error", "%s: %r" % (line, e))
             r = None
@@ -276,11 +285,14 @@ class Modem:
         vals: dict = {"model": self.model}
         ids = await self.identities()
         vals.update(ids)
-        cmds = _REPORT_HEAD.split("|") + self._all("rdp") + _REPORT_COMMON.split("|") + self._all("signal")
+        signal = self._all("signal")
+        cmds = _REPORT_HEAD.split("|") + self._all("rdp") + _REPORT_COMMON.split("|") + signal
         cmds += self._all("ip")
         for c in cmds:
             v = await self._query(c)
             if v:
+                if c in signal and "rat" in v:
+                    self.rat_now = v["rat"]  # the serving cell's own name for its RAT
                 vals.update(v)
         if "reg" in vals:
             self._set_reg(vals["reg"], vals)
