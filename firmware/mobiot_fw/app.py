@@ -67,7 +67,8 @@ class Terminal:
         if c is None:
             from mobiot_fw.link.commands import Commands
 
-            c = self._commands = Commands(self.q, self.cfg, self.cfg_path, self.sup.status, self.cycle.wake)
+            c = self._commands = Commands(self.q, self.cfg, self.cfg_path, self.sup.status, self.cycle.wake,
+                                          event=self.outbox.event)
         c.handle(line, tr)
 
     def pmu(self):

@@ -21,13 +21,13 @@ import click
 
 from .broker import Mosquitto, find_mosquitto
 from .errors import MobiotError
-from .upy import REPO
+from .upy import data_dir
 
 # The vboard option that points a board's uplink at a broker (docs/uplink.md).
 VBOARD_UPLINK_OPTION = "--uplink"
 # Board ids after the serial boards' (vboard --first).
 FIRST_INDEX = 10
-SCENARIO = REPO / "docs" / "scenarios" / "strong-ltem.json"
+SCENARIO = data_dir("scenarios") / "strong-ltem.json"
 
 
 def not_ready() -> str | None:

@@ -72,7 +72,9 @@ class Term:
             from mobiot_fw.link.commands import Commands
 
             cfg, _ = config.validate({})
-            self.cmds = Commands(self.q, cfg, "/tu/config%d.json" % _n[0], None, asyncio.Event())
+            self.cfg = cfg
+            self.cfg_path = "/tu/config%d.json" % _n[0]
+            self.cmds = Commands(self.q, cfg, self.cfg_path, None, asyncio.Event(), event=self.event)
         self.cmds.handle(line, tr)
 
 
@@ -315,3 +317,39 @@ def test_batching_waits_for_a_full_batch_or_batch_wait():
         await task
 
     vt.run(main())
+
+
+def test_config_change_down_under_the_one_config_rule():
+    vt = VirtualTime()
+    broker = Broker()
+    q = queue()
+    term, up = make(broker, q, vt)
+
+    def ks():
+        return [json.loads(p[2:]) for p in broker.payloads(REPLY) if p.startswith(b"K ")]
+
+    async def main():
+        task = asyncio.create_task(up.run())
+        await until(lambda: up.mq is not None and up.mq.connected)
+        good = '{"interval_s": 30, "status_every": 0}'  # status_every 0: out of range, falls back
+        broker.send_down(CID, DOWN, proto.encode_command("config", good).encode())
+        await until(lambda: len(ks()) == 1)
+        assert ks()[0] == {"cmd": "config", "ok": True, "fallbacks": 1, "next_boot": True}
+        with open(term.cfg_path) as f:
+            assert json.load(f) == {"interval_s": 30, "status_every": 0}
+        assert term.cfg["interval_s"] == 30
+        assert ("config_changed", {"fallbacks": 1}) in term.events
+        assert "config_fallback" in term.names()
+        # a config that fails as a whole: refused, the file (the last good config) untouched
+        broker.send_down(CID, DOWN, proto.encode_command("config", '{"modem": 5}').encode())
+        await until(lambda: len(ks()) == 2)
+        assert ks()[1]["ok"] is False and ks()[1]["err"].startswith("refused")
+        with open(term.cfg_path) as f:
+            assert json.load(f)["interval_s"] == 30
+        assert "config_refused" in term.names()
+        up.stop = True
+        broker.drop()
+        await task
+
+    vt.run(main())
+
