@@ -272,6 +272,31 @@ _GNSS_DEFAULT = {
 }
 
 
+class _ResetLine:
+    """Pin-like RESET input of the module, asserted at level `active` (LilyGO T-A7670 drives it
+    through a transistor: MODEM_RESET_LEVEL HIGH). Released after being asserted, the module
+    restarts as from power-on, hung or not. The pulse width is not checked."""
+
+    def __init__(self, sim, active=1):
+        self._sim = sim
+        self._active = active
+        self._level = 1 - active
+
+    def value(self, v=None):
+        if v is None:
+            return self._level
+        v = 1 if v else 0
+        if v != self._level:
+            self._level = v
+            if v != self._active and self._sim.state != "off":
+                self._sim.resets += 1
+                self._sim._power_on(self._sim.now_s())
+        return None
+
+    def __call__(self, v=None):
+        return self.value(v)
+
+
 class _Key:
     """Pin-like power key. Level `active` means the module's PWRKEY is pulled low (boards
     drive it through an NPN, so a high GPIO presses the key); the sim measures pulse widths."""
@@ -348,6 +373,8 @@ class ModemSim:
         self._fw.on_write = self.start  # a powered modem boots even if nobody presses the key
         self._acc = bytearray()
         self.pwrkey = _Key(self)
+        self.reset_line = _ResetLine(self)
+        self.resets = 0
         self.events = list(cfg.get("events") or ())
         self.responses = cfg.get("responses") or {}
         self._resp_n = {}

@@ -35,7 +35,7 @@ _EV_MAX = const(4)  # config errors reported per boot: a broken file must not fl
 class Terminal:
     """The parts of a terminal, connected. Nothing here but construction."""
 
-    def __init__(self, plat, cfg, board, out=None, qroot="/q", cfg_path="config.json", wdt=None):
+    def __init__(self, plat, cfg, board, out=None, qroot="/q", cfg_path="config.json", wdt=None, at_clock=None):
         self.plat, self.cfg, self.board = plat, cfg, board
         qc = cfg["queue"]
         self.q = Queue(qroot, max_records=qc["max_records"], max_bytes=qc["max_bytes"])
@@ -46,7 +46,7 @@ class Terminal:
         if board.get("modem") and cfg["modem"]["enabled"]:
             from mobiot_fw.cell.lifecycle import ModemPart
 
-            self.modem = ModemPart(plat, board, cfg, ob, self.sensors, self.pmu, sup.beater("modem"))
+            self.modem = ModemPart(plat, board, cfg, ob, self.sensors, self.pmu, sup.beater("modem"), at_clock)
         self.cfg_path = cfg_path
         self._commands = None
         self.session = Session(ob, cfg["link"], (ob.device, FW_VERSION, board.get("name", cfg.get("board", "?"))),

@@ -3,7 +3,7 @@
 # records.py; the board never imports this module (its firmware only calls records.decimals()),
 # so nothing here is paid for in the board's heap. Reach it as mobiot_fw.records.<name>: records'
 # module __getattr__ forwards here.
-from mobiot_fw.records import _FIELDS, decimals
+from mobiot_fw.records import TABLE, decimals
 
 KINDS = ("reading", "connectivity", "event", "status")
 
@@ -16,7 +16,7 @@ def _fields():
     # (name, kind, unit or "", type, decimals or None, lwm2m path or "") per row of the text
     out = []
     kind = ""
-    for line in _FIELDS.splitlines():
+    for line in TABLE.splitlines():
         c = line.split()
         if len(c) == 1:  # a kind heading
             kind = c[0]

@@ -83,7 +83,6 @@ _KEYS = (
     ("modem.pmu", "object", "no", DEVICE),
     ("modem.pmu.model", "str", "no", HOST),  # checked against PMU_MODELS below
     ("modem.pmu.addr", "int", "no", DEVICE),
-    ("modem.pmu.irq", "pin", "no", DEVICE),
     ("modem.pmu.modem_rail", "str", "no", DEVICE),
     ("modem.pmu.modem_mv", "int", "no", DEVICE),
     ("modem.pmu.gnss_rail", "str", "no", DEVICE),
@@ -97,10 +96,9 @@ PIN_KEYS = frozenset(k for k, (t, _, _) in KEYS.items() if t == "pin")
 HOST_KEYS = frozenset(k for k, (_, _, by) in KEYS.items() if by == HOST)
 
 # Device keys the firmware does not read yet (tests/host/test_boards.py fails once it does,
-# so that this list only shrinks). modem.pmu.irq: nothing enables an AXP2101 interrupt yet
-# (docs/boards.md); power_en and reset* are the T-A7670's modem supply switch and reset line,
-# which its modem needs on a real board.
-NOT_READ_YET = frozenset({"modem.pmu.irq", "modem.power_en", "modem.reset", "modem.reset_active", "modem.reset_ms"})
+# so that this list only shrinks). Empty: every device key is read (modem.pmu.irq was removed,
+# since nothing enables an AXP2101 interrupt source).
+NOT_READ_YET: frozenset[str] = frozenset()
 
 # The PMU drivers the firmware has (firmware/mobiot_fw/drivers/).
 PMU_MODELS = {"AXP2101": "axp2101"}
@@ -136,7 +134,7 @@ CHIPS = {
     },
 }
 # Pin keys that are inputs to the ESP32 and may sit on an input-only GPIO.
-INPUT_PINS = {"modem.rx", "modem.ri", "gnss.rx", "battery.pin", "modem.pmu.irq"}
+INPUT_PINS = {"modem.rx", "modem.ri", "gnss.rx", "battery.pin"}
 SENSORS = {"battery", "gnss", "bme280", "sht4x", "ds18b20"}
 FLASH_SIZES = {"2MB", "4MB", "8MB", "16MB", "32MB"}
 # micropython.org/download/<build>: every release image is served from this folder.

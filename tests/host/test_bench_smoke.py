@@ -22,6 +22,14 @@ def test_firmware_bench_runs_and_reports_its_figures():
                 "firmware_heap_growth_1000_to_end_bytes", "firmware_import_bytes_modem_board_total"):
         assert isinstance(res.get(key), (int, float)), (key, res)
     assert res["firmware_records_written"] >= 300
+    # a heap figure for every board definition, each with its modem reporting
+    from mobiot import boarddef
+
+    for stem in boarddef.names():
+        name = stem.replace("-", "_")
+        assert f"firmware_board_{name}_error" not in res, res
+        assert res[f"firmware_board_{name}_heap_peak_bytes"] > 0, (name, res)
+        assert res[f"firmware_board_{name}_modem_reports"] >= 4, (name, res)
 
 
 def test_board_file_bench_reports_each_board_and_the_device_form_is_smaller():

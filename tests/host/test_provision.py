@@ -193,7 +193,7 @@ def test_invalid_config_is_refused_before_the_port_is_opened(tmp_path):
         provision_port("/dev/nonexistent-board", "sim", config=str(bad))
     with pytest.raises(MobiotError, match=r"modem must be an object"):
         provision_port("/dev/nonexistent-board", "sim", config={"modem": 5})
-    with pytest.raises(MobiotError, match=r"board 'no-such-board': unknown"):
+    with pytest.raises(MobiotError, match=r"board 'no-such-board': no "):
         provision_port("/dev/nonexistent-board", "no-such-board")
     garbled = tmp_path / "dev.json"
     garbled.write_text('{"interval_s": 5,,}')

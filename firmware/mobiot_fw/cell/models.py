@@ -187,6 +187,12 @@ def row(name):
     return model, lines
 
 
+def canonical(name):
+    """The model name for a model name or alias (the one alias table: the "=" lines above), or
+    None. The GNSS reader and the modem simulator ask here too."""
+    return _block(name)[0] if name else None
+
+
 def names():
     """Every model name (aliases not included)."""
     out = []

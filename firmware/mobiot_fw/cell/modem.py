@@ -26,6 +26,10 @@ from mobiot_fw.cell.at import AtError, AtTimeout
 
 _CMD_MS = const(5000)  # ordinary commands (V.250 modems answer in < 1 s; margin for busy)
 _HANG_LIMIT = const(3)
+# RESET held this long when the board file gives no modem.reset_ms: LilyGO's T-A7670 example
+# (LilyGo-Modem-Series-MicroPython examples/ATdebug/ATdebug.py: reset, time.sleep(2.6)), the
+# only supported board with a RESET line.
+_RESET_MS = const(2600)
 _WAKE_MS = const(100)  # DTR low -> UART usable: ~50 ms in the SIMCom / Quectel hardware designs
 
 # commands every model answers (TS 27.007). Requested PSM/eDRX first, then what the network
@@ -59,6 +63,9 @@ class Modem:
         pwrkey_active=1,
         hang_limit=_HANG_LIMIT,
         dtr=None,
+        reset=None,
+        reset_active=1,
+        reset_ms=_RESET_MS,
     ):
         name, self._row = once("mobiot_fw.cell.models").row(model)
         if name is None:
@@ -76,6 +83,9 @@ class Modem:
         self.on_reg = on_reg  # called (reg, values) when registration changes
         self.hang_limit = hang_limit
         self.dtr = dtr  # DTR output (low: awake), None when the board has no DTR line
+        self.reset = reset  # RESET line (Pin-like), None when the board has none
+        self.reset_active = reset_active
+        self.reset_ms = reset_ms
         self.asleep = False
         self._sleep_ok = None  # the model's sleep command took (None: not tried since power-on)
         self.reg = None
@@ -226,18 +236,6 @@ class Modem:
         """AT+CEDRXS=2,<AcT>,<value> (TS 27.007 §7.40; mode 2 also enables +CEDRXP URCs);
         the paging time window through the vendor command where the model has one."""
         return await once("mobiot_fw.cell.ctl").request_edrx(self, edrx_s, ptw_s, rat)
-
-    async def set_radio(self, on):
-        """Radio on (AT+CFUN=1) or off (AT+CFUN=0); the modem attaches again afterwards."""
-        return await once("mobiot_fw.cell.ctl").set_radio(self, on)
-
-    async def nitz_on(self):
-        """Let the modem take the network's time (NITZ), with the model's command."""
-        return await once("mobiot_fw.cell.ctl").nitz_on(self)
-
-    async def network_utc(self):
-        """The modem's clock as UTC epoch seconds (set from NITZ), or None."""
-        return await once("mobiot_fw.cell.ctl").network_utc(self)
 
     async def sleep(self):
         """Let the modem sleep until wake() (DTR high, after the model's sleep command took
