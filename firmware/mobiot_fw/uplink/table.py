@@ -28,7 +28,7 @@ class Table:
         slow = bytearray()
         kind = 0
         sl = _SLOW.split()
-        for line in records._FIELDS.split("\n"):
+        for line in records.TABLE.split("\n"):
             c = line.split()
             if len(c) == 1:
                 kind = _KCODE[c[0]]
