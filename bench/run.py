@@ -9,8 +9,6 @@
   board_heap_bytes_<board> for its device form (mobiot.boarddef.device_json, what goes on the
   flash), board_heap_full_bytes_<board> for the whole boards/<board>.json.
 - provision_*: bench/bench_provision.py (virtual boards at 115200 baud).
-- uplink_*: bench/bench_uplink.py (message sizes of one full report per encoding; the firmware
-  with the MQTT uplink over 10,000 cycles under -X heapsize=128k, bench/fw_uplink.py).
 Figures, not pass/fail: these machines are shared and noisy.
 """
 
@@ -192,15 +190,11 @@ def main() -> int:
     results.update(collector())
     print("provision ...", flush=True)
     results.update(provision())
-    print("uplink ...", flush=True)
-    import bench_uplink
-
-    results.update(bench_uplink.run())
     out = ROOT / "bench" / "results.json"
     out.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
     print(json.dumps(results, indent=1, sort_keys=True))
     print(f"written to {out}")
-    return 1 if "firmware_error" in results or "uplink_error" in results else 0
+    return 1 if "firmware_error" in results else 0
 
 
 if __name__ == "__main__":

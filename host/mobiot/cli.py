@@ -22,7 +22,6 @@ COMMANDS = {
     "export": ("mobiot.export:export", "Export collected records (csv, jsonl, senml, geojson track)."),
     "plot": ("mobiot.plot:plot", "Plot sensors, signal with outages, and coverage maps to PNG."),
     "modem": ("mobiot.modem:modem", "Modem tools: decode an AT command log."),
-    "send": ("mobiot.send:send", "Send a command to a board, over MQTT or through the collector's serial port."),
     "demo": ("mobiot.demo:demo", "Four virtual boards (one driving) into the collector, with the dashboard."),
     "flash": ("mobiot.flash:flash", "Flash MicroPython onto a board (esptool) [not available yet]."),
     "provision": ("mobiot.provision:provision", "Put firmware, config and secrets on a board or a fleet."),
