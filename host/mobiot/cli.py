@@ -21,7 +21,8 @@ COMMANDS = {
     "plot": ("mobiot.plot:plot", "Plot collected records to PNG charts."),
     "modem": ("mobiot.modem:modem", "Modem tools: decode an AT command log."),
     "demo": ("mobiot.demo:demo", "Three virtual boards into the collector, with the dashboard."),
-    "flash": ("mobiot.flash:flash", "Flash MicroPython onto a board (esptool) [not available yet]."),
+    "flash": ("mobiot.flash:flash", "Flash MicroPython onto a board (esptool), then provision it."),
+    "boards": ("mobiot.boards:boards", "The supported boards (mobiot boards show NAME)."),
     "provision": ("mobiot.provision:provision", "Put firmware, config and secrets on a board [not available yet]."),
 }
 

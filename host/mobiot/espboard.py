@@ -227,6 +227,7 @@ class ErasedBoard(Board):
             if data and len(self.in_buf) < 1 << 20:
                 self.in_buf += data
         now = time.monotonic()
+        self._check_host_baud(now)  # the rate the bytes just read were sent at
         rate = self.baud / 10.0  # 8N1
         if self.in_buf:
             allow = int((now - self.t_in) * rate)

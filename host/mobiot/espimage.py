@@ -178,3 +178,54 @@ def vfs_partition(parts: list[Partition]) -> Partition | None:
         if p.type == 1 and p.label == "vfs":
             return p
     return None
+
+
+# ---- test images -----------------------------------------------------------------------------
+# Tests and the bench make their own images (there is no network in CI): a merged image laid
+# out as MicroPython's ESP32 / ESP32-S3 .bin is (ports/esp32/partitions-4MiB.csv): second-stage
+# bootloader at the chip's offset, partition table at 0x8000, factory app at 0x10000, and a
+# "vfs" data partition. The images are built with esptool's own bin_image classes.
+RAM_SEGMENT = {"esp32": (0x3FFB0000, 0x40080000), "esp32s3": (0x3FC88000, 0x40378000)}  # DRAM, IRAM
+TEST_LAYOUT = [
+    Partition(1, 0x02, 0x9000, 0x6000, "nvs"),
+    Partition(1, 0x01, 0xF000, 0x1000, "phy_init"),
+    Partition(0, 0x00, 0x10000, 0x1F0000, "factory"),
+    Partition(1, 0x81, 0x200000, 0x200000, "vfs"),
+]
+
+
+def _esp_image(chip: str, payload: bytes, segment_len: int = 0x10000) -> bytes:
+    from esptool.bin_image import ELFSection, ESP32FirmwareImage, ESP32S3FirmwareImage
+
+    img = (ESP32FirmwareImage if chip == "esp32" else ESP32S3FirmwareImage)()
+    dram, iram = RAM_SEGMENT[chip]
+    chunks = [payload[i:i + segment_len] for i in range(0, len(payload), segment_len)] or [b"\0" * 4]
+    if len(chunks) > MAX_SEGMENTS:
+        raise ValueError("payload too large for a test image")
+    img.segments = [ELFSection(f".seg{i}".encode(), (iram if i % 2 else dram) + (i // 2) * segment_len, c, 0)
+                    for i, c in enumerate(chunks)]
+    img.entrypoint = iram
+    out = img.save(None)
+    assert out is not None
+    return out
+
+
+def build_image(chip: str, app_size: int = 64 * 1024, seed: int = 1) -> bytes:
+    """A merged image for `chip` (bytes to write at the chip's offset), with an app of about
+    app_size bytes that compresses like firmware does (about 2:1)."""
+    import random
+
+    rng = random.Random(seed)
+    words = [rng.randbytes(rng.randint(2, 12)) for _ in range(512)]
+    app = bytearray()
+    while len(app) < app_size:
+        app += rng.choice(words)
+    offset = 0x1000 if chip == "esp32" else 0x0
+    boot = _esp_image(chip, rng.randbytes(0x3000) + bytes(0x1000))
+    app_img = _esp_image(chip, bytes(app[:app_size]), segment_len=max(0x10000, -(-app_size // 8)))
+    out = bytearray(b"\xff" * (0x10000 - offset))
+    out[0:len(boot)] = boot
+    pt = PARTITION_TABLE_OFFSET - offset
+    out[pt:pt + 0xC00] = build_partition_table(TEST_LAYOUT)
+    out += app_img
+    return bytes(out)
