@@ -283,7 +283,7 @@ def _flash_esptool(job: dict, q) -> dict:
         if esp.CHIP_NAME != want:
             raise MobiotError(f"{port}: the board has an {esp.CHIP_NAME}, board {job['board']!r} "
                               f"is {want}; nothing erased")
-        mac = ":".join(f"{b:02x}" for b in esp.read_mac("BASE_MAC"))
+        mac = ":".join(f"{b:02x}" for b in getattr(esp, "read_mac")("BASE_MAC"))  # noqa: B009 (typed NoReturn on the base class)
         if not job["no_stub"]:
             stage("starting the flasher stub")
             esp = cmds.run_stub(esp)
