@@ -74,6 +74,7 @@ class ErasedBoard(Board):
         self.lock = threading.Lock()
         self.lines: list[tuple[float, bool, bool]] = [(0.0, True, True)]  # (t, dtr, rts), asserted = True
         self.en_low = False
+        self.line_t = 0.0  # time of the last line change replayed
         self.boot_at: float | None = None
         self.url = ""
         self.server = None
@@ -131,14 +132,19 @@ class ErasedBoard(Board):
         return d and not r
 
     def _lines_tick(self, now: float) -> None:
+        """Replay the line changes since the last call in order: EN falls at once, rises
+        through its RC delay; IO0 is read at the moment EN crosses the threshold."""
         with self.lock:
-            _, d, r = self.lines[-1]
-            en_low = r and not d
-            if en_low and not self.en_low:
-                self._power_off()
-            elif not en_low and self.en_low:
-                self.boot_at = self.lines[-1][0] + EN_RISE_S
-            self.en_low = en_low
+            for t, d, r in self.lines:
+                if t <= self.line_t or t > now:
+                    continue
+                self.line_t = t
+                en_low = r and not d
+                if en_low and not self.en_low:
+                    self._power_off()
+                elif not en_low and self.en_low:
+                    self.boot_at = t + EN_RISE_S
+                self.en_low = en_low
             if self.boot_at is not None and now >= self.boot_at:
                 download = self._io0_low_at(self.boot_at)
                 self.boot_at = None
@@ -162,7 +168,7 @@ class ErasedBoard(Board):
         del self.in_buf[:]
         del self.out_buf[:]  # what sat in the UART's FIFO is lost
 
-    def _boot(self, download: bool) -> None:
+    def _boot(self, download: bool, rst: str = "") -> None:
         self._power_off()
         self.baud = self.rom_baud = 115200
         if not download:
@@ -176,6 +182,8 @@ class ErasedBoard(Board):
             lines = self.chip.rom_banner + self.chip.boot_flash + (why + "\r\n") * INVALID_HEADER_LINES
         else:
             lines = self.chip.rom_banner + self.chip.boot_download
+            if rst:
+                lines = lines.replace(self.chip.boot_download.split(",", 1)[0], rst, 1)
         assert self.flash is not None
         self.rom = Rom(self.chip, self.flash, self.mac)
         self.emit(lines.encode())
@@ -254,7 +262,10 @@ class ErasedBoard(Board):
                 self._boot(False)
                 return
             elif what == "reset":
-                self._boot(self._io0_low_at(time.monotonic()))
+                # a software reset keeps the boot mode latched at the last chip reset (ESP32
+                # TRM, "Reset and Clock": strapping is sampled at power-on / chip reset only),
+                # and esptool uses it to leave the stub for the ROM loader (soft_reset(True))
+                self._boot(True, rst=self.chip.sw_reset)
                 return
 
     def start(self) -> None:

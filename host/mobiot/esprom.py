@@ -88,6 +88,7 @@ class Chip:
     rom_banner: str = ""  # what the ROM prints at reset, before "boot:"
     boot_download: str = ""
     boot_flash: str = ""
+    sw_reset: str = ""  # the rst: field after a software reset
 
 
 def _esp32_regs(mac: bytes) -> dict[int, int]:
@@ -139,6 +140,7 @@ CHIPS: dict[str, Chip] = {
         boot_download=("rst:0x1 (POWERON_RESET),boot:0x3 (DOWNLOAD_BOOT(UART0/UART1/SDIO_REI_REO_V2))\r\n"
                        "waiting for download\r\n"),
         boot_flash="rst:0x1 (POWERON_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n",
+        sw_reset="rst:0xc (SW_CPU_RESET)",
     ),
     "esp32s3": Chip(
         "esp32s3", "ESP32-S3", 9, 0x00000009, True,
@@ -148,6 +150,7 @@ CHIPS: dict[str, Chip] = {
         rom_banner="ESP-ROM:esp32s3-20210327\r\nBuild:Mar 27 2021\r\n",
         boot_download="rst:0x1 (POWERON),boot:0x0 (DOWNLOAD(USB/UART0))\r\nwaiting for download\r\n",
         boot_flash="rst:0x1 (POWERON),boot:0x8 (SPI_FAST_FLASH_BOOT)\r\nSPIWP:0xee\r\nmode:DIO, clock div:1\r\n",
+        sw_reset="rst:0x3 (RTC_SW_SYS_RST)",
     ),
 }
 REG_FACTORIES = {"esp32": _esp32_regs, "esp32s3": _esp32s3_regs}
