@@ -53,7 +53,8 @@ class EmulatedBoard:
             time.sleep(0.05)
 
     def app_running(self) -> bool:
-        return self.b.proc is not None and self.b.rom is None
+        """MicroPython is up: its process runs and has mounted its flash (vboot.py's mark)."""
+        return self.b.proc is not None and self.b.rom is None and not self.b.booting
 
     def stop(self) -> None:
         self.stopping.set()

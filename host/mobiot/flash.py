@@ -242,7 +242,13 @@ def _flash_worker(job: dict, q) -> None:
     except MobiotError as exc:
         q.put(("error", port, str(exc)))
     except Exception as exc:  # esptool's FatalError, SerialException, OSError
-        q.put(("error", port, f"{port}: {job['stage']}: {str(exc).strip().splitlines()[0] if str(exc) else exc!r}"))
+        text = str(exc.args[0] if exc.args and isinstance(exc.args[0], str) else exc).strip()
+        first = text.splitlines()[0].split(". ")[0].rstrip(".") if text else type(exc).__name__
+        if job["stage"] in ("erasing", "writing"):
+            q.put(("error", port, f"{port}: the board stopped answering while {job['stage']} ({first}); "
+                                  "check the cable and power, then run mobiot flash again"))
+        else:
+            q.put(("error", port, f"{port}: {job['stage']}: {first}"))
 
 
 def _flash_esptool(job: dict, q) -> dict:
