@@ -95,31 +95,38 @@ class _BoardPort:
 
 
 class _ResetPortManager(PortManager):
-    """esp_rfc2217_server's EspPortManager, on the emulated board: DTR on (the start of a
-    bootloader reset) runs esptool's ClassicReset here; RTS off outside one (the end of a
-    hard reset) runs HardReset; the rest of the client's sequence is dropped."""
+    """esp_rfc2217_server's EspPortManager, on the emulated board. A bootloader reset starts
+    with EN held low (RTS asserted, DTR not); the DTR-on that follows is where esptool's
+    ClassicReset needs tight timing, so from there esptool's own ClassicReset runs here and
+    the rest of the client's sequence is dropped. Every other line change passes through to the
+    board's circuit as it comes (so opening the port, which asserts DTR then RTS, resets
+    nothing, as on a USB-UART bridge, and a hard reset is an RTS pulse)."""
 
     def __init__(self, serial_port, connection):
         self.in_reset = False
+        self.client_rts = False
         super().__init__(serial_port, connection)
 
     def _telnet_process_subnegotiation(self, suboption):
         if suboption[0:1] == COM_PORT_OPTION and suboption[1:2] == SET_CONTROL:
-            from esptool.reset import ClassicReset, HardReset
+            from esptool.reset import ClassicReset
 
             what = suboption[2:3]
+            if what in (SET_CONTROL_RTS_ON, SET_CONTROL_RTS_OFF):
+                self.client_rts = what == SET_CONTROL_RTS_ON
+                if not self.in_reset:
+                    self.serial.rts = self.client_rts
+                return
             if what == SET_CONTROL_DTR_OFF:
                 self.in_reset = False
                 self.serial.dtr = False
                 return
-            if what == SET_CONTROL_RTS_OFF and not self.in_reset:
-                threading.Thread(target=HardReset(self.serial), daemon=True).start()  # type: ignore[arg-type]
-                return
-            if what == SET_CONTROL_DTR_ON and not self.in_reset:
-                self.in_reset = True
-                threading.Thread(target=ClassicReset(self.serial), daemon=True).start()  # type: ignore[arg-type]
-                return
-            if what in (SET_CONTROL_DTR_ON, SET_CONTROL_RTS_ON, SET_CONTROL_RTS_OFF):
+            if what == SET_CONTROL_DTR_ON:
+                if self.client_rts and not self.in_reset:
+                    self.in_reset = True
+                    threading.Thread(target=ClassicReset(self.serial), daemon=True).start()  # type: ignore[arg-type]
+                elif not self.in_reset:
+                    self.serial.dtr = True
                 return
         super()._telnet_process_subnegotiation(suboption)  # type: ignore[misc]
 
