@@ -3,6 +3,7 @@
 - firmware_*: the real main loop on the MicroPython unix port under `-X heapsize=96k`
   (bench/fw_bench.py), firmware and fakes compiled to .mpy as on a board.
 - collector_*: bench/bench_collector.py (decoder + SQLite store + acks).
+- flash_*: bench/bench_flash.py (mobiot flash onto emulated boards, one and four in parallel).
 Figures, not pass/fail: these machines are shared and noisy.
 """
 
@@ -93,6 +94,10 @@ def main() -> int:
     results.update(firmware())
     print("collector ...", flush=True)
     results.update(collector())
+    print("flash ...", flush=True)
+    import bench_flash
+
+    results.update(bench_flash.run())
     out = ROOT / "bench" / "results.json"
     out.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
     print(json.dumps(results, indent=1, sort_keys=True))

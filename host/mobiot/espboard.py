@@ -238,7 +238,7 @@ class ErasedBoard(Board):
         self._check_host_baud(now)  # the rate the bytes just read were sent at
         rate = self.baud / 10.0  # 8N1
         if self.in_buf:
-            allow = int((now - self.t_in) * rate)
+            allow = int((now - max(self.t_in, now - 0.02)) * rate)  # no credit for idle time
             if allow > 0:
                 n = min(allow, len(self.in_buf))
                 chunk = bytes(self.in_buf[:n])

@@ -23,6 +23,8 @@ import threading
 
 from serial.rfc2217 import (
     COM_PORT_OPTION,
+    IAC,
+    M_NORMAL,
     SET_CONTROL,
     SET_CONTROL_DTR_OFF,
     SET_CONTROL_DTR_ON,
@@ -157,7 +159,7 @@ class _Client:
                 data = self.conn.recv(4096)
                 if not data:
                     break
-                out = b"".join(self.pm.filter(data))
+                out = self._filter(data)
                 if out:
                     os.write(self.fd, out)
         except OSError:
@@ -166,6 +168,22 @@ class _Client:
         reader.join(timeout=1)
         os.close(self.fd)
         self.conn.close()
+
+    def _filter(self, data: bytes) -> bytes:
+        """PortManager.filter (a generator, a byte at a time) only where Telnet is: plain runs
+        between IAC bytes are copied as they are, which at 921600 baud matters."""
+        out = bytearray()
+        while data:
+            if self.pm.mode == M_NORMAL and self.pm.suboption is None:
+                i = data.find(IAC)
+                if i < 0:
+                    out += data
+                    break
+                out += data[:i]
+                data = data[i:]
+            out += b"".join(self.pm.filter(data[:1]))
+            data = data[1:]
+        return bytes(out)
 
     def _to_client(self) -> None:
         while self.alive:
