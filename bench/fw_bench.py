@@ -103,12 +103,17 @@ def main():
             self.n += len(b)
 
     cfg, _ = config.validate({"device_id": "356938035643809", "status_every": 100})
+    # as app.main does: the config module is dropped once the config is loaded
+    import mobiot_fw
+
+    del sys.modules["mobiot_fw.config"], config
+    delattr(mobiot_fw, "config")
     out = Null()
     plat = Plat()
     plat.bus, plat.adc = i2c, adc
     t = Terminal(plat, cfg, {"name": "bench", "sensors": ["bme280", "sht4x", "battery"]}, out=out,
                  qroot="/bq/q", cfg_path="/bq/config.json")
-    t.setup_sensors()
+    t.sensors.setup()
     gc.collect()
     base_alloc = gc.mem_alloc()
     setup_bytes = free0 - gc.mem_free() - fakes
@@ -117,7 +122,7 @@ def main():
     async def run():
         t0 = time.ticks_ms()
         for i in range(1, cycles + 1):
-            await t.sample(wait=False)
+            await t.cycle.once(wait=False)
             if i % 8 == 0:
                 t.q.ack_range(1, t.q.next_seq() - 1)
             if i == 1000 or i == 2000:

@@ -1,5 +1,5 @@
 # `mobiot modem decode` engine: runs under the MicroPython unix port so a captured modem log is
-# decoded by the firmware's own parsers (mobiot_fw.cellular), not by a CPython copy.
+# decoded by the firmware's own parsers (mobiot_fw.cell.parse), not by a CPython copy.
 # Contract: docs/modem.md ("mobiot modem decode"). Never deployed to a board.
 #
 # Usage: micropython sim/decode_main.py [FILE|-] [--model MODEL]
@@ -14,7 +14,7 @@ for _p in (_here + "/../firmware",):
 
 import json  # noqa: E402
 
-from mobiot_fw import cellular as c  # noqa: E402
+from mobiot_fw.cell import parse as c  # noqa: E402
 
 _NO_FINAL = "no final result code before the next command or the end of the log"
 
@@ -48,7 +48,7 @@ def clean(raw):
         s = s[len(t[0]) :].strip()
     if s.startswith(">"):
         rest = s[1:].strip()
-        return rest if c._is_cmd(rest) else ""
+        return rest if c.is_cmd(rest) else ""
     return s
 
 
@@ -59,7 +59,7 @@ def urc_entry(s):
     except Exception:  # the parsers promise not to raise; the decoder keeps going regardless
         r = None
     if r is None:
-        name = c._head(s)[0]
+        name = c.head(s)[0]
         return {"name": name if name else s, "values": {}, "line": s}
     return {"name": r[0], "values": r[1], "line": s}
 
@@ -100,7 +100,7 @@ def decode(text, model=None):
         s = clean(raw)
         if not s:
             continue
-        if c._is_cmd(s):
+        if c.is_cmd(s):
             if cur is not None and not cur.done and not cur.lines and s.upper() == cur.command.upper():
                 continue  # the modem's echo right after the command as sent
             if cur is None and pre:

@@ -78,6 +78,11 @@ class Pin:
     def init(self, *a, **k):
         pass
 
+    def irq(self, handler=None, trigger=3):
+        # kept for a simulator to call (an edge on the modem's RI, say); none does yet
+        self._irq = (handler, trigger)
+        return None
+
     def value(self, v=None):
         if v is None:
             return self._v
@@ -128,7 +133,7 @@ class ADC:
         self._dev = simworld.device("adc", pid)
 
     def atten(self, a):
-        pass
+        self.attenuation = a
 
     def read_uv(self):
         if self._dev is None:

@@ -1,4 +1,4 @@
-# Power-loss test worker for firmware/mobiot_fw/queue.py (driven by
+# Power-loss test worker for firmware/mobiot_fw/store/flashq.py (driven by
 # tests/host/test_queue_powerloss.py, which SIGKILLs it at random instants and restarts it).
 #
 # usage: micropython sim/queue_worker.py IMAGE SEED [run|dump]
@@ -23,7 +23,7 @@ for _p in (_here, _here + "/../firmware"):
         sys.path.insert(1, _p)
 
 import fileblockdev  # noqa: E402
-from mobiot_fw.queue import Queue  # noqa: E402
+from mobiot_fw.store.flashq import Queue  # noqa: E402
 
 MOUNT = "/flash"
 BLOCKS = 128  # 512 KiB image

@@ -14,6 +14,11 @@ _CAUSES = {
 }
 
 
+# battery.atten in dB -> machine.ADC constant (ESP32 port: ATTN_0DB, ATTN_2_5DB, ATTN_6DB,
+# ATTN_11DB; "2" stands for 2.5 dB)
+_ATTEN = {0: machine.ADC.ATTN_0DB, 2: machine.ADC.ATTN_2_5DB, 6: machine.ADC.ATTN_6DB, 11: machine.ADC.ATTN_11DB}
+
+
 class Platform:
     def __init__(self, board):
         self.board = board
@@ -39,9 +44,14 @@ class Platform:
     def battery_adc(self):
         c = self.board["battery"]
         adc = machine.ADC(machine.Pin(c["pin"]))
-        # 11 dB attenuation: the ESP32 ADC's widest range (about 0.15-2.45 V calibrated);
-        # ESP32 TRM / ESP-IDF ADC docs, "ADC attenuation".
-        adc.atten(machine.ADC.ATTN_11DB)
+        # battery.atten (dB, docs/boards.md), 11 when absent: the ESP32 ADC's widest range
+        # (about 0.15-2.45 V calibrated); ESP32 TRM / ESP-IDF ADC docs, "ADC attenuation".
+        # read_uv() is calibrated for the attenuation set, so only the usable range changes.
+        db = c.get("atten", 11)
+        a = _ATTEN.get(db)
+        if a is None:
+            raise ValueError("board.json: battery.atten=%r is not 0, 2, 6 or 11" % (db,))
+        adc.atten(a)
         return adc
 
     def uart(self, part):
@@ -51,6 +61,14 @@ class Platform:
 
     def pin_out(self, n, value=0):
         return machine.Pin(n, machine.Pin.OUT, value=value)
+
+    def pin_in(self, n, on_fall=None):
+        """An input; on_fall() is called (scheduled, not in hard IRQ context) on each
+        falling edge."""
+        p = machine.Pin(n, machine.Pin.IN)
+        if on_fall is not None:
+            p.irq(handler=lambda _: on_fall(), trigger=machine.Pin.IRQ_FALLING)
+        return p
 
     def watchdog(self, timeout_ms):
         return machine.WDT(timeout=timeout_ms)

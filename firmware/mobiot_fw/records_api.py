@@ -48,6 +48,8 @@ EVENTS = (
     ("reg_change", (("old", "str"), ("new", "str"))),
     ("time_set", (("delta_s", "num"), ("source", "str"))),
     ("low_battery", (("bat", "num"),)),
+    ("crash", (("exc", "str"), ("frames", "str"), ("reset", "str"), ("up_s", "int"), ("crashes", "int"))),
+    ("safe_mode", (("crashes", "int"),)),
 )
 
 # Reset causes carried by the boot event ("reset"): names of machine.reset_cause() constants.

@@ -2,16 +2,20 @@
 
 Contracts: docs/protocol.md (frames, commands, delivery), docs/collector.md (schema, behaviour).
 
-Threads: one reader per port (open, `!hello`, read, decode, reopen when the port comes back),
-one writer that owns the SQLite connection (batch, commit, then ack), and the main thread
-(port scan, dashboard, signals, summary). Frames go reader -> writer through one queue; acks go
-writer -> port directly, guarded by the port's connection generation so that an ack never
-reaches a different board that was plugged into the same port meanwhile.
+Threads: one reader per port (open exclusively, `!hello`, read, decode, notice a board at its
+REPL, reopen when the port comes back, let go of it while another tool borrows it), one writer
+that owns the SQLite connection (batch, commit, then ack), the control channel (control.py:
+status, lend a port, send a command), and the main thread (port scan, dashboard or status
+lines, signals, summary). Decoded frames of every transport enter through `Collector.ingest`
+and one queue to the writer; acks go writer -> ack target (for serial, `SerialAck`: the port,
+guarded by its connection generation so that an ack never reaches a different board that was
+plugged into the same port meanwhile).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import queue
 import signal
 import sqlite3
@@ -19,12 +23,13 @@ import sys
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
 
 from .codec import Decoded, Decoder, encode_acks, encode_command
+from .control import ControlServer, describe_open_error, same_port
+from .dashboard import STATUS_EVERY_S, DeviceView, render, status_lines
 from .errors import MobiotError
 from .store import Store, seq_gaps
 
@@ -50,13 +55,33 @@ USB_IDS: dict[tuple[int, int], str] = {
 }
 
 RESCAN_S = 2.0
-REOPEN_S = 0.5
+REOPEN_S = 0.5  # first retry of a port that failed; doubles up to REOPEN_MAX_S
+REOPEN_MAX_S = 5.0
+OPEN_LOG_MAX_S = 60.0  # "cannot open" repeated with backoff: 1, 2, 4 ... 60 s apart
 READ_TIMEOUT_S = 0.05
 WRITE_TIMEOUT_S = 1.0
 BATCH_RECORDS = 2000  # commit at least this often in records...
 BATCH_S = 0.05  # ...and at least this often in seconds (the ack latency it adds)
 DASHBOARD_HZ = 4
-RATE_WINDOW_S = 5.0
+# A traceback or soft reboot with no frame for this long: the board is at the REPL. Long enough
+# that a firmware still booting on a loaded machine is not taken for one (a prompt is certain
+# at once).
+REPL_QUIET_S = 15.0
+WAKE_PROMPT_S = 2.0  # wait this long for ">>> " after Ctrl-B before the Ctrl-D of a wake
+WAKE_RETRY_S = 30.0
+SEND_TIMEOUT_S = 10.0
+
+# What a MicroPython board at its REPL prints (ports/esp32, shared/runtime/pyexec.c).
+FRIENDLY_PROMPT = b">>> "
+RAW_BANNER = b"raw REPL; CTRL-B to exit"
+SOFT_REBOOT = b"MPY: soft reboot"
+TRACEBACK = b"Traceback (most recent call last):"
+# Soft reset into the firmware, as the ESP32 port expects at its REPL: Ctrl-C (twice: interrupt
+# whatever runs), Ctrl-B (leave the raw REPL for the friendly one), then, at the friendly
+# prompt, Ctrl-D: a soft reset that runs boot.py and main.py (pyexec.c, ports/esp32/main.c).
+WAKE_BREAK = b"\r\x03\x03\x02"
+_TEXT_BYTES = bytes([9, 10, 13, *range(0x20, 0x7F)])
+WAKE_RESET = b"\x04"
 
 
 def find_boards() -> list[tuple[str, str]]:
@@ -68,6 +93,10 @@ def find_boards() -> list[tuple[str, str]]:
         if p.vid is not None and (p.vid, p.pid) in USB_IDS:
             out.append((p.device, USB_IDS[(p.vid, p.pid)]))
     return sorted(out)
+
+
+def usb_ids_text() -> str:
+    return ", ".join(f"{v:04X}:{p:04X} ({name})" for (v, p), name in USB_IDS.items())
 
 
 class Port:
@@ -82,22 +111,57 @@ class Port:
         self.state = "waiting"
         self.opens = 0
         self.bytes = 0
+        self.frames = 0
         self.bad_frames = 0
         self.log_lines = 0
+        self.junk = 0  # bytes that are not text (CR, LF, tab, 0x20-0x7E): a wrong baud makes these
         self.last_error = ""
         self.lock = threading.Lock()
         self.thread: threading.Thread | None = None
+        self.poke = threading.Event()  # wakes the reader from a retry wait (lease, stop)
+        # Lent to another tool (docs/collector.md "Control channel"): who has it, and set once
+        # the reader has closed it.
+        self.lent_to: str | None = None
+        self.released = threading.Event()
+        # The board at its REPL: what was seen, and a wake in progress.
+        self.repl = ""
+        self.tail = b""
+        self.last_frame = 0.0
+        self.soft_reboot_at = 0.0
+        self.traceback_at = 0.0
+        self.wake_step = 0
+        self.wake_at = 0.0
+        self.next_wake = 0.0
+        self.wake_once = False
+        self.waiters: list[tuple[str, threading.Event, list]] = []
+
+    def describe(self) -> str:
+        if self.lent_to:
+            return f"lent to {self.lent_to}"
+        if self.repl:
+            return f"REPL ({self.repl})" + (" - waking" if self.wake_step else "")
+        if self.state == "open" and not self.frames and self.bytes > 256 and self.junk > self.bytes // 2:
+            return f"garbled (wrong --baud {self.baud}?)"
+        return self.state
 
     def open(self):
         import serial
 
-        ser = serial.serial_for_url(self.url, baudrate=self.baud, timeout=READ_TIMEOUT_S, write_timeout=WRITE_TIMEOUT_S)
+        # Exclusive (flock), as mpremote opens: a second tool fails at once instead of both
+        # reading half of the stream.
+        ser = serial.serial_for_url(
+            self.url, baudrate=self.baud, timeout=READ_TIMEOUT_S, write_timeout=WRITE_TIMEOUT_S, exclusive=True
+        )
         with self.lock:
             self.ser = ser
             self.gen += 1
             self.device = None
             self.opens += 1
             self.state = "open"
+            self.tail = b""
+            self.repl = ""
+            self.soft_reboot_at = self.traceback_at = 0.0
+            self.wake_step = 0
         return ser
 
     def close(self, state: str = "closed", error: str = "") -> None:
@@ -131,30 +195,35 @@ class Port:
         return True
 
 
-@dataclass
-class DeviceView:
-    """What the dashboard shows about one device."""
+class SerialAck:
+    """Ack target of records that came over a serial port: `!ack` lines to the same connection."""
 
-    port: str = ""
-    last_seen: float = 0.0
-    latest: dict = field(default_factory=dict)
-    received: int = 0
-    arrivals: deque = field(default_factory=lambda: deque(maxlen=4096))
+    __slots__ = ("port", "gen")
 
-    def rate(self, now: float) -> float:
-        a = self.arrivals
-        while a and now - a[0][0] > RATE_WINDOW_S:
-            a.popleft()
-        return sum(n for _, n in a) / RATE_WINDOW_S
+    def __init__(self, port: Port, gen: int) -> None:
+        self.port = port
+        self.gen = gen
+
+    def __hash__(self) -> int:
+        return hash((id(self.port), self.gen))
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, SerialAck) and other.port is self.port and other.gen == self.gen
+
+    def send_acks(self, seqs: list[int]) -> None:
+        self.port.send(encode_acks(seqs), self.gen)
 
 
 class Collector:
-    """Readers, writer and shared state; `run()` blocks until stopped."""
+    """Readers, writer, control channel and shared state; `run()` blocks until stopped."""
 
-    def __init__(self, ports: list[str], db: str, baud: int, scan: bool) -> None:
+    def __init__(
+        self, ports: list[str], db: str, baud: int, scan: bool, wake: bool = False, control: bool = True
+    ) -> None:
         self.db_path = db
         self.baud = baud
         self.scan = scan
+        self.wake = wake
         self.ports: dict[str, Port] = {}
         self.q: queue.SimpleQueue = queue.SimpleQueue()
         self.stop = threading.Event()
@@ -162,14 +231,42 @@ class Collector:
         self.writer_error: BaseException | None = None
         self.devices: dict[str, DeviceView] = {}
         self.view_lock = threading.Lock()
+        self.log_pane: deque = deque(maxlen=200)
+        self.live = False  # a live table shows the log pane: no stderr lines then
         self.started = time.time()
         self.totals = {"received": 0, "inserted": 0, "duplicates": 0, "quarantined": 0}
-        try:
-            self.store = Store(db)
-        except (sqlite3.Error, OSError, ValueError) as exc:
-            raise MobiotError(f"cannot open database {db}: {exc}") from exc
+        self.ever_opened = False
+        self.scanned_empty = False
+        self.store: Store | None = None
+        # An existing database is checked now; a new one is created only once a board has
+        # sent something, so a run that never reaches a board leaves no file behind.
+        if Path(db).exists():
+            self._open_store()
+        self.control: ControlServer | None = None
+        if control:
+            try:
+                self.control = ControlServer(self._control, self._control_closed)
+            except OSError as exc:
+                self.log(f"control channel not available ({exc}): provision/flash cannot borrow ports")
         for url in ports:
             self.add_port(url)
+
+    def _open_store(self) -> Store:
+        if self.store is None:
+            try:
+                self.store = Store(self.db_path)
+            except (sqlite3.Error, OSError, ValueError) as exc:
+                raise MobiotError(f"cannot open database {self.db_path}: {exc}") from exc
+        return self.store
+
+    # -- progress lines ---------------------------------------------------------------------
+
+    def log(self, msg: str) -> None:
+        """A progress or state line: the live table's log pane, else one line on stderr."""
+        with self.view_lock:
+            self.log_pane.append((time.time(), msg))
+        if not self.live:
+            print(f"collect: {msg}", file=sys.stderr, flush=True)
 
     # -- ports ---------------------------------------------------------------------------------
 
@@ -186,59 +283,190 @@ class Collector:
             found = find_boards()
         except Exception:
             return
-        for dev, _desc in found:
+        if not found and not self.ports and not self.scanned_empty:
+            self.scanned_empty = True
+            self.log(f"no board found; looking for USB ids {usb_ids_text()} (or give --port)")
+        for dev, desc in found:
+            if dev not in self.ports:
+                self.log(f"found {desc} at {dev}")
             self.add_port(dev)
+
+    def find_port(self, name: str) -> Port | None:
+        for url, p in self.ports.items():
+            if same_port(url, name):
+                return p
+        return None
+
+    def _wait(self, port: Port, seconds: float) -> None:
+        port.poke.wait(seconds)
+        port.poke.clear()
 
     def _reader(self, port: Port) -> None:
         import serial
 
         hello = encode_command("hello")
-        q = self.q
+        fails = 0
+        next_log = 0.0
+        log_every = 1.0
+        last_reason = ""
         while not self.stop.is_set():
+            if port.lent_to is not None:
+                port.released.set()
+                self._wait(port, 0.5)
+                continue
             try:
                 ser = port.open()
             except (serial.SerialException, OSError, ValueError) as exc:
+                reason = describe_open_error(port.url, exc)
                 port.state = "waiting"
-                port.last_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                self.stop.wait(REOPEN_S)
+                port.last_error = reason
+                fails += 1
+                now = time.monotonic()
+                if reason != last_reason or now >= next_log:
+                    retry = min(REOPEN_S * 2 ** (fails - 1), REOPEN_MAX_S)
+                    self.log(f"cannot open {port.url}: {reason}; retrying every {retry:.1f} s")
+                    log_every = 1.0 if reason != last_reason else min(log_every * 2, OPEN_LOG_MAX_S)
+                    next_log = now + log_every
+                    last_reason = reason
+                self._wait(port, min(REOPEN_S * 2 ** (fails - 1), REOPEN_MAX_S))
                 continue
+            self.ever_opened = True
+            if fails or port.opens == 1:
+                self.log(f"{port.url}: open" + (f" after {fails} failed tries" if fails else ""))
+            fails, last_reason, log_every = 0, "", 1.0
+            port.last_error = ""
             gen = port.gen
-            q.put(("open", port, gen, time.time(), None))
+            self.q.put(("count", port.url, time.time(), {"opens": 1}))
             port.send([hello], gen)
+            if port.wake_once:
+                port.next_wake = 0.0
             dec_feed = Decoder().feed
             try:
                 while not self.stop.is_set():
+                    if port.lent_to is not None:
+                        port.close("lent")
+                        port.released.set()
+                        break
                     n = ser.in_waiting
                     data = ser.read(n if n > 0 else 1)
-                    if not data:
-                        continue
-                    got = dec_feed(data)
-                    port.bytes += len(data)
-                    if got.frames:
-                        for fr in got.frames:
-                            if fr.type == "H":
-                                dev = fr.payload.get("device")
-                                if isinstance(dev, str):
-                                    port.device = dev
-                                # A board that (re)booted listens only for maint_window_ms
-                                # (docs/protocol.md "Handshake at wake"): hold it again.
-                                if fr.payload.get("hold") is not True:
-                                    port.send([hello], gen)
-                            elif fr.type == "R" and port.device is None:
-                                dev = fr.payload.get("device")
-                                if isinstance(dev, str):
-                                    port.device = dev
-                    q.put(("data", port, gen, time.time(), got, len(data)))
+                    now = time.time()
+                    if data:
+                        got = dec_feed(data)
+                        port.bytes += len(data)
+                        self._on_data(port, gen, now, data, got)
+                    self._check_repl(port, now)
             except (serial.SerialException, OSError, TypeError, AttributeError) as exc:
                 # Unplugged (EIO, disconnect) or closed under us; TypeError/AttributeError come
                 # from pyserial reading a port that close() just released.
                 if self.stop.is_set():
                     return
-                port.close("gone", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-                q.put(("gone", port, gen, time.time(), None))
-                self.stop.wait(REOPEN_S)
+                if port.lent_to is not None:
+                    port.close("lent")
+                    port.released.set()
+                    continue
+                err = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                port.close("gone", err)
+                self.log(f"{port.url}: lost ({err}); reopening")
+                self.q.put(("gone", port.url, time.time(), {}))
+                self._wait(port, REOPEN_S)
                 continue
-            return  # stop: the port stays open for the last acks and !bye
+            if self.stop.is_set():
+                return  # stop: the port stays open for the last acks and !bye
+
+    def _on_data(self, port: Port, gen: int, now: float, data: bytes, got: Decoded) -> None:
+        hello = encode_command("hello")
+        port.tail = (port.tail + data)[-512:]
+        port.junk += len(data.translate(None, _TEXT_BYTES))
+        for line in got.logs:
+            if line.startswith(SOFT_REBOOT):
+                port.soft_reboot_at = now
+            elif line.startswith(TRACEBACK):
+                port.traceback_at = now
+        if got.frames:
+            port.frames += len(got.frames)
+            port.last_frame = now
+            if port.repl:
+                self.log(f"{port.url}: board {port.device or ''} runs its firmware again".replace("  ", " "))
+            port.repl = ""
+            port.wake_step = 0
+            port.wake_once = False
+        for fr in got.frames:
+            if fr.type == "H":
+                dev = fr.payload.get("device")
+                if isinstance(dev, str):
+                    if dev != port.device:
+                        self.log(
+                            f"{port.url}: board {dev} ({fr.payload.get('board', '?')}, "
+                            f"fw {fr.payload.get('fw', '?')}, boot {fr.payload.get('boot', '?')})"
+                        )
+                    port.device = dev
+                    with self.view_lock:
+                        v = self.devices.setdefault(dev, DeviceView())
+                        v.port = port.url
+                        v.board = str(fr.payload.get("board", "") or v.board)
+                        v.fw = str(fr.payload.get("fw", "") or v.fw)
+                # A board that (re)booted listens only for maint_window_ms
+                # (docs/protocol.md "Handshake at wake"): hold it again.
+                if fr.payload.get("hold") is not True:
+                    port.send([hello], gen)
+            elif fr.type == "R" and port.device is None:
+                dev = fr.payload.get("device")
+                if isinstance(dev, str):
+                    port.device = dev
+            self._answer_waiters(port, fr)
+        self.ingest(port.url, now, got.frames, got.bad, SerialAck(port, gen))
+        port.bad_frames += len(got.bad)
+        port.log_lines += len(got.logs)
+        self.q.put((
+            "count", port.url, now,
+            {"bytes": len(data), "frames": len(got.frames), "bad_frames": len(got.bad), "log_lines": len(got.logs)},
+        ))  # fmt: skip
+
+    # -- the board at its REPL -------------------------------------------------------------------
+
+    def _check_repl(self, port: Port, now: float) -> None:
+        tail = port.tail
+        kind = ""
+        if tail.endswith(FRIENDLY_PROMPT):
+            kind = "friendly prompt"
+        elif RAW_BANNER in tail[-64:] and tail.endswith(b">"):
+            kind = "raw REPL"
+        elif port.traceback_at > port.last_frame and now - port.traceback_at > REPL_QUIET_S:
+            kind = "traceback"
+        elif port.soft_reboot_at > port.last_frame and now - port.soft_reboot_at > REPL_QUIET_S:
+            kind = "soft reboot, no records since"
+        if kind and kind != port.repl and not port.wake_step:
+            port.repl = kind
+            hint = "waking it (soft reset)" if (self.wake or port.wake_once) else "run collect with --wake to start it"
+            self.log(f"{port.url}: board at the MicroPython REPL ({kind}), not its firmware; {hint}")
+        if not port.repl:
+            return
+        if port.wake_step == 0 and (self.wake or port.wake_once) and now >= port.next_wake:
+            port.wake_step, port.wake_at, port.next_wake = 1, now, now + WAKE_RETRY_S
+            port.tail = b""
+            port.send([WAKE_BREAK])
+        elif port.wake_step == 1 and (port.tail.endswith(FRIENDLY_PROMPT) or now - port.wake_at > WAKE_PROMPT_S):
+            port.wake_step = 2
+            port.send([WAKE_RESET])
+            self.log(f"{port.url}: soft reset sent (Ctrl-D)")
+        elif port.wake_step == 2 and now - port.wake_at > WAKE_RETRY_S:
+            # No frame came (a board with no firmware on it yet, say): with --wake try again
+            # at next_wake; the one wake after a lease is spent.
+            port.wake_step = 0
+            port.wake_once = False
+            port.repl = ""
+            self.log(f"{port.url}: no frame after the soft reset; is the firmware on the board?")
+
+    # -- records: the one ingest path ------------------------------------------------------------
+
+    def ingest(self, source: str, received_at: float, frames, bad=(), ack=None) -> None:
+        """Hand decoded frames to the writer: records are committed in its next batch, and only
+        after that COMMIT does it call `ack.send_acks(seqs)` with the seqs of this source's
+        records (stored or duplicate). The one place records enter the database, for every
+        transport: serial ports here, MQTT ingest too. `ack` must be hashable (equal targets are
+        acked together) or None (nothing to ack)."""
+        if frames or bad:
+            self.q.put(("ingest", source, received_at, (frames, bad, ack)))
 
     # -- writer ---------------------------------------------------------------------------------
 
@@ -252,8 +480,8 @@ class Collector:
             self.writer_done.set()
 
     def _write_loop(self) -> None:
-        store = self.store
         q = self.q
+        held: list[tuple] = []  # port counters that came before the database exists
         first_pending: float | None = None
         while True:
             timeout = BATCH_S if first_pending is None else max(0.0, first_pending + BATCH_S - time.monotonic())
@@ -262,27 +490,27 @@ class Collector:
             except queue.Empty:
                 item = None
             if item is not None:
-                kind, port, gen, t = item[0], item[1], item[2], item[3]
-                if kind == "data":
-                    got: Decoded = item[4]
-                    store.ingest(port.url, t, got.frames, got.bad, ack_to=(port, gen))
-                    port.bad_frames += len(got.bad)
-                    port.log_lines += len(got.logs)
-                    store.count_port(
-                        port.url,
-                        bytes=item[5],
-                        frames=len(got.frames),
-                        bad_frames=len(got.bad),
-                        log_lines=len(got.logs),
-                        last_seen=t,
-                    )
-                elif kind == "open":
-                    store.count_port(port.url, opens=1, last_seen=t)
+                kind, source, t, arg = item
+                if kind == "ingest" and self.store is None:
+                    self._open_store()
+                    for _, url, t0, delta in held:
+                        self.store.count_port(url, last_seen=t0, **delta)  # type: ignore[union-attr]
+                    held.clear()
+                store = self.store
+                if kind == "ingest" and store is not None:
+                    frames, bad, ack = arg
+                    store.ingest(source, t, frames, bad, ack_to=ack)
+                elif kind == "count":
+                    if store is None:
+                        held.append(item)
+                    else:
+                        store.count_port(source, last_seen=t, **arg)
                 if first_pending is None:
                     first_pending = time.monotonic()
             stopping = self.stop.is_set()
             due = first_pending is not None and (
-                store.pending >= BATCH_RECORDS or time.monotonic() - first_pending >= BATCH_S
+                (self.store is not None and self.store.pending >= BATCH_RECORDS)
+                or time.monotonic() - first_pending >= BATCH_S
             )
             if due or (stopping and item is None):
                 self._flush()
@@ -291,11 +519,17 @@ class Collector:
                 return
 
     def _flush(self) -> None:
+        if self.store is None:
+            return
         res = self.store.flush()
         # Committed: now, and only now, the acks.
         for target, seqs in res.acks.items():
-            port, gen = target  # type: ignore[misc]
-            port.send(encode_acks(seqs), gen)
+            if target is None:
+                continue
+            try:
+                target.send_acks(seqs)  # type: ignore[attr-defined]
+            except Exception as exc:  # one transport's failure must not stop the writer
+                self.log(f"ack to {target!r} failed: {exc}")
         self.totals["received"] += len(res.records)
         self.totals["inserted"] += res.inserted
         self.totals["duplicates"] += res.duplicates
@@ -305,20 +539,119 @@ class Collector:
 
     def _update_view(self, records: list[tuple[str, dict]]) -> None:
         now = time.time()
+        notes = []
         with self.view_lock:
             per_dev: dict[str, int] = {}
-            for port_url, p in records:
+            for source, p in records:
                 dev = p["device"]
                 v = self.devices.get(dev)
                 if v is None:
                     v = self.devices[dev] = DeviceView()
-                v.port = port_url
-                v.last_seen = now
-                v.latest.update(p["values"])
-                v.received += 1
+                v.port = source
+                ev = v.update(p, now)
+                if ev is not None:
+                    notes.append(f"{dev} {ev[0]} {ev[1]}".strip())
                 per_dev[dev] = per_dev.get(dev, 0) + 1
             for dev, n in per_dev.items():
                 self.devices[dev].arrivals.append((now, n))
+            for n in notes:
+                self.log_pane.append((now, n))
+
+    # -- control channel (docs/collector.md "Control channel") ------------------------------------
+
+    def _control(self, req: dict, conn: dict) -> dict:
+        op = req.get("op")
+        if op == "status":
+            return {
+                "ok": True,
+                "pid": os.getpid(),
+                "who": "mobiot collect",
+                "db": str(Path(self.db_path).resolve()),
+                "ports": [
+                    {"port": url, "state": p.describe(), "device": p.device, "lent_to": p.lent_to, "repl": p.repl}
+                    for url, p in list(self.ports.items())
+                ],
+            }
+        if op == "release":
+            port = self.find_port(str(req["port"]))
+            if port is None:
+                return {"ok": False, "err": f"{req['port']} is not one of this collector's ports"}
+            who = str(req.get("who") or "another tool")
+            if port.lent_to is not None:
+                return {"ok": False, "err": f"port busy: lent to {port.lent_to}"}
+            port.released.clear()
+            port.lent_to = who
+            conn.setdefault("leases", []).append(port)
+            port.poke.set()
+            if not port.released.wait(RELEASE_WAIT_S):
+                return {"ok": False, "err": f"{port.url} did not close within {RELEASE_WAIT_S:.0f} s"}
+            self.log(f"{port.url}: lent to {who}")
+            return {"ok": True, "port": port.url}
+        if op == "reclaim":
+            port = self.find_port(str(req["port"]))
+            leases = conn.get("leases", [])
+            if port is None or port not in leases:
+                return {"ok": False, "err": f"{req['port']} is not lent on this connection"}
+            leases.remove(port)
+            self._reclaim(port)
+            return {"ok": True, "port": port.url}
+        if op == "send":
+            return self._send(str(req["device"]), str(req["line"]), float(req.get("timeout_s", SEND_TIMEOUT_S)))
+        return {"ok": False, "err": f"unknown op {op!r}"}
+
+    def _control_closed(self, conn: dict) -> None:
+        for port in conn.get("leases", []):
+            self._reclaim(port)
+
+    def _reclaim(self, port: Port) -> None:
+        who = port.lent_to
+        port.wake_once = True  # the tool may leave the board at its REPL (mpremote does)
+        port.lent_to = None
+        port.poke.set()
+        self.log(f"{port.url}: back from {who}")
+
+    def _send(self, device: str, line: str, timeout_s: float) -> dict:
+        from .codec import parse_command
+
+        try:
+            verb, _ = parse_command(line.encode("ascii"))
+        except (ValueError, UnicodeEncodeError) as exc:
+            return {"ok": False, "err": f"not a command line: {exc}"}
+        port = next((p for p in self.ports.values() if p.device == device and p.ser is not None), None)
+        if port is None:
+            return {"ok": False, "err": f"device {device} is not on an open port of this collector"}
+        box: list = []
+        ev = threading.Event()
+        with port.lock:
+            port.waiters.append((verb, ev, box))
+        try:
+            if not port.send([line.encode("ascii") + (b"" if line.endswith("\n") else b"\n")]):
+                return {"ok": False, "err": f"{port.url}: write failed"}
+            if not ev.wait(timeout_s):
+                return {"ok": False, "err": f"no reply from {device} to {verb} within {timeout_s:g} s"}
+            return {"ok": True, "reply": box[0]}
+        finally:
+            with port.lock:
+                port.waiters = [w for w in port.waiters if w[1] is not ev]
+
+    def _answer_waiters(self, port: Port, fr) -> None:
+        if not port.waiters:
+            return
+        p = fr.payload
+        if fr.type == "K":
+            verb = p.get("cmd")
+        elif fr.type == "H":
+            verb = "hello"
+        elif fr.type == "R" and p.get("kind") == "status":
+            verb = "status"
+        else:
+            return
+        with port.lock:
+            for v, ev, box in port.waiters:
+                if v == verb and not ev.is_set():
+                    box.append(p)
+                    ev.set()
+                    break
 
     # -- main -----------------------------------------------------------------------------------
 
@@ -333,7 +666,9 @@ class Collector:
 
             live = Live(console=Console(stderr=True), auto_refresh=False, transient=False)
             live.start()
+            self.live = True
         next_scan = 0.0
+        next_status = time.monotonic() + STATUS_EVERY_S
         try:
             while not self.stop.is_set():
                 mono = time.monotonic()
@@ -343,15 +678,21 @@ class Collector:
                     self.rescan()
                     next_scan = mono + RESCAN_S
                 if live is not None:
-                    from .dashboard import render
-
                     live.update(render(self), refresh=True)
+                elif mono >= next_status:
+                    next_status = mono + STATUS_EVERY_S
+                    for line in status_lines(self):
+                        print(f"collect: {line}", file=sys.stderr, flush=True)
                 wait = 1.0 / DASHBOARD_HZ
                 if deadline is not None:
                     wait = min(wait, max(0.0, deadline - mono))
                 self.stop.wait(wait)
         finally:
             self.stop.set()
+            for port in self.ports.values():
+                port.poke.set()
+            if self.control is not None:
+                self.control.close()
             self.writer_done.wait(30)
             for port in self.ports.values():
                 port.send([encode_command("bye")])
@@ -361,40 +702,71 @@ class Collector:
                 if port.thread is not None:
                     port.thread.join(1.0)
             if live is not None:
-                from .dashboard import render
-
                 live.update(render(self), refresh=True)
                 live.stop()
+                self.live = False
         if self.writer_error is not None:
             raise MobiotError(f"writing {self.db_path} failed: {self.writer_error}") from self.writer_error
+        self._check_hopeless()
         summary = self.summary()
-        self.store.close()
+        if self.store is not None:
+            self.store.close()
         return summary
 
+    def _check_hopeless(self) -> None:
+        """A run that never reached a board fails loudly, in one line saying why."""
+        took = time.time() - self.started
+        if not self.ports:
+            raise MobiotError(f"no board found in {took:.0f} s: looked for USB ids {usb_ids_text()}; give --port")
+        if not self.ever_opened:
+            why = "; ".join(f"{url}: {p.last_error or 'not opened'}" for url, p in sorted(self.ports.items()))
+            raise MobiotError(f"no port could be opened in {took:.0f} s: {why}")
+        if not any(p.frames for p in self.ports.values()):
+            parts = []
+            for url, p in sorted(self.ports.items()):
+                if p.repl:
+                    parts.append(f"{url} is at the MicroPython REPL ({p.repl}): run with --wake")
+                elif p.opens and p.junk > p.bytes // 2:
+                    parts.append(f"{url}: {p.bytes} bytes, {p.junk} of them not text: wrong --baud {p.baud}?")
+                elif p.opens:
+                    parts.append(f"{url}: {p.bytes} bytes, {p.log_lines} log lines, no frame")
+                else:
+                    parts.append(f"{url}: {p.last_error or 'not opened'}")
+            raise MobiotError(f"nothing arrived from any board in {took:.0f} s: " + "; ".join(parts))
+
     def summary(self) -> dict:
-        db = self.store.db
-        this_run = dict(
-            db.execute(
-                "SELECT device, count(*) FROM records WHERE received_at >= ? GROUP BY device",
-                (self.started,),
-            ).fetchall()
-        )
-        totals = dict(db.execute("SELECT device, count(*) FROM records GROUP BY device").fetchall())
-        gaps = seq_gaps(db)
-        devices = {}
-        for dev in sorted(set(totals) | set(self.devices)):
+        devices: dict[str, dict] = {}
+        totals: dict = {}
+        this_run: dict = {}
+        gaps: dict = {}
+        if self.store is not None:
+            db = self.store.db
+            this_run = dict(
+                db.execute(
+                    "SELECT device, count(*) FROM records WHERE received_at >= ? GROUP BY device",
+                    (self.started,),
+                ).fetchall()
+            )
+            totals = dict(db.execute("SELECT device, count(*) FROM records GROUP BY device").fetchall())
+            gaps = seq_gaps(db)
+        with self.view_lock:
+            received = {dev: v.received for dev, v in self.devices.items()}
+        for dev in sorted(set(totals) | set(received)):
             g = gaps.get(dev, [])
             devices[dev] = {
                 "new_records": this_run.get(dev, 0),
-                "received": self.devices[dev].received if dev in self.devices else 0,
+                "received": received.get(dev, 0),
                 "total_records": totals.get(dev, 0),
                 "missing_seqs": sum(b - a + 1 for a, b in g),
                 "gaps": [list(x) for x in g[:20]],
             }
         ports = {
-            url: {"bad_frames": p.bad_frames, "log_lines": p.log_lines, "bytes": p.bytes, "opens": p.opens}
+            url: {
+                "bad_frames": p.bad_frames, "log_lines": p.log_lines, "bytes": p.bytes, "opens": p.opens,
+                "frames": p.frames, "state": p.describe(), "last_error": p.last_error,
+            }
             for url, p in self.ports.items()
-        }
+        }  # fmt: skip
         return {
             "db": str(self.db_path),
             "duration_s": round(time.time() - self.started, 3),
@@ -402,6 +774,9 @@ class Collector:
             "devices": devices,
             "ports": ports,
         }
+
+
+RELEASE_WAIT_S = 10.0
 
 
 def print_summary(summary: dict, as_json: bool) -> None:
@@ -438,18 +813,28 @@ def print_summary(summary: dict, as_json: bool) -> None:
 )
 @click.option("--baud", default=115200, show_default=True, type=click.IntRange(300, 4_000_000))
 @click.option("--duration", type=click.FloatRange(min=0), default=None, help="Stop after S seconds.")
-@click.option("--no-dashboard", is_flag=True, help="No live table (for scripts and logs).")
+@click.option("--no-dashboard", is_flag=True, help="No live table: a status line per board every 10 s instead.")
+@click.option("--wake", is_flag=True, help="Soft-reset a board found at its MicroPython REPL into its firmware.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def collect(
-    ports: tuple[str, ...], db: str, baud: int, duration: float | None, no_dashboard: bool, as_json: bool
+    ports: tuple[str, ...],
+    db: str,
+    baud: int,
+    duration: float | None,
+    no_dashboard: bool,
+    wake: bool,
+    as_json: bool,
 ) -> int:
-    """Collect records from boards into SQLite; ack each record after it is committed."""
+    """Collect records from boards into SQLite; ack each record after it is committed.
+
+    Progress and status go to stderr, the summary to stdout. Exits non-zero when no port ever
+    opened or no board sent anything for the whole run."""
     parent = Path(db).resolve().parent
     if not parent.is_dir():
         raise MobiotError(f"cannot create database {db}: directory {parent} does not exist")
-    col = Collector(list(ports), db, baud, scan=not ports)
-    if not ports and not no_dashboard:
-        click.echo("no --port given: collecting from every board found by USB id", err=True)
+    col = Collector(list(ports), db, baud, scan=not ports, wake=wake)
+    if not ports:
+        col.log(f"no --port given: collecting from every board with USB id {usb_ids_text()}")
 
     def on_signal(signum, frame):  # noqa: ARG001
         col.stop.set()

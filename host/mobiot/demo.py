@@ -1,8 +1,10 @@
-"""`mobiot demo` (`make demo`): three virtual boards with different cellular scenarios,
-collected into SQLite with the live dashboard, then plotted and exported.
+"""`mobiot demo` (`make demo`): four virtual boards with different cellular scenarios,
+collected into SQLite with the live dashboard, then plotted (with a coverage map of the moving
+board) and exported (JSON Lines, and the drive's track as GeoJSON).
 
 Scenarios (docs/scenarios/): a strong LTE-M signal (Quectel BG95), a weak roaming NB-IoT link
-(SIMCom SIM7080G), and a SIM7000G whose network drops out and whose modem hangs.
+(SIMCom SIM7080G), a SIM7000G whose network drops out and whose modem hangs, and a vehicle on
+a drive test (SIMCom A7670, LTE Cat-1) along a route through Munich with two outages.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import click
 from .errors import MobiotError
 from .upy import REPO
 
-SCENARIOS = ["strong-ltem.json", "weak-nbiot-roaming.json", "outages.json"]
+SCENARIOS = ["strong-ltem.json", "weak-nbiot-roaming.json", "outages.json", "drive-test.json"]
 
 
 @click.command()
@@ -37,7 +39,7 @@ def demo(duration: float | None, out_dir: str, no_dashboard: bool) -> int:
         duration = 60.0
     py = sys.executable
     scen = [str(REPO / "docs" / "scenarios" / s) for s in SCENARIOS]
-    cmd = [py, "-m", "mobiot", "vboard", "--count", "3", "--state-dir", str(out / "boards")]
+    cmd = [py, "-m", "mobiot", "vboard", "--count", str(len(SCENARIOS)), "--state-dir", str(out / "boards")]
     for s in scen:
         cmd += ["--scenario", s]
     log = open(out / "vboard.log", "wb")
@@ -47,7 +49,7 @@ def demo(duration: float | None, out_dir: str, no_dashboard: bool) -> int:
     ports = []
     try:
         assert vb.stdout is not None
-        for _ in range(3):
+        for _ in SCENARIOS:
             parts = vb.stdout.readline().decode().split()
             if len(parts) != 2:
                 raise MobiotError(f"virtual boards did not start; see {out / 'vboard.log'}")
@@ -79,6 +81,9 @@ def demo(duration: float | None, out_dir: str, no_dashboard: bool) -> int:
     subprocess.call([py, "-m", "mobiot", "plot", "--db", str(db), "--out", str(plots)])
     subprocess.call([py, "-m", "mobiot", "export", "--db", str(db), "--format", "jsonl", "--out",
                      str(out / "records.jsonl")])
-    click.echo(f"\ndatabase: {db}\nplots:    {plots}/\nexport:   {out / 'records.jsonl'}\n"
+    subprocess.call([py, "-m", "mobiot", "export", "--db", str(db), "--format", "geojson", "--out",
+                     str(out / "track.geojson")])
+    click.echo(f"\ndatabase: {db}\nplots:    {plots}/ (coverage map: *-coverage.png)\n"
+               f"export:   {out / 'records.jsonl'}, {out / 'track.geojson'} (QGIS, geojson.io)\n"
                f"boards:   {out / 'boards'} (flash images; run `mobiot vboard --state-dir ...` to boot them again)")
     return 0

@@ -1,4 +1,5 @@
-"""`mobiot export`: collected records as CSV, JSON Lines or SenML (RFC 8428) JSON.
+"""`mobiot export`: collected records as CSV, JSON Lines, SenML (RFC 8428) JSON, or the GNSS track
+with its coverage as GeoJSON (RFC 7946, geo.py) for QGIS or Google Earth.
 
 Reads the collector database (docs/collector.md). Units come from the record contract
 (docs/records.md, `mobiot_fw.records.unit_of`).
@@ -22,6 +23,8 @@ import click
 from mobiot_fw.records import unit_of as _fw_unit_of
 
 from .errors import MobiotError
+from .geo import write_geojson
+from .store import open_readonly
 
 
 def unit_of(name: str) -> str | None:
@@ -43,19 +46,6 @@ class Record(NamedTuple):
     def time(self) -> float:
         """Best absolute time, Unix seconds: `t` on a UTC clock, else when the host got it."""
         return self.t if self.clock == "utc" else self.received_at
-
-
-def open_db(path: str | Path) -> sqlite3.Connection:
-    """Open a collector database read-only; MobiotError naming the file when it is not one."""
-    p = Path(path)
-    if not p.is_file():
-        raise MobiotError(f"no collector database at {p}")
-    try:
-        db = sqlite3.connect(f"file:{p.resolve()}?mode=ro", uri=True, timeout=10)
-        db.execute("SELECT 1 FROM records LIMIT 1").fetchall()
-    except sqlite3.Error as exc:
-        raise MobiotError(f"{p} is not a collector database ({exc})") from exc
-    return db
 
 
 def parse_since(text: str | None) -> float | None:
@@ -150,14 +140,27 @@ def write_csv(records: Iterator[Record], out: IO[str]) -> int:
 # RFC 8428 section 4.5.1: a resolved name uses only A-Z a-z 0-9 - : . / _ and starts with a
 # letter or digit.
 _SENML_BAD = re.compile(r"[^A-Za-z0-9\-:./_]")
-# IMEI: 15 decimal digits (3GPP TS 23.003 section 6.2.1).
-_IMEI = re.compile(r"[0-9]{15}")
-IMEI_BASE_NAME = "urn:dev:imei:{}:"
+# IMEI: 15 decimal digits, TAC (8) + serial number SNR (6) + check digit (1)
+# (3GPP TS 23.003 section 6.2.1).
+_IMEI = re.compile(r"([0-9]{8})([0-9]{6})([0-9])")
+
+
+def imei_urn(imei: str) -> str | None:
+    """The IMEI URN of RFC 7254 section 4 (`urn:gsma:imei:` tac "-" snr "-" check digit), e.g.
+    `urn:gsma:imei:35693803-104729-5`; None when `imei` is not 15 digits. The one host helper
+    for it: SenML export here, and the firmware's SenML-CBOR uplink writes the same form."""
+    m = _IMEI.fullmatch(imei)
+    if m is None:
+        return None
+    return "urn:gsma:imei:{}-{}-{}".format(*m.groups())
 
 
 def senml_base_name(device: str) -> str:
-    if _IMEI.fullmatch(device):
-        return IMEI_BASE_NAME.format(device)
+    """SenML `bn` of a device: its IMEI URN (RFC 7254) for a 15-digit IMEI, else its id; with a
+    trailing ":" so that `bn` + `n` reads `<urn>:temp` (RFC 8428 section 4.5.1)."""
+    urn = imei_urn(device)
+    if urn is not None:
+        return urn + ":"
     name = _SENML_BAD.sub("_", device)
     if not name[:1].isalnum():
         name = "d" + name
@@ -221,18 +224,49 @@ class _counting:
             yield r
 
 
-WRITERS = {"csv": write_csv, "jsonl": write_jsonl, "senml": write_senml}
+WRITERS = {"csv": write_csv, "jsonl": write_jsonl, "senml": write_senml, "geojson": write_geojson}
 
 
 def export_db(
     db_path: str | Path, fmt: str, out: IO[str], device: str | None = None, since: float | None = None
 ) -> int:
     """Write the records of `db_path` to `out` in `fmt`; returns how many records."""
-    db = open_db(db_path)
+    db = open_readonly(db_path)
     try:
         return WRITERS[fmt](iter_records(db, device, since), out)
     finally:
         db.close()
+
+
+def check_selection(db: sqlite3.Connection, db_path: str | Path, device: str | None, since: float | None) -> int:
+    """How many records a device / --since selection matches; MobiotError saying which part of
+    it matched nothing (and what there is instead) when none."""
+    devices = [d for (d,) in db.execute("SELECT DISTINCT device FROM records ORDER BY device")]
+    if not devices:
+        raise MobiotError(f"no records in {db_path}")
+    if device is not None and device not in devices:
+        shown = ", ".join(devices[:10]) + (f" and {len(devices) - 10} more" if len(devices) > 10 else "")
+        raise MobiotError(f"no records for device {device} in {db_path} (devices there: {shown})")
+    n = sum(1 for _ in iter_records(db, device, since)) if since is not None else -1
+    if n == 0:
+        args: list = [device] if device is not None else []
+        newest = db.execute(
+            "SELECT max(CASE WHEN clock = 'utc' THEN t ELSE received_at END) FROM records"
+            + (" WHERE device = ?" if device is not None else ""),
+            args,
+        ).fetchone()[0]
+        raise MobiotError(
+            f"no records at or after {_iso(since)}"
+            + (f" for device {device}" if device is not None else "")
+            + f" in {db_path} (newest: {_iso(newest)})"
+        )
+    return n
+
+
+def _iso(t: float | None) -> str:
+    if t is None:
+        return "-"
+    return datetime.fromtimestamp(t, tz=timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 @click.command()
@@ -241,18 +275,28 @@ def export_db(
 @click.option("--device", default=None, help="Only this device id.")
 @click.option("--since", default=None, help="Only records at or after T (ISO 8601 or Unix seconds).")
 @click.option("--out", "out_path", default=None, type=click.Path(dir_okay=False), help="File (default stdout).")
-def export(db_path: str, fmt: str, device: str | None, since: str | None, out_path: str | None) -> int:
-    """Export collected records as CSV (one row per value), JSON Lines or SenML JSON."""
+@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+def export(
+    db_path: str, fmt: str, device: str | None, since: str | None, out_path: str | None, force: bool
+) -> int:
+    """Export collected records as CSV (one row per value), JSON Lines, SenML JSON, or the GNSS
+    track with its coverage as GeoJSON."""
     t_since = parse_since(since)
+    db = open_readonly(db_path)  # fail on the database before creating the output file
+    try:
+        check_selection(db, db_path, device, t_since)
+    finally:
+        db.close()
     if out_path is None:
-        n = export_db(db_path, fmt, sys.stdout, device, t_since)
-    else:
-        open_db(db_path).close()  # fail on the database before creating the output file
-        try:
-            f = open(out_path, "w", encoding="utf-8", newline="")
-        except OSError as exc:
-            raise MobiotError(f"cannot write {out_path}: {exc.strerror}") from exc
-        with f:
-            n = export_db(db_path, fmt, f, device, t_since)
-        click.echo(f"exported {n} records to {out_path}", err=True)
+        export_db(db_path, fmt, sys.stdout, device, t_since)
+        return 0
+    if Path(out_path).exists() and not force:
+        raise MobiotError(f"{out_path} exists: give --force to overwrite it")
+    try:
+        f = open(out_path, "w", encoding="utf-8", newline="")
+    except OSError as exc:
+        raise MobiotError(f"cannot write {out_path}: {exc.strerror}") from exc
+    with f:
+        n = export_db(db_path, fmt, f, device, t_since)
+    click.echo(f"exported {n} records to {out_path}", err=True)
     return 0

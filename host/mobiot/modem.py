@@ -1,7 +1,7 @@
 """`mobiot modem ...`: modem tools. `decode` turns an AT command log into JSON lines.
 
 Contract: docs/modem.md. The decoding itself runs in the MicroPython unix port (sim/decode_main.py)
-on the firmware's own parsers (firmware/mobiot_fw/cellular.py), so what the host shows is what the
+on the firmware's own parsers (firmware/mobiot_fw/cell/parse.py), so what the host shows is what the
 board computes; this module only finds the interpreter, feeds it the log and relays its output.
 """
 

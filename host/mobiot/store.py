@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .codec import BadFrame, Frame, record_problem
+from .errors import MobiotError
 
 SCHEMA_VERSION = 1
 
@@ -113,12 +114,24 @@ class FlushResult:
     records: list[tuple[str, dict]] = field(default_factory=list)  # (port, payload) of this batch
 
 
-def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
-    """Open the collector database; read-only opening fails if the file does not exist."""
-    if readonly:
-        db = sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True, timeout=10)
-    else:
-        db = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
+def connect(path: str | Path) -> sqlite3.Connection:
+    """Open (or create) the collector database for writing: the collector's one writer."""
+    return sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
+
+
+def open_readonly(path: str | Path) -> sqlite3.Connection:
+    """The one read-only opener of a collector database (export, plot, geo, tests).
+
+    Never creates a file: MobiotError naming the file when it is missing or not a collector
+    database. Safe while a collector writes (WAL readers do not block the writer)."""
+    p = Path(path)
+    if not p.is_file():
+        raise MobiotError(f"no collector database at {p}")
+    try:
+        db = sqlite3.connect(f"file:{p.resolve()}?mode=ro", uri=True, timeout=10)
+        db.execute("SELECT 1 FROM records LIMIT 1").fetchall()
+    except sqlite3.Error as exc:
+        raise MobiotError(f"{p} is not a collector database ({exc})") from exc
     return db
 
 

@@ -98,12 +98,22 @@ def default_config(did: str, board: str = "sim") -> dict:
     return {"device_id": did, "board": board, "interval_s": 5}
 
 
+def board_names() -> list[str]:
+    """The board definitions there are (boards/*.json), for --board's help and errors."""
+    return sorted(p.stem for p in BOARDS_DIR.glob("*.json"))
+
+
 def board_definition(board_name: str, scenario: dict | None) -> dict:
     """The board definition a virtual board runs with: boards/<name>.json, with the modem model
     the scenario simulates (the firmware must drive the modem that is there)."""
     bf = BOARDS_DIR / f"{board_name}.json"
     if not bf.exists():
-        raise MobiotError(f"board {board_name!r}: no {bf}")
+        import difflib
+
+        names = board_names()
+        close = difflib.get_close_matches(board_name, names, n=1)
+        raise MobiotError(f"board {board_name!r}: no {bf}" + (f" (did you mean {close[0]!r}?)" if close else "")
+                          + f"; known: {', '.join(names)}")
     try:
         board = json.loads(bf.read_text())
     except json.JSONDecodeError as exc:
@@ -549,9 +559,23 @@ def load_scenario(path: str) -> dict:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise MobiotError(f"scenario {path}:{exc.lineno}:{exc.colno}: {exc.msg}") from exc
-    if not isinstance(data, dict):
-        raise MobiotError(f"scenario {path}: must be a JSON object")
-    return data
+    from .scenario import validate
+
+    return validate(data, path)  # unknown keys and models refused (docs/scenario.md)
+
+
+HEAP_MIN = 64 * 1024  # below this the unix port cannot even load the simulation
+
+
+def check_heap(ctx, param, value: str) -> str:  # noqa: ARG001
+    """`--heap` as the unix port's -X heapsize takes it: bytes with an optional k or M suffix."""
+    m = re.fullmatch(r"(\d+)([kKmM]?)", value.strip())
+    if m is None:
+        raise MobiotError(f"--heap {value!r}: not a size (bytes, or with k or M: 384k, 2M)")
+    n = int(m.group(1)) * {"": 1, "k": 1024, "m": 1024 * 1024}[m.group(2).lower()]
+    if not HEAP_MIN <= n <= 1024 * 1024 * 1024:
+        raise MobiotError(f"--heap {value}: must be between 64k and 1024M")
+    return value.strip()
 
 
 @click.command()
@@ -563,8 +587,10 @@ def load_scenario(path: str) -> dict:
               help="Scenario JSON (docs/scenario.md); repeat to give board i the i-th (cycled).")
 @click.option("--blank", is_flag=True, help="Empty flash (MicroPython only), for provisioning.")
 @click.option("--erased", is_flag=True, help="Erased flash, ROM bootloader only: flash it with esptool (mobiot flash).")
-@click.option("--board", "board_name", default="sim", show_default=True, help="Board definition in boards/.")
-@click.option("--heap", default="384k", show_default=True, help="MicroPython heap of each board.")
+@click.option("--board", "board_name", default="sim", show_default=True,
+              help=f"Board definition in boards/: {', '.join(board_names())}.")
+@click.option("--heap", default="384k", show_default=True, callback=check_heap,
+              help="MicroPython heap of each board (bytes, or 384k, 2M).")
 @click.option("--first", default=0, show_default=True, type=int, help="Index of the first board (ids follow it).")
 def vboard(count: int, state_dir: str, baud: int, scenarios: tuple[str, ...], blank: bool, board_name: str,
            heap: str, first: int, erased: bool = False) -> int:

@@ -9,7 +9,7 @@ from fake_bme280 import FakeBme280
 from fake_sht4x import FakeSht4x
 from mobiot_fw import config
 from mobiot_fw.app import Terminal
-from mobiot_fw.proto import encode_command
+from mobiot_fw.link.proto import encode_command
 
 MNT = "/tapp"
 
@@ -72,12 +72,35 @@ def _fresh():
     return bd
 
 
+class _T:
+    """The wired terminal (app.Terminal) and the test's view of its output."""
+
+    def __init__(self, plat, cfg, board, out):
+        self.t = Terminal(plat, cfg, board, out=out, qroot=MNT + "/q", cfg_path=MNT + "/config.json")
+        self.t.sensors.setup()
+        self.out, self.q, self.cfg = out, self.t.q, cfg
+        self.boot = self.t.outbox.boot
+
+    def sample(self):
+        return self.t.cycle.once()
+
+    def command(self, line):
+        self.t.session.line(line)
+
+    def pump(self):
+        return self.t.session.pump()
+
+    def status(self):
+        return self.t.sup.status()
+
+    def emit(self, kind, values):
+        return self.t.outbox.emit(kind, values)
+
+
 def _term(plat, raw=None, board=BOARD, out=None):
     cfg, errs = config.validate(raw or {"device_id": "356938035643809"})
     assert errs == [], errs
-    t = Terminal(plat, cfg, board, out=out or Out(), qroot=MNT + "/q", cfg_path=MNT + "/config.json")
-    t.setup_sensors()
-    return t
+    return _T(plat, cfg, board, out or Out())
 
 
 def _run(coro):
@@ -225,8 +248,27 @@ def test_a_flash_that_refuses_writes_does_not_stop_the_terminal():
     _run(t.sample())
     fr = t.out.frames()
     assert [p["kind"] for _, p in fr][:1] == ["reading"]  # still sent, live
-    assert t.store_errors >= 1
+    assert t.t.outbox.store_errors >= 1
     assert [p for _, p in fr if p["kind"] == "status"][0]["values"]["qerr"] >= 1
     t.command(encode_command("ack", "1"))
     r = t.out.frames()
     assert r[0][1]["cmd"] == "ack" and r[0][1]["ok"] is False and "28" in r[0][1]["err"]
+
+
+def test_an_exception_in_any_task_ends_the_terminal_for_the_crash_guard():
+    # main.py's guard sees what a task raised: run() must not go on without the task
+    from mobiot_fw import app
+
+    _fresh()
+    t = _term(Plat(FakeI2C({0x76: FakeBme280()})), {"device_id": "1", "sensors": {"sht4x": False}})
+
+    async def broken(wait=True):
+        raise MemoryError("no heap for the cycle")
+
+    t.t.cycle.once = broken
+    try:
+        _run(app.run(t.t))
+        raise AssertionError("run() went on")
+    except MemoryError as e:
+        assert "no heap" in str(e)
+    assert t.out.frames()[0][0] == "H"  # the link came up first

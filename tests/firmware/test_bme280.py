@@ -7,7 +7,7 @@ import time
 import micropython
 from fakebus import FakeBme280, FakeI2C
 from mobiot_fw.drivers.bme280 import Bme280
-from fwtest import raises
+from fwtest import Clock, raises
 
 # BMP280 datasheet (BST-BMP280-DS001) 3.12 worked example; BME280 T/P code is identical.
 EXAMPLE = {
@@ -157,9 +157,13 @@ def test_read_physical_values_through_fake():
 
 
 def test_read_too_early_times_out():
-    _, _, s = make()
-    s.start()
+    clk = Clock()  # the conversion's 10 ms pass only when the test says so
+    _, _, s = make(clock=clk)
+    ms = s.start()
+    clk.advance(ms - 1)
     raises(errno.ETIMEDOUT, s.read)
+    clk.advance(1)
+    s.read()
 
 
 def test_read_without_conversion_is_eio():

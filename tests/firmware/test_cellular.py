@@ -1,7 +1,7 @@
-# mobiot_fw.cellular: 3GPP TS 27.007 responses, classification, URCs, timers. Runs under the
+# mobiot_fw.cell.parse: 3GPP TS 27.007 responses, classification, URCs, timers. Runs under the
 # MicroPython unix port (tests/firmware/run.py). Expected values are computed here from the
 # spec formulas, never copied from the parser's output.
-from mobiot_fw import cellular as c
+from mobiot_fw.cell import parse as c
 
 
 def close(a, b, tol=0.01):

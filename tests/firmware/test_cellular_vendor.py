@@ -1,7 +1,7 @@
 # Vendor responses (SIMCom SIM7000/SIM7080/A76XX, Quectel BG95/BG96) through
-# mobiot_fw.cellular.parse_response. Lines are in the manuals' documented formats; the example
+# mobiot_fw.cell.parse.parse_response. Lines are in the manuals' documented formats; the example
 # lines marked "manual" are the manuals' own examples. Expected values are decoded by hand here.
-from mobiot_fw import cellular as c
+from mobiot_fw.cell import parse as c
 
 
 def close(a, b, tol=0.01):
@@ -265,13 +265,13 @@ def test_ati_identity():
 def test_vendor_modules_load_lazily():
     import sys
 
-    for m in ("mobiot_fw.cell_simcom", "mobiot_fw.cell_quectel"):
+    for m in ("mobiot_fw.cell.vendor.simcom", "mobiot_fw.cell.vendor.quectel"):
         if m in sys.modules:
             del sys.modules[m]
     c.parse_response("AT+CSQ", ["+CSQ: 20,99"])
-    assert "mobiot_fw.cell_quectel" not in sys.modules
+    assert "mobiot_fw.cell.vendor.quectel" not in sys.modules
     c.parse_response("AT+QCSQ", ['+QCSQ: "eMTC",-62,-87,111,-12'])
-    assert "mobiot_fw.cell_quectel" in sys.modules
+    assert "mobiot_fw.cell.vendor.quectel" in sys.modules
 
 
 def test_identity_parsers_are_not_kept():
@@ -284,4 +284,4 @@ def test_identity_parsers_are_not_kept():
     assert v == {"model": "SIMCOM_SIM7080G", "modem_fw": "1951B17SIM7080"} and e == [], (v, e)
     v, e = c.parse_response("AT+CICCID", ["+ICCID: 89860318760233118712", "OK"])
     assert v == {"iccid": "89860318760233118712"} and e == [], (v, e)
-    assert "mobiot_fw.cell_ids" not in sys.modules and not hasattr(mobiot_fw, "cell_ids")
+    assert "mobiot_fw.cell.ids" not in sys.modules and not hasattr(mobiot_fw.cell, "ids")

@@ -5,7 +5,7 @@ import errno
 import micropython
 from fakebus import FakeDs18b20, FakeOneWire, dallas_crc8, ds18b20_rom
 from mobiot_fw.drivers.ds18b20 import Ds18b20
-from fwtest import raises
+from fwtest import Clock, raises
 
 
 def ref_crc(data):
@@ -73,10 +73,14 @@ def test_power_on_85_without_conversion_is_eio():
 
 
 def test_read_before_conversion_done_is_eio():
-    ow, dev = bus(temp=20.0, time_scale=1.0)
+    clk = Clock()  # the conversion's 750 ms pass only when the test says so
+    ow, dev = bus(temp=20.0, time_scale=1.0, clock=clk)
     s = Ds18b20(ow)
     s.start()
+    clk.advance(749)
     raises(errno.EIO, s.read)  # 750 ms not elapsed: the register still holds 85.0
+    clk.advance(1)
+    assert abs(s.read()[0] - 20.0) < 0.001
 
 
 def test_resolution_sets_conversion_time():

@@ -1,4 +1,4 @@
-# Modem driver (firmware/mobiot_fw/modem.py) against the modem simulator (sim/modem_sim.py),
+# Modem driver (firmware/mobiot_fw/cell/modem.py) against the modem simulator (sim/modem_sim.py),
 # for SIM7080G, SIM7000G, A7670 and BG95 (LTE-M and NB-IoT), in virtual time (minutes of modem time per ~0.1 s).
 # Expected values come from the scenario files and from the 3GPP encodings written out here,
 # never from the driver's own output.
@@ -6,9 +6,9 @@ import asyncio
 import json
 import math
 
-from mobiot_fw import cellular
-from mobiot_fw.at import At
-from mobiot_fw.modem import (
+from mobiot_fw.cell import parse as cellular
+from mobiot_fw.cell.at import At
+from mobiot_fw.cell.modem import (
     Modem,
     decode_edrx,
     decode_ptw,
@@ -474,7 +474,7 @@ def test_bg95_nbiot_serving_cell_end_to_end():
     assert v["rsrp"] == int(f[11]) and v["sinr"] == int(f[14]), (v, f)
 
 
-# ---- the model table (mobiot_fw.cell_models) and the modules loaded per call -----------------
+# ---- the model table (mobiot_fw.cell.models) and the modules loaded per call -----------------
 
 # PWRKEY hold windows (min_ms, max_ms or None) from the hardware designs: SIM7080G and SIM7000
 # Hardware Design V1.04 §3.4 (Ton >= 1 s, Toff >= 1.2 s); A7670X Hardware Design (Ton >= 50 ms,
@@ -494,7 +494,7 @@ class _NoUart:
 
 
 def test_models_table_rows_and_aliases():
-    from mobiot_fw.modem import MODELS
+    from mobiot_fw.cell.modem import MODELS
 
     assert sorted(MODELS) == sorted(_PWRKEY), sorted(MODELS)
     for name, ((on_lo, on_hi), (off_lo, off_hi)) in _PWRKEY.items():
@@ -535,6 +535,6 @@ def test_rarely_used_modules_are_not_kept():
 
     r = rig.run(main())
     assert r.get("imei") and r.get("t3412_s"), r
-    for m in ("cell_models", "cell_ctl", "cell_ids"):
-        assert "mobiot_fw." + m not in sys.modules, m
-    assert "mobiot_fw.cell_simcom" in sys.modules and "mobiot_fw.cell_3gpp" in sys.modules
+    for m in ("models", "ctl", "ids"):
+        assert "mobiot_fw.cell." + m not in sys.modules, m
+    assert "mobiot_fw.cell.vendor.simcom" in sys.modules and "mobiot_fw.cell.ts27007" in sys.modules

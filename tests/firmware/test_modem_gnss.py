@@ -1,4 +1,4 @@
-# GNSS through the cellular module (firmware/mobiot_fw/modem_gnss.py): the pure parsers on
+# GNSS through the cellular module (firmware/mobiot_fw/cell/gnss.py): the pure parsers on
 # lines in each vendor's documented format, then ModemGnss against the modem simulator
 # (sim/modem_sim.py, "modem.gnss" in docs/scenario.md) for SIM7080G, SIM7000G, A7670 and
 # BG95 in virtual time. Expected values are worked out here from the formats (ddmm.mmmm ->
@@ -9,8 +9,8 @@ import errno
 import json
 
 from fwtest import raises
-from mobiot_fw.at import At, AtTimeout
-from mobiot_fw.modem_gnss import (
+from mobiot_fw.cell.at import At, AtTimeout
+from mobiot_fw.cell.gnss import (
     ModemGnss,
     parse_cgnsinf,
     parse_cgnssinfo,

@@ -7,7 +7,7 @@ import errno
 from fakebus import FakeUART
 from mobiot_fw.drivers import nmea
 from mobiot_fw.drivers.nmea import Gnss
-from fwtest import raises
+from fwtest import raises, until
 
 
 def cs(body):
@@ -173,9 +173,9 @@ async def test_run_reads_fake_uart():
     task = asyncio.create_task(g.run())
     uart.inject(b"noise\r\n")
     uart.inject(GGA.encode() + b"\r\n" + RMC[:20].encode())
-    await asyncio.sleep_ms(20)
+    await until(lambda: g.good_lines + g.bad_lines == 2 and uart.any() == 0, what="noise and GGA read")
     uart.inject(RMC[20:].encode() + b"\r\n")  # a sentence split across two UART reads
-    await asyncio.sleep_ms(20)
+    await until(lambda: g.good_lines + g.bad_lines == 3, what="RMC read")
     task.cancel()
     assert g.good_lines == 2 and g.bad_lines == 1, (g.good_lines, g.bad_lines)
     assert g.read()[5] == 1

@@ -1,10 +1,10 @@
-# firmware/mobiot_fw/proto.py against docs/protocol.md. Expected CRCs and checksums are computed
+# firmware/mobiot_fw/link/proto.py against docs/protocol.md. Expected CRCs and checksums are computed
 # here from their definitions (CRC-32 via binascii, NMEA XOR by hand), not taken from the code.
 import binascii
 import json
 
 import micropython
-from mobiot_fw import proto
+from mobiot_fw.link import proto
 
 BUF = bytearray(proto.FRAME_MAX)
 BUF2 = bytearray(proto.FRAME_MAX)

@@ -1,11 +1,11 @@
-# firmware/mobiot_fw/queue.py on real littlefs (vfs.VfsLfs2) over RAM flash (sim/fileblockdev.py).
+# firmware/mobiot_fw/store/flashq.py on real littlefs (vfs.VfsLfs2) over RAM flash (sim/fileblockdev.py).
 import errno
 import gc
 import os
 import time
 
 import fileblockdev as fb
-from mobiot_fw.queue import Queue
+from mobiot_fw.store.flashq import Queue
 
 MNT = "/tq"
 ROOT = MNT + "/q"
@@ -435,7 +435,7 @@ def _failed_rename_then_cut(errnos, k):
     # ack 1 compacts the log and the compaction's rename fails (errnos); then ack 7, with power
     # cut at its k-th flash write (k = 0: no cut). Returns (device after power on, writes ack 7
     # made, whether ack 7 returned).
-    import mobiot_fw.queue as qmod
+    import mobiot_fw.store.flashq as qmod
 
     bd = _fresh(48)
     q = _cq()

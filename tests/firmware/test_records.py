@@ -5,7 +5,8 @@ import json
 import sys
 
 import micropython
-from mobiot_fw import proto, records
+from mobiot_fw import records
+from mobiot_fw.link import proto
 
 _DOC = __file__.rpartition("/")[0] + "/../../docs/records.md"
 

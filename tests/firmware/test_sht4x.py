@@ -6,7 +6,7 @@ import time
 import micropython
 from fakebus import FakeI2C, FakeI2CDevice, FakeSht4x
 from mobiot_fw.drivers.sht4x import Sht4x, crc8
-from fwtest import raises
+from fwtest import Clock, raises
 
 
 def ref_crc(data):
@@ -114,12 +114,14 @@ def test_absent_device_enodev():
 
 def test_read_before_result_is_nacked():
     i2c = FakeI2C()
-    i2c.add(0x44, FakeSht4x())
+    clk = Clock()  # the measurement's 8.3 ms pass only when the test says so
+    i2c.add(0x44, FakeSht4x(clock=clk))
     s = Sht4x(i2c)
     raises(errno.ENODEV, s.read)  # no command sent: the sensor NACKs the read header
     s.start()
+    clk.advance(8)
     raises(errno.ENODEV, s.read)  # still measuring (8.3 ms max)
-    time.sleep_ms(10)
+    clk.advance(2)
     s.read()
 
 

@@ -11,7 +11,7 @@ import sim_gnss
 from mobiot_fw.drivers import nmea
 from mobiot_fw.drivers.nmea import Gnss
 
-from fwtest import Clock
+from fwtest import Clock, until
 
 T0 = 1764146800  # 2025-11-26 08:46:40 UTC
 
@@ -109,11 +109,13 @@ async def test_gnss_run_over_sim_uart():
     import asyncio  # here, not at the top: keeps the import-time peak under 96k
 
     b = Board()
-    g = Gnss(b.s["uart"])
+    uart = b.s["uart"]
+    g = Gnss(uart)
     task = asyncio.create_task(g.run())
     for _ in range(5):
         b.clk.advance(1000)
-        await asyncio.sleep_ms(5)
+        # every line the receiver has sent by now is read before the clock moves on
+        await until(lambda: uart.any() == 0 and g.good_lines + g.bad_lines >= uart.gnss.emitted, what="NMEA read")
     task.cancel()
     assert g.bad_lines == 0 and g.good_lines >= 10, (g.good_lines, g.bad_lines)
     assert g.read()[5] == 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from mobiot.cli import main
 
 
@@ -44,3 +46,36 @@ def test_unknown_board_leaves_no_half_made_flash(tmp_path, capsys):
     assert main(["vboard", "--board", "no-such-board", "--state-dir", str(tmp_path / "b")]) == 1
     _one_line_error(capsys)
     assert not list((tmp_path / "b").glob("*/flash.img"))
+
+
+def _commands():
+    from mobiot.cli import COMMANDS
+
+    return sorted(COMMANDS)
+
+
+@pytest.mark.parametrize("name", _commands())
+def test_every_command_has_working_help(name, capsys):
+    import importlib.util
+
+    from mobiot.cli import COMMANDS
+
+    module = COMMANDS[name][0].split(":")[0]
+    if importlib.util.find_spec(module) is None:
+        pytest.skip(f"{module} is not built yet")
+    assert main([name, "--help"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"Usage: mobiot {name}") and "--help" in out
+
+
+def test_board_option_lists_the_boards(capsys):
+    assert main(["vboard", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split()).replace("- ", "-")  # click wraps at hyphens
+    for b in ("sim", "sim-s3", "lilygo-t-sim7080g-s3", "esp32-devkitc-bg95"):
+        assert b in out
+
+
+def test_unknown_board_names_the_closest_and_the_known_ones(tmp_path, capsys):
+    assert main(["vboard", "--board", "sim-s4", "--state-dir", str(tmp_path / "b")]) == 1
+    err = _one_line_error(capsys)
+    assert "did you mean 'sim-s3'?" in err and "lilygo-t-a7670" in err

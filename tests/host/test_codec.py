@@ -285,7 +285,7 @@ def test_frame_namedtuple_shape():
     assert isinstance(fr, Frame) and fr.type == "K" and fr.payload == {"cmd": "bye", "ok": True}
 
 
-# ---- against the board side (firmware/mobiot_fw/proto.py, run here under CPython) -------------
+# ---- against the board side (firmware/mobiot_fw/link/proto.py, run here under CPython) -------------
 
 
 @pytest.fixture
@@ -299,8 +299,8 @@ def proto(monkeypatch):
         shim = types.ModuleType("micropython")
         shim.const = lambda x: x
         monkeypatch.setitem(sys.modules, "micropython", shim)
-    monkeypatch.delitem(sys.modules, "mobiot_fw.proto", raising=False)
-    return importlib.import_module("mobiot_fw.proto")
+    monkeypatch.delitem(sys.modules, "mobiot_fw.link.proto", raising=False)
+    return importlib.import_module("mobiot_fw.link.proto")
 
 
 def test_board_frames_decode(proto):

@@ -133,7 +133,8 @@ def test_senml_is_valid_and_complete(db, capsys):
     resolved = resolve_senml(json.loads(out))
     want = []
     for r in sorted(RECORDS, key=lambda r: (r["device"], r["seq"])):
-        base = f"urn:dev:imei:{r['device']}:" if r["device"] == IMEI else f"{r['device']}:"
+        # RFC 7254 section 4: urn:gsma:imei: TAC (8) "-" SNR (6) "-" check digit.
+        base = "urn:gsma:imei:35693803-564380-9:" if r["device"] == IMEI else f"{r['device']}:"
         when = r["t"] if r["clock"] == "utc" else RECEIVED  # uptime: host reception time
         for n, v in r["values"].items():
             if v is None:
@@ -175,3 +176,33 @@ def test_missing_database_names_the_file(tmp_path, capsys):
 def test_bad_since(db, capsys):
     rc, _, err = run(["export", "--db", str(db), "--since", "yesterday"], capsys)
     assert rc == 1 and "yesterday" in err
+
+
+def test_imei_urn_is_rfc_7254():
+    from mobiot.export import imei_urn
+
+    assert imei_urn(IMEI) == "urn:gsma:imei:35693803-564380-9"
+    assert imei_urn(MAC) is None and imei_urn("35693803564380") is None
+
+
+def test_device_or_time_range_matching_nothing_says_so(db, tmp_path, capsys):
+    rc, out, err = run(["export", "--db", str(db), "--device", "nosuch"], capsys)
+    assert rc == 1 and out == ""
+    assert "no records for device nosuch" in err and IMEI in err and len(err.strip().splitlines()) == 1
+    rc, out, err = run(["export", "--db", str(db), "--since", "2030-01-01T00:00:00Z"], capsys)
+    assert rc == 1 and out == "" and "no records at or after 2030-01-01T00:00:00Z" in err
+    rc, out, err = run(["export", "--db", str(db), "--device", MAC, "--since", str(T0 + 60)], capsys)
+    assert rc == 1 and f"for device {MAC}" in err
+    dest = tmp_path / "none.csv"
+    rc, _, err = run(["export", "--db", str(db), "--device", "nosuch", "--out", str(dest)], capsys)
+    assert rc == 1 and not dest.exists()
+
+
+def test_out_file_is_not_overwritten_without_force(db, tmp_path, capsys):
+    dest = tmp_path / "x.jsonl"
+    dest.write_text("precious\n")
+    rc, _, err = run(["export", "--db", str(db), "--format", "jsonl", "--out", str(dest)], capsys)
+    assert rc == 1 and "--force" in err and str(dest) in err
+    assert dest.read_text() == "precious\n"
+    rc, _, _ = run(["export", "--db", str(db), "--format", "jsonl", "--out", str(dest), "--force"], capsys)
+    assert rc == 0 and len(dest.read_text().splitlines()) == len(RECORDS)

@@ -1,6 +1,6 @@
 """`mobiot modem decode` on whole logs (tests/data/modem_logs), one per modem family.
 
-The decoding runs in the MicroPython unix port on firmware/mobiot_fw/cellular.py; these tests
+The decoding runs in the MicroPython unix port on firmware/mobiot_fw/cell/parse.py; these tests
 drive the CLI exactly as a user would and check values decoded by hand from 3GPP TS 27.007 /
 TS 24.008 and the vendor manuals (formulas written out below, not copied from the parser).
 """

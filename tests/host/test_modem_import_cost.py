@@ -40,15 +40,15 @@ class _Q:
 for i in range(int(sys.argv[2])):
     hasattr(_Q, "q%d" % i)  # interns a dummy qstr: moves the pool fill state
 gc.collect(); a = gc.mem_free()
-import mobiot_fw.at
-import mobiot_fw.modem
-__import__("mobiot_fw.cell_" + vendor)
+import mobiot_fw.cell.at
+import mobiot_fw.cell.modem
+__import__("mobiot_fw.cell.vendor." + vendor)
 gc.collect(); b = gc.mem_free()
 at_import = sorted(k[10:] for k in sys.modules if k.startswith("mobiot_fw."))
-from mobiot_fw import cellular as c
+from mobiot_fw.cell import parse as c
 class A:
     urc_handler = None
-m = mobiot_fw.modem.Modem(A(), "SIM7080G" if vendor == "simcom" else "BG95")
+m = mobiot_fw.cell.modem.Modem(A(), "SIM7080G" if vendor == "simcom" else "BG95")
 S = [("AT+CGSN", ["866349041749536"]), ("AT+CIMI", ["001010123456789"]),
      ("AT+CGMR", ["Revision:1951B17SIM7080"]), ("AT+CPSMS?", ['+CPSMS: 1,,,"00100001","00000101"']),
      ("AT+CEDRXS?", ['+CEDRXS: 4,"0101"']), ("AT+CEDRXRDP", ['+CEDRXRDP: 4,"0101","0101","0011"']),
@@ -103,9 +103,11 @@ def test_modem_stack_heap(mpy_dir, vendor):
         assert got.returncode == 0, got.stdout + got.stderr
         i, h, at_import, kept = got.stdout.split()
         # importing loads no parser module but the vendor's, and nothing else of the stack
-        assert at_import.split(",") == sorted(["at", "cellular", "modem", "cell_" + vendor]), at_import
+        assert at_import.split(",") == sorted(["cell", "cell.at", "cell.parse", "cell.modem", "cell.vendor",
+                                               "cell.vendor." + vendor]), at_import
         # after a report: the TS 27.007 parsers stay; identities, model table, attach code do not
-        assert kept.split(",") == sorted(["at", "cellular", "modem", "cell_3gpp", "cell_" + vendor]), kept
+        assert kept.split(",") == sorted(["cell", "cell.at", "cell.parse", "cell.modem", "cell.ts27007", "cell.vendor",
+                                          "cell.vendor." + vendor]), kept
         imp.append(int(i))
         held.append(int(h))
     imp_mean, held_mean = sum(imp) // len(imp), sum(held) // len(held)

@@ -89,3 +89,140 @@ def test_missing_database(tmp_path, capsys):
     rc = main(["plot", "--db", str(tmp_path / "none.sqlite"), "--out", str(tmp_path / "x")])
     assert rc == 1
     assert str(tmp_path / "none.sqlite") in capsys.readouterr().err
+
+
+def _outage_db(tmp_path):
+    """dev-o: registered, an outage from seq 20 to 30 (reg_change to searching, connectivity
+    records saying searching with a stale rsrp), registered again; a modem error, a recovery and
+    a reboot; a route eastwards."""
+    recs = []
+    for seq in range(1, 51):
+        t = T0 + 10 * seq
+        out = 20 <= seq < 30
+        if seq == 20:
+            recs.append(_rec("dev-o", seq, "event", {"event": "reg_change", "old": "home", "new": "searching"}, t=t))
+            continue
+        if seq == 30:
+            recs.append(_rec("dev-o", seq, "event", {"event": "reg_change", "old": "searching", "new": "home"}, t=t))
+            continue
+        if seq in (24, 33, 40):
+            name = {24: "modem_error", 33: "modem_recovered", 40: "boot"}[seq]
+            recs.append(_rec("dev-o", seq, "event", {"event": name}, t=t))
+            continue
+        if seq % 2:
+            recs.append(_rec("dev-o", seq, "connectivity", {
+                "reg": "searching" if out else "home", "rat": "LTE-M", "oper": "Telekom.de", "model": "BG95",
+                "rsrp": -80.0 - seq, "rsrq": -9, "sinr": 12}, t=t))  # fmt: skip
+        else:
+            recs.append(_rec("dev-o", seq, "reading", {"press": 94930 + seq, "lat": 48.1, "lon": 11.5 + seq / 1000},
+                             t=t))  # fmt: skip
+    path = tmp_path / "o.sqlite"
+    store = Store(path, durable=False)
+    store.ingest("p", T0, [Frame("R", r, b"") for r in recs])
+    store.ingest("p", T0, [Frame("H", {"device": "dev-o", "board": "esp32-devkitc-bg95", "fw": "0.3", "boot": 1},
+                                 b"")])  # fmt: skip
+    store.flush()
+    store.close()
+    return path
+
+
+def test_signal_breaks_at_the_outage_and_the_outage_is_shaded(tmp_path):
+    import math
+
+    from mobiot.plot import signal_data, signal_figure
+
+    db = _outage_db(tmp_path)
+    d = signal_data(db)["dev-o"]
+    start, end = datetime.fromtimestamp(T0 + 200, tz=timezone.utc), datetime.fromtimestamp(T0 + 300, tz=timezone.utc)
+    assert d["outages"] == [(start, end)]
+    xs, ys = d["rsrp"]
+    # No value drawn inside the outage; one NaN at its start breaks the line.
+    inside = [y for x, y in zip(xs, ys, strict=True) if start < x < end]
+    assert inside == []
+    nan_at = [x for x, y in zip(xs, ys, strict=True) if math.isnan(y)]
+    assert nan_at == [start]
+    assert ys[xs.index(start) - 1] == -80.0 - 19 and ys[xs.index(start) + 1] == -80.0 - 31
+    assert [r for _, r, _ in d["reg"]] == ["home", "searching", "home"]
+    assert [e for _, e in d["events"]] == ["modem_error", "modem_recovered", "boot"]
+    assert (d["model"], d["oper"]) == ("BG95", "Telekom.de")
+    fig = signal_figure("dev-o", d, "esp32-devkitc-bg95")
+    try:
+        rsrp_ax = fig.axes[0]
+        line = rsrp_ax.lines[0]
+        assert any(math.isnan(y) for y in line.get_ydata())
+        spans = [p for p in rsrp_ax.patches]
+        assert len(spans) == 1  # the one outage, shaded
+        x0, x1 = spans[0].get_x(), spans[0].get_x() + spans[0].get_width()
+        import matplotlib.dates as mdates
+
+        assert abs(x0 - mdates.date2num(start)) < 1e-9 and abs(x1 - mdates.date2num(end)) < 1e-9
+        assert "esp32-devkitc-bg95" in fig._suptitle.get_text() and "BG95" in fig._suptitle.get_text()
+        assert "Telekom.de" in fig._suptitle.get_text()
+        track = fig.axes[-1]
+        assert {t.get_text() for t in track.get_yticklabels()} >= {"home", "searching", "events"}
+        labels = set(track.get_legend_handles_labels()[1])
+        assert {"modem error", "modem recovered", "reboot", "no service"} <= labels
+    finally:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+
+
+def test_pressure_in_hpa_and_a_coverage_map_for_a_moving_board(tmp_path, capsys):
+    from mobiot.plot import collect_series
+
+    db = _outage_db(tmp_path)
+    ys = collect_series(db)["dev-o"]["press"]["press"][1]
+    assert ys[0] == pytest.approx((94930 + 2) / 100)
+    out = tmp_path / "charts"
+    assert main(["plot", "--db", str(db), "--out", str(out)]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["dev-o-coverage.png", "dev-o-sensors.png", "dev-o-signal.png"]
+    w, h = png_size(out / "dev-o-coverage.png")
+    assert w >= 600 and h >= 600
+
+
+def test_coverage_figure_marks_outages_with_ground_aspect(tmp_path):
+    import math
+
+    import matplotlib.pyplot as plt
+
+    from mobiot.export import iter_records
+    from mobiot.geo import track_points
+    from mobiot.plot import coverage_figure
+    from mobiot.store import open_readonly
+
+    db = open_readonly(_outage_db(tmp_path))
+    pts = list(track_points(iter_records(db)))
+    db.close()
+    assert len(pts) == 21
+    outage = [p for p in pts if p.outage]
+    # Readings at seq 22, 26, 28 fall in the outage (20 <= seq < 30; seq 24 is an event).
+    assert [round((p.lon - 11.5) * 1000) for p in outage] == [22, 26, 28]
+    assert all(p.rsrp is None for p in outage) and all(p.rsrp is not None for p in pts if not p.outage)
+    fig = coverage_figure("dev-o", pts, "esp32-devkitc-bg95", "BG95")
+    try:
+        ax = fig.axes[0]
+        assert ax.get_aspect() == pytest.approx(1 / math.cos(math.radians(48.1)))
+        offsets = [c.get_offsets() for c in ax.collections]
+        marked = [c for c in ax.collections if c.get_label() == "no service"]
+        assert len(marked) == 1 and len(marked[0].get_offsets()) == 3
+        assert sum(len(o) for o in offsets) == 21
+    finally:
+        plt.close(fig)
+
+
+def test_geojson_export_of_the_track(tmp_path, capsys):
+    import json
+
+    db = _outage_db(tmp_path)
+    assert main(["export", "--db", str(db), "--format", "geojson"]) == 0
+    gj = json.loads(capsys.readouterr().out)
+    assert gj["type"] == "FeatureCollection"
+    points = [f for f in gj["features"] if f["geometry"]["type"] == "Point"]
+    lines = [f for f in gj["features"] if f["geometry"]["type"] == "LineString"]
+    assert len(points) == 21 and len(lines) == 1
+    lon, lat = points[0]["geometry"]["coordinates"]  # RFC 7946: [lon, lat]
+    assert lat == 48.1 and lon == pytest.approx(11.502)
+    assert sum(f["properties"]["outage"] for f in points) == 3
+    assert points[0]["properties"]["rsrp"] == -81.0 and points[0]["properties"]["time"].endswith("Z")

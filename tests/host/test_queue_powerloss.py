@@ -1,6 +1,6 @@
 """Power loss at any instant must not lose, duplicate or corrupt a queued record.
 
-Drives sim/queue_worker.py (firmware/mobiot_fw/queue.py on real littlefs over a file-backed
+Drives sim/queue_worker.py (firmware/mobiot_fw/store/flashq.py on real littlefs over a file-backed
 flash image) under the MicroPython unix port, kills it with SIGKILL at random moments hundreds
 of times, restarts it each time, and checks the claims of docs/protocol.md "Delivery" from the
 worker's own log of started/finished operations plus a final dump of the queue.

@@ -125,10 +125,10 @@ def test_collector_at_the_wrong_baud_stores_nothing_then_recovers(tmp_path):
                 "--port", port]
         wrong = subprocess.run(base + ["--baud", "9600", "--duration", "12"], cwd=ROOT, capture_output=True,
                                timeout=60)
-        assert wrong.returncode == 0, wrong.stderr.decode()[-2000:]
-        con = sqlite3.connect(db)
-        assert con.execute("SELECT COUNT(*) FROM records").fetchone()[0] == 0
-        con.close()
+        # Nothing usable arrived: a loud one-line failure that suggests the baud, and no database.
+        assert wrong.returncode == 1, wrong.stderr.decode()[-2000:]
+        assert "wrong --baud 9600?" in wrong.stderr.decode().strip().splitlines()[-1]
+        assert not db.exists()
         right = subprocess.run(base + ["--duration", "15"], cwd=ROOT, capture_output=True, timeout=60)
         assert right.returncode == 0, right.stderr.decode()[-2000:]
     con = sqlite3.connect(db)

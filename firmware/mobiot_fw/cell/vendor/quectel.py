@@ -1,22 +1,22 @@
-# Quectel vendor response parsers (BG95/BG77/BG600L, BG96): loaded by mobiot_fw.cellular on
+# Quectel vendor response parsers (BG95/BG77/BG600L, BG96): loaded by mobiot_fw.cell.parse on
 # the first Quectel-only response line, so a SIMCom board never holds this code in RAM. Each
 # parser is named like its response prefix (cellular looks it up with getattr).
 # Contract: docs/modem.md; record names: docs/records.md.
 from micropython import const
 
-from mobiot_fw.cellular import _band_from, _hex, _int, _model_is, _plmn_into, _show, _split, _uq, _usable_ip
+from mobiot_fw.cell.parse import band_from, hexnum, num, model_is, plmn_into, show, split_fields, unquote, usable_ip
 
 
 def QPSMS(body, vals, errs, model, kind):
-    from mobiot_fw.cell_3gpp import _psm_into  # +CPSMS's parser, loaded by every report anyway
+    from mobiot_fw.cell.ts27007 import psm_into  # +CPSMS's parser, loaded by every report anyway
 
-    _psm_into("QPSMS", _split(body), vals, errs, True)
+    psm_into("QPSMS", split_fields(body), vals, errs, True)
 
 
 def _qrat(text):
     # Quectel access technology strings (BG95 manual AT+QNWINFO/AT+QCSQ/AT+QENG): "eMTC",
     # "NBIoT", "GSM"/"GPRS"/"EDGE", "FDD LTE"/"TDD LTE"/"LTE"; BG96 also "CAT-M1"/"CAT-NB1".
-    t = _uq(text).upper()
+    t = unquote(text).upper()
     if "EMTC" in t or "CAT-M" in t or "CAT M" in t:
         return "LTE-M"
     if "NB" in t:
@@ -31,22 +31,22 @@ def _qrat(text):
 def QNWINFO(body, vals, errs, model, kind):
     # BG95 manual AT+QNWINFO: +QNWINFO: <Act>,<oper>,<band>,<channel>; e.g.
     # +QNWINFO: "eMTC","24701","LTE BAND 20",6300. "No Service" when not camped.
-    f = _split(body)
-    if _uq(f[0]).upper().replace(" ", "") == "NOSERVICE":
+    f = split_fields(body)
+    if unquote(f[0]).upper().replace(" ", "") == "NOSERVICE":
         return
     if len(f) < 4:
-        errs.append("QNWINFO: malformed: " + _show(body))
+        errs.append("QNWINFO: malformed: " + show(body))
         return
     rat = _qrat(f[0])
     if rat:
         vals["rat"] = rat
-    oper = _uq(f[1])
+    oper = unquote(f[1])
     if oper:
-        _plmn_into(oper, vals, errs, "QNWINFO")
-    band = _band_from(f[2])
+        plmn_into(oper, vals, errs, "QNWINFO")
+    band = band_from(f[2])
     if band is not None:
         vals["band"] = band
-    ch = _int(f[3])
+    ch = num(f[3])
     if ch is not None and rat != "GSM":
         vals["earfcn"] = ch
 
@@ -60,23 +60,23 @@ def _qsinr(raw):
 def QCSQ(body, vals, errs, model, kind):
     # BG95 manual AT+QCSQ: +QCSQ: <sysmode>[,<value1>[,<value2>[,<value3>[,<value4>]]]]
     #   "GSM",<gsm_rssi>; "eMTC"/"NBIoT",<lte_rssi>,<lte_rsrp>,<lte_sinr>,<lte_rsrq>.
-    f = _split(body)
-    sysmode = _uq(f[0]).upper()
+    f = split_fields(body)
+    sysmode = unquote(f[0]).upper()
     if sysmode == "NOSERVICE":
         return
     rat = _qrat(f[0])
     if rat is None:
-        errs.append("QCSQ: unknown sysmode: " + _show(f[0]))
+        errs.append("QCSQ: unknown sysmode: " + show(f[0]))
         return
     vals["rat"] = rat
     if rat == "GSM":
-        if len(f) > 1 and _int(f[1]) is not None:
-            vals["rssi"] = _int(f[1])
+        if len(f) > 1 and num(f[1]) is not None:
+            vals["rssi"] = num(f[1])
         return
     if len(f) < 5:
-        errs.append("QCSQ: short LTE line: " + _show(body))
+        errs.append("QCSQ: short LTE line: " + show(body))
         return
-    rssi, rsrp, sinr, rsrq = _int(f[1]), _int(f[2]), _int(f[3]), _int(f[4])
+    rssi, rsrp, sinr, rsrq = num(f[1]), num(f[2]), num(f[3]), num(f[4])
     if rssi is not None:
         vals["rssi"] = rssi
     if rsrp is not None:
@@ -127,68 +127,68 @@ def QENG(body, vals, errs, model, kind):
     # cellID/TAC/LAC are hex; RSRP/RSSI in dBm, RSRQ in dB. <SINR>: the BG95 manual gives dB
     # (range -20..30; field examples 11, 14, 19), the BG96 manual 1/5 dB (0..250 = -20..+30 dB,
     # as in +QCSQ). "-" = not available.
-    f = _split(body)
-    if _uq(f[0]).lower() != "servingcell":
+    f = split_fields(body)
+    if unquote(f[0]).lower() != "servingcell":
         return  # neighbour-cell lines ("neighbourcell intra", ...): not a record
-    state = _uq(f[1]).upper() if len(f) > 1 else ""
+    state = unquote(f[1]).upper() if len(f) > 1 else ""
     if state not in _QENG_STATES:
-        errs.append("QENG: unknown state: " + _show(body))
+        errs.append("QENG: unknown state: " + show(body))
         return
     if state == "SEARCH" or len(f) < 4:
         return  # not camped: no cell to report
     rat = _qrat(f[2])
     if rat is None:
-        errs.append("QENG: unknown RAT: " + _show(f[2]))
+        errs.append("QENG: unknown RAT: " + show(f[2]))
         return
     vals["rat"] = rat
     if rat == "GSM":
         if len(f) < 7:
-            errs.append("QENG: short GSM line: " + _show(body))
+            errs.append("QENG: short GSM line: " + show(body))
             return
-        mcc = _int(f[3])
+        mcc = num(f[3])
         if mcc is not None:
             vals["mcc"] = mcc
-        if _uq(f[4]).isdigit():
-            vals["mnc"] = _uq(f[4])
-        lac, cell = _hex(f[5]), _hex(f[6])
+        if unquote(f[4]).isdigit():
+            vals["mnc"] = unquote(f[4])
+        lac, cell = hexnum(f[5]), hexnum(f[6])
         if lac is not None:
             vals["lac"] = lac
         if cell is not None:
             vals["cell"] = cell
         if len(f) > 10:
-            rx = _int(f[10])
+            rx = num(f[10])
             if rx is not None and rx < 0:
                 vals["rssi"] = rx
         return
     ix = _qeng_layout(rat, len(f))
     if len(f) < ix[11]:  # fields up to <SINR> are required, <srxlev> is not
-        errs.append("QENG: short %s line: %s" % (rat, _show(body)))
+        errs.append("QENG: short %s line: %s" % (rat, show(body)))
         return
-    mcc = _int(f[ix[0]])
+    mcc = num(f[ix[0]])
     if mcc is not None:
         vals["mcc"] = mcc
-    if _uq(f[ix[1]]).isdigit():
-        vals["mnc"] = _uq(f[ix[1]])
+    if unquote(f[ix[1]]).isdigit():
+        vals["mnc"] = unquote(f[ix[1]])
     for i, key, conv in (
-        (ix[2], "cell", _hex),
-        (ix[3], "pci", _int),
-        (ix[4], "earfcn", _int),
-        (ix[5], "band", _int),
-        (ix[6], "tac", _hex),
+        (ix[2], "cell", hexnum),
+        (ix[3], "pci", num),
+        (ix[4], "earfcn", num),
+        (ix[5], "band", num),
+        (ix[6], "tac", hexnum),
     ):
         x = conv(f[i])
         if x is not None:
             vals[key] = x
-        elif _uq(f[i]) not in ("", "-"):
-            errs.append("QENG: bad %s: %s" % (key, _show(f[i])))
+        elif unquote(f[i]) not in ("", "-"):
+            errs.append("QENG: bad %s: %s" % (key, show(f[i])))
     for i, key in ((ix[7], "rsrp"), (ix[8], "rsrq"), (ix[9], "rssi")):
-        x = _int(f[i])
+        x = num(f[i])
         if x is not None:
             vals[key] = x
-    s = _int(f[ix[10]])
+    s = num(f[ix[10]])
     if s is None:
         return
-    if _model_is(model, "BG96"):
+    if model_is(model, "BG96"):
         if 0 <= s <= 250:
             vals["sinr"] = _qsinr(s)
         else:
@@ -199,22 +199,22 @@ def QENG(body, vals, errs, model, kind):
 
 def QIACT(body, vals, errs, model, kind):
     # BG95 manual AT+QIACT?: +QIACT: <contextID>,<context_state>,<context_type>[,<IP_address>].
-    f = _split(body)
-    if len(f) < 3 or _int(f[0]) is None:
-        errs.append("QIACT: malformed: " + _show(body))
+    f = split_fields(body)
+    if len(f) < 3 or num(f[0]) is None:
+        errs.append("QIACT: malformed: " + show(body))
         return
-    if _int(f[1]) == 1 and len(f) > 3 and "ip" not in vals:
-        ip = _usable_ip(f[3])
+    if num(f[1]) == 1 and len(f) > 3 and "ip" not in vals:
+        ip = usable_ip(f[3])
         if ip:
             vals["ip"] = ip
 
 
 def urc(name, body, vals, errs):
-    """Values of a +QPSMTIMER URC (mobiot_fw.cellular.parse_urc)."""
+    """Values of a +QPSMTIMER URC (mobiot_fw.cell.parse.parse_urc)."""
     # BG95 manual (AT+QCFG="psm/urc"): +QPSMTIMER: <TAU_timer>,<T3324_timer>, in seconds.
-    f = _split(body)
-    if len(f) >= 2 and _int(f[0]) is not None and _int(f[1]) is not None:
-        vals["t3412_s"] = _int(f[0])
-        vals["t3324_s"] = _int(f[1])
+    f = split_fields(body)
+    if len(f) >= 2 and num(f[0]) is not None and num(f[1]) is not None:
+        vals["t3412_s"] = num(f[0])
+        vals["t3324_s"] = num(f[1])
     else:
         errs.append("bad")

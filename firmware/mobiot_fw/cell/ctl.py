@@ -1,19 +1,20 @@
-# What the modem driver (mobiot_fw.modem) does rarely: power on/off through the power key,
+# What the modem driver (mobiot_fw.cell.modem) does rarely: power on/off through the power key,
 # recovery of a hung modem, the SIM check, attach (RAT, APN, PSM/eDRX requests, registration
 # wait, bearer activation) and the 3GPP TS 24.008 encodings of the requested timers. Modem's
 # methods of the same names import this module for the call and drop it again, so none of it
 # stays in the board's heap between attaches (the report loop only needs Modem.report). Tests
-# reach the encoders as mobiot_fw.modem.encode_t3412 & co. Functions take the Modem as `m`.
+# reach the encoders as mobiot_fw.cell.modem.encode_t3412 & co. Functions take the Modem as `m`.
 import asyncio
 import time
 
 from micropython import const
 
-from mobiot_fw.at import AtError, AtTimeout
+from mobiot_fw.cell.at import AtError, AtTimeout
 
 _PROBE_MS = const(500)  # AT probe timeout while waiting for boot
 _NET_MS = const(30000)  # network-bound commands (AT+COPS, PDP activation): manuals allow minutes
 _POLL_REG_MS = const(2000)  # +CEREG? poll period while attaching (URCs wake us earlier)
+_QUIET_MS = const(2000)  # optional commands (NITZ, clock, radio): a modem without them says ERROR
 
 
 def _elapsed(at, t0):
@@ -76,6 +77,7 @@ async def power_on(m):
 
 
 async def _after_boot(m):
+    m._sleep_ok = None  # a fresh boot: the sleep setting is gone
     m.at.timeouts_in_row = 0
     # numeric +CME ERROR codes (TS 27.007 §9.1) so check_sim can tell 10 from 13
     await m._cmd("AT+CMEE=1")
@@ -193,6 +195,42 @@ async def _activate(m):
     for a in m._all("act"):
         c, _, expect = a.partition("|")
         await m._cmd(c.replace("{apn}", m.apn), _NET_MS, expect or None)
+
+
+# -- radio, network time ------------------------------------------------------------------------
+async def _quiet(m, line):
+    # A command whose failure changes nothing (an older firmware without it, say).
+    try:
+        return await m.at.cmd(line, _QUIET_MS)
+    except (AtError, AtTimeout):
+        return None
+
+
+async def set_radio(m, on):
+    """AT+CFUN=1 / AT+CFUN=0 (TS 27.007 §8.2: full / minimum functionality). Either way the
+    modem must attach again afterwards."""
+    await _quiet(m, "AT+CFUN=1" if on else "AT+CFUN=0")
+    m.needs_attach = True
+
+
+async def nitz_on(m):
+    """Let the modem set its clock from the network (the model's `nitz` line)."""
+    line = m._get("nitz")
+    if line:
+        await _quiet(m, line)
+
+
+async def network_utc(m):
+    """UTC (epoch s) from the modem's clock (AT+CCLK?, TS 27.007 §8.15), or None."""
+    r = await _quiet(m, "AT+CCLK?")
+    if r is None:
+        return None
+    from mobiot_fw.nettime import parse_cclk
+
+    for line in r[0]:
+        if line.startswith("+CCLK:"):
+            return parse_cclk(line)
+    return None
 
 
 # -- PSM / eDRX --------------------------------------------------------------------------------

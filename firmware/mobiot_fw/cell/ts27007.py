@@ -1,20 +1,20 @@
 # TS 27.007 answer parsers that every report reads (+CEREG/+CGREG/+CREG, +CSQ, +CESQ, +COPS,
 # +CGPADDR, +CGDCONT, +CPSMS, +CEDRXS, +CEDRXRDP), the URCs of the same standard and the TS 24.008
-# timer and eDRX decoders: imported by mobiot_fw.cellular on the first such line (attach polls
+# timer and eDRX decoders: imported by mobiot_fw.cell.parse on the first such line (attach polls
 # +CEREG?), so importing the AT engine does not load them.
 # Each parser is named like its response prefix (cellular looks it up with getattr) and is
 # called as P(body, vals, errs, model, kind). Contract: docs/modem.md; names: docs/records.md.
-from mobiot_fw.cellular import (
-    _bits,
-    _hex,
-    _int,
-    _model_is,
-    _plmn_into,
-    _show,
-    _split,
-    _uq,
-    _usable_ip,
-    _word,
+from mobiot_fw.cell.parse import (
+    bitfield,
+    hexnum,
+    num,
+    model_is,
+    plmn_into,
+    show,
+    split_fields,
+    unquote,
+    usable_ip,
+    word,
 )
 
 # TS 27.007 10.1.22 <stat> (also 7.2, 10.1.20), one word per value. 6/7 "SMS only" and 9/10 "CSFB
@@ -40,7 +40,7 @@ _EDRX_512 = (1, 2, 4, 8, 12, 16, 20, 24, 28, 32, 64, 128, 256, 512, 1024, 2048)
 def _timer(bits, units, other):
     # GPRS Timer 2/3 octet (8-char bit string or int): bits 8..6 unit (index into `units`,
     # `other` for a unit past the table), 5..1 value; unit 111 = deactivated -> None.
-    v = bits if isinstance(bits, int) else _bits(bits, 8)
+    v = bits if isinstance(bits, int) else bitfield(bits, 8)
     if v is None or v < 0 or v > 255:
         return None
     unit = v >> 5
@@ -65,7 +65,7 @@ def gprs_timer2_s(bits):
 def edrx_s(act_type, bits):
     """TS 24.008 10.5.5.32 eDRX value (4-bit string or int) -> seconds for +CEDRXS <AcT-type>
     4 (E-UTRAN WB-S1, LTE-M) or 5 (E-UTRAN NB-S1, NB-IoT); None for other access types."""
-    v = bits if isinstance(bits, int) else _bits(bits, 4)
+    v = bits if isinstance(bits, int) else bitfield(bits, 4)
     if v is None or v < 0 or v > 15:
         return None
     if act_type == 5:
@@ -83,7 +83,7 @@ def edrx_s(act_type, bits):
 def ptw_s(act_type, bits):
     """TS 24.008 10.5.5.32 paging time window (4-bit) -> seconds: (v+1) x 1.28 s in WB-S1 mode,
     (v+1) x 2.56 s in NB-S1 mode."""
-    v = bits if isinstance(bits, int) else _bits(bits, 4)
+    v = bits if isinstance(bits, int) else bitfield(bits, 4)
     if v is None or v < 0 or v > 15:
         return None
     if act_type == 4:
@@ -94,10 +94,10 @@ def ptw_s(act_type, bits):
 
 
 def _rat_act(act, model):
-    rat = _word(_ACT_RAT, act)
+    rat = word(_ACT_RAT, act)
     # Modules that only do Cat-M/NB-IoT (+ GSM fallback): their AcT 7 is LTE-M, not full LTE
     # (SIM7000/SIM7080 manuals, AT+COPS <AcT> "7 CAT-M / 9 NB-IoT"; BG95/BG96 manuals).
-    if rat == "LTE" and _model_is(model, "SIM7000", "SIM7070", "SIM7080", "SIM7090", "BG95", "BG77", "BG600", "BG96"):
+    if rat == "LTE" and model_is(model, "SIM7000", "SIM7070", "SIM7080", "SIM7090", "BG95", "BG77", "BG600", "BG96"):
         return "LTE-M"
     return rat
 
@@ -107,40 +107,40 @@ def reg(name, g, vals, errs, model):
     # g starts at <stat>: [stat, tac/lac, ci, AcT, (CGREG: rac,) cause_type, reject_cause,
     # (CEREG/CGREG: Active-Time, Periodic-TAU/RAU ...)]. TS 27.007 10.1.22 (CEREG),
     # 10.1.20 (CGREG), 7.2 (CREG).
-    r = _word(_REG, _int(g[0]))
+    r = word(_REG, num(g[0]))
     if r is None:
-        errs.append("%s: bad stat: %s" % (name, _show(g[0])))
+        errs.append("%s: bad stat: %s" % (name, show(g[0])))
         return
     vals["reg"] = r
     area = "tac" if name == "CEREG" else "lac"
-    if len(g) > 1 and _uq(g[1]):
-        a = _hex(g[1])
+    if len(g) > 1 and unquote(g[1]):
+        a = hexnum(g[1])
         if a is None:
-            errs.append("%s: bad %s: %s" % (name, area, _show(g[1])))
+            errs.append("%s: bad %s: %s" % (name, area, show(g[1])))
         else:
             vals[area] = a
-    if len(g) > 2 and _uq(g[2]):
-        c = _hex(g[2])
+    if len(g) > 2 and unquote(g[2]):
+        c = hexnum(g[2])
         if c is None:
-            errs.append("%s: bad ci: %s" % (name, _show(g[2])))
+            errs.append("%s: bad ci: %s" % (name, show(g[2])))
         else:
             vals["cell"] = c
     if len(g) > 3 and g[3]:
-        rat = _rat_act(_int(g[3]), model)
+        rat = _rat_act(num(g[3]), model)
         if rat:
             vals["rat"] = rat
     if name == "CEREG":
         # n=4/5: <Active-Time> (T3324, GPRS Timer 2) and <Periodic-TAU> (T3412 extended,
         # GPRS Timer 3) as 8-bit strings, fields 7 and 8 after <stat> (TS 27.007 10.1.22).
         for i, key, dec in ((6, "t3324_s", gprs_timer2_s), (7, "t3412_s", gprs_timer3_s)):
-            if len(g) > i and _uq(g[i]):
-                t = _bits(g[i], 8)
+            if len(g) > i and unquote(g[i]):
+                t = bitfield(g[i], 8)
                 if t is None:
-                    errs.append("CEREG: bad %s: %s" % ("Active-Time" if i == 6 else "Periodic-TAU", _show(g[i])))
+                    errs.append("CEREG: bad %s: %s" % ("Active-Time" if i == 6 else "Periodic-TAU", show(g[i])))
                 elif dec(t) is not None:
                     vals[key] = dec(t)
-    elif name == "CGREG" and len(g) > 7 and _uq(g[7]):
-        t = _bits(g[7], 8)
+    elif name == "CGREG" and len(g) > 7 and unquote(g[7]):
+        t = bitfield(g[7], 8)
         if t is not None and gprs_timer2_s(t) is not None:
             vals["t3324_s"] = gprs_timer2_s(t)
 
@@ -149,18 +149,18 @@ def CSQ(body, vals, errs, model, kind):
     # TS 27.007 8.5: <rssi> 0 -113 dBm or less, 1 -111, 2..30 -109..-53, 31 -51 or greater,
     # 99 unknown -> -113 + 2n over 0..31. <ber> 0..7 (RXQUAL, TS 45.008 8.2.4) or 99: validated
     # only (no record for it).
-    f = _split(body)
-    rssi = _int(f[0])
+    f = split_fields(body)
+    rssi = num(f[0])
     if rssi is None or len(f) < 2:
-        errs.append("CSQ: malformed: " + _show(body))
+        errs.append("CSQ: malformed: " + show(body))
         return
     if 0 <= rssi <= 31:
         vals["rssi"] = -113 + 2 * rssi
     elif rssi != 99:
         errs.append("CSQ: rssi index out of range: %d" % rssi)
-    ber = _int(f[1])
+    ber = num(f[1])
     if ber is None or not (0 <= ber <= 7 or ber == 99):
-        errs.append("CSQ: bad ber: " + _show(f[1]))
+        errs.append("CSQ: bad ber: " + show(f[1]))
 
 
 def CESQ(body, vals, errs, model, kind):
@@ -169,17 +169,17 @@ def CESQ(body, vals, errs, model, kind):
     # rsrq (TS 36.133 9.1.7): 0 < -19.5 dB, n: -20+n/2 .. -19.5+n/2, 34 >= -3 dB -> -20 + n/2.
     # rsrp (TS 36.133 9.1.4): 0 < -140 dBm, n: -141+n .. -140+n, 97 >= -44 dBm -> -141 + n.
     # rscp/ecno are UTRAN-only and have no record: validated, not reported.
-    f = _split(body)
+    f = split_fields(body)
     if len(f) < 6:
-        errs.append("CESQ: expected 6 fields: " + _show(body))
+        errs.append("CESQ: expected 6 fields: " + show(body))
         return
     top = (63, 7, 96, 49, 34, 97)  # highest valid value per field; unknown: 99 (first two), 255
     v = [0, 0, 0, 0, 0, 0]
     for i in range(6):
-        x = _int(f[i])
+        x = num(f[i])
         unk = 99 if i < 2 else 255
         if x is None or not (0 <= x <= top[i] or x == unk):
-            errs.append("CESQ: field %d out of range: %s" % (i + 1, _show(f[i])))
+            errs.append("CESQ: field %d out of range: %s" % (i + 1, show(f[i])))
             x = unk
         v[i] = x
     if v[0] != 99:
@@ -192,34 +192,34 @@ def CESQ(body, vals, errs, model, kind):
 
 def COPS(body, vals, errs, model, kind):
     # TS 27.007 7.3: +COPS: <mode>[,<format>,<oper>[,<AcT>]]; format 0/1 alphanumeric, 2 numeric.
-    f = _split(body)
-    mode = _int(f[0])
+    f = split_fields(body)
+    mode = num(f[0])
     if mode is None:
-        errs.append("COPS: malformed: " + _show(body))
+        errs.append("COPS: malformed: " + show(body))
         return
     if len(f) >= 3:
-        fmt = _int(f[1])
-        oper = _uq(f[2])
+        fmt = num(f[1])
+        oper = unquote(f[2])
         if fmt == 2:
-            _plmn_into(oper, vals, errs, "COPS")
+            plmn_into(oper, vals, errs, "COPS")
         elif oper:
             vals["oper"] = oper
         if len(f) >= 4 and f[3]:
-            rat = _rat_act(_int(f[3]), model)
+            rat = _rat_act(num(f[3]), model)
             if rat:
                 vals["rat"] = rat
 
 
 def CGPADDR(body, vals, errs, model, kind):
     # TS 27.007 10.1.14: +CGPADDR: <cid>[,<PDP_addr_1>[,<PDP_addr_2>]], one line per context.
-    f = _split(body)
-    if _int(f[0]) is None:
-        errs.append("CGPADDR: bad cid: " + _show(body))
+    f = split_fields(body)
+    if num(f[0]) is None:
+        errs.append("CGPADDR: bad cid: " + show(body))
         return
     if "ip" in vals:
         return
     for a in f[1:]:
-        ip = _usable_ip(a)
+        ip = usable_ip(a)
         if ip:
             vals["ip"] = ip
             return
@@ -228,42 +228,42 @@ def CGPADDR(body, vals, errs, model, kind):
 def CGDCONT(body, vals, errs, model, kind):
     # TS 27.007 10.1.1: +CGDCONT: <cid>,<PDP_type>,<APN>,<PDP_addr>,...; first defined APN wins
     # (contexts are listed in cid order).
-    f = _split(body)
-    if len(f) < 3 or _int(f[0]) is None:
-        errs.append("CGDCONT: malformed: " + _show(body))
+    f = split_fields(body)
+    if len(f) < 3 or num(f[0]) is None:
+        errs.append("CGDCONT: malformed: " + show(body))
         return
-    apn = _uq(f[2])
+    apn = unquote(f[2])
     if apn and "apn" not in vals:
         vals["apn"] = apn
 
 
-def _psm_into(tag, f, vals, errs, seconds_ok):
+def psm_into(tag, f, vals, errs, seconds_ok):
     # TS 27.007 7.38: <mode>,[<Requested_Periodic-RAU>],[<Requested_GPRS-READY-timer>],
     # [<Requested_Periodic-TAU>],[<Requested_Active-Time>]; TAU is GPRS Timer 3 (T3412 ext),
     # Active-Time is GPRS Timer 2 (T3324), both as 8-bit strings. Quectel +QPSMS (BG95 manual
     # AT+QPSMS) gives the same fields in seconds, so bare integers are taken as seconds there.
-    mode = _int(f[0])
+    mode = num(f[0])
     if mode is None or mode not in (0, 1):
-        errs.append("%s: bad mode: %s" % (tag, _show(f[0])))
+        errs.append("%s: bad mode: %s" % (tag, show(f[0])))
         return
     vals["psm"] = mode == 1
     for idx, key, dec in ((3, "t3412_s", gprs_timer3_s), (4, "t3324_s", gprs_timer2_s)):
-        if len(f) <= idx or not _uq(f[idx]):
+        if len(f) <= idx or not unquote(f[idx]):
             continue
-        b = _bits(f[idx], 8)
+        b = bitfield(f[idx], 8)
         if b is not None:
             s = dec(b)
-        elif seconds_ok and _int(f[idx]) is not None:
-            s = _int(f[idx])
+        elif seconds_ok and num(f[idx]) is not None:
+            s = num(f[idx])
         else:
-            errs.append("%s: bad timer: %s" % (tag, _show(f[idx])))
+            errs.append("%s: bad timer: %s" % (tag, show(f[idx])))
             continue
         if s is not None:
             vals[key] = s
 
 
 def CPSMS(body, vals, errs, model, kind):
-    _psm_into("CPSMS", _split(body), vals, errs, False)
+    psm_into("CPSMS", split_fields(body), vals, errs, False)
 
 
 def _edrx_into(tag, f, vals, errs):
@@ -271,9 +271,9 @@ def _edrx_into(tag, f, vals, errs):
     # [,<NW-provided_eDRX_value>[,<Paging_time_window>]]]; AcT-type 0 = eDRX not in use,
     # 4 = E-UTRAN WB-S1 (LTE-M), 5 = E-UTRAN NB-S1 (NB-IoT). The network-provided value is the
     # one in force, so it wins over the requested one.
-    act = _int(f[0])
+    act = num(f[0])
     if act is None:
-        errs.append("%s: bad AcT-type: %s" % (tag, _show(f[0])))
+        errs.append("%s: bad AcT-type: %s" % (tag, show(f[0])))
         return
     if act == 0:
         vals["edrx"] = False
@@ -281,53 +281,53 @@ def _edrx_into(tag, f, vals, errs):
     vals["edrx"] = True
     val = None
     for i in (2, 1):
-        if len(f) > i and _uq(f[i]):
-            val = _uq(f[i])
+        if len(f) > i and unquote(f[i]):
+            val = unquote(f[i])
             break
     if val is not None:
         s = edrx_s(act, val)
         if s is None and act in (4, 5):
-            errs.append("%s: bad eDRX value: %s" % (tag, _show(val)))
+            errs.append("%s: bad eDRX value: %s" % (tag, show(val)))
         elif s is not None:
             vals["edrx_s"] = s
-    if len(f) > 3 and _uq(f[3]):
-        p = ptw_s(act, _uq(f[3]))
+    if len(f) > 3 and unquote(f[3]):
+        p = ptw_s(act, unquote(f[3]))
         if p is None and act in (4, 5):
-            errs.append("%s: bad paging time window: %s" % (tag, _show(f[3])))
+            errs.append("%s: bad paging time window: %s" % (tag, show(f[3])))
         elif p is not None:
             vals["ptw_s"] = p
 
 
 def CEDRXRDP(body, vals, errs, model, kind):
-    _edrx_into("CEDRXRDP", _split(body), vals, errs)
+    _edrx_into("CEDRXRDP", split_fields(body), vals, errs)
 
 
 def CEDRXS(body, vals, errs, model, kind):
     # TS 27.007 7.40 read: +CEDRXS: <AcT-type>,<Requested_eDRX_value> per enabled access type.
-    f = _split(body)
-    act = _int(f[0])
+    f = split_fields(body)
+    act = num(f[0])
     if act is None:
-        errs.append("CEDRXS: malformed: " + _show(body))
+        errs.append("CEDRXS: malformed: " + show(body))
         return
-    if act == 0 or len(f) < 2 or not _uq(f[1]):
+    if act == 0 or len(f) < 2 or not unquote(f[1]):
         vals.setdefault("edrx", False)
         return
     vals["edrx"] = True
-    s = edrx_s(act, _uq(f[1]))
+    s = edrx_s(act, unquote(f[1]))
     if s is not None:
         vals["edrx_s"] = s
     elif act in (4, 5):
-        errs.append("CEDRXS: bad eDRX value: " + _show(f[1]))
+        errs.append("CEDRXS: bad eDRX value: " + show(f[1]))
 
 
 def urc(name, body, vals, errs):
-    """Values of a +CEDRXP or +CSCON URC (mobiot_fw.cellular.parse_urc)."""
+    """Values of a +CEDRXP or +CSCON URC (mobiot_fw.cell.parse.parse_urc)."""
     if name == "CEDRXP":
         # TS 27.007 7.40 +CEDRXP: the fields of a +CEDRXRDP answer (7.41)
-        _edrx_into(name, _split(body), vals, errs)
+        _edrx_into(name, split_fields(body), vals, errs)
         return
     # TS 27.007 10.1.30: +CSCON: <mode>[,...]; 1 = RRC connected
-    m = _int(_split(body)[0])
+    m = num(split_fields(body)[0])
     if m is None:
         errs.append("bad")
     else:

@@ -1,16 +1,16 @@
 # Identity answer parsers (IMEI, IMSI, ICCID, firmware revision, model, ATI): read once per
-# modem power-on (Modem.identities caches them), so mobiot_fw.cellular imports this module only
+# modem power-on (Modem.identities caches them), so mobiot_fw.cell.parse imports this module only
 # on the first such answer. Each parser is named like the response prefix or the command whose
 # answer is a bare line (cellular looks it up with getattr) and is called as
 # P(line_or_body, vals, errs, model, kind). Contract: docs/modem.md; names: docs/records.md.
-from mobiot_fw.cellular import _show, _uq
+from mobiot_fw.cell.parse import show, unquote
 
 
 def _digits(tag, s, lo, hi, errs):
-    s = _uq(s).strip()
+    s = unquote(s).strip()
     if lo <= len(s) <= hi and s.isdigit():
         return s
-    errs.append("%s: not %d..%d digits: %s" % (tag, lo, hi, _show(s)))
+    errs.append("%s: not %d..%d digits: %s" % (tag, lo, hi, show(s)))
     return None
 
 
@@ -31,7 +31,7 @@ def CIMI(body, vals, errs, model, kind):
 def ICCID(body, vals, errs, model, kind):
     # ICCID (ITU-T E.118): 19-20 digits; read with AT+CCID (SIM7000/SIM7080), AT+CICCID ->
     # +ICCID: (A76XX), AT+QCCID -> +QCCID: (BG95). Some SIMs pad with a trailing 'F'.
-    s = _uq(body).strip().upper()
+    s = unquote(body).strip().upper()
     while s.endswith("F"):
         s = s[:-1]
     s = _digits("ICCID", s, 18, 20, errs)
@@ -42,7 +42,7 @@ def ICCID(body, vals, errs, model, kind):
 def CGMR(body, vals, errs, model, kind):
     # TS 27.007 5.3 +CGMR / V.250 +GMR: free text; SIMCom prefixes "Revision:" (SIM7080 manual
     # AT+CGMR example "Revision:1951B17SIM7080").
-    s = _uq(body).strip()
+    s = unquote(body).strip()
     if s.upper().startswith("REVISION:"):
         s = s[9:].strip()
     if s:
@@ -53,7 +53,7 @@ def CGMR(body, vals, errs, model, kind):
 
 def CGMM(body, vals, errs, model, kind):
     # TS 27.007 5.2 +CGMM / V.250 +GMM: model text, e.g. "SIMCOM_SIM7080G", "BG95-M3".
-    s = _uq(body).strip()
+    s = unquote(body).strip()
     if s:
         vals["model"] = s
 

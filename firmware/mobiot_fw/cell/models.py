@@ -1,4 +1,4 @@
-# The modem models the driver (mobiot_fw.modem) knows: one text block per model, so adding a
+# The modem models the driver (mobiot_fw.cell.modem) knows: one text block per model, so adding a
 # model is adding a block. A board has one modem: Modem() imports this module, keeps only its
 # model's lines (row()) and drops the module again, so the other models never stay in RAM (as
 # dicts of tuples the five models cost ~5 KB of heap on the 64-bit unix port).
@@ -20,6 +20,8 @@
 #   cereg            AT+CEREG=<n> mode: 4 reports PSM timers (TS 27.007 §10.1.22)
 #   ptw              vendor paging-time-window command ({act}, {ptw}, {edrx} replaced), if any
 #   rdp              eDRX read command (TS 27.007 §7.41: eDRX the network granted), if any
+#   nitz             the command that lets the modem set its clock from the network's NITZ
+#   sleep            the command that lets the modem sleep while DTR is high (Modem.sleep)
 #   like             a model whose lines follow (a key's first line wins)
 #
 # Sources:
@@ -37,6 +39,13 @@
 #   650-1500 ms turns off, >= 1.3 s power-down procedure. BG95 AT Commands Manual AT+QCFG:
 #   "iotopmode" 0 eMTC, 1 NB-IoT; "nwscanseq" 02 = eMTC first, 03 = NB-IoT first, 01 = GSM.
 #   TCP/IP AT manual: AT+QICSGP=<contextID>,<context_type 1=IPv4>,<APN>; AT+QIACT=1.
+# NITZ: SIMCom AT+CLTS=1 (SIM7080 Series AT Command Manual, SIM7000 Series AT Command Manual and
+#   A76XX Series AT Command Manual, "AT+CLTS Get Local Timestamp"); Quectel AT+CTZU=1 (BG95 AT
+#   Commands Manual, "AT+CTZU Automatic Time Zone Update").
+# Sleep: SIMCom AT+CSCLK=1 (SIM7080 / SIM7000 / A76XX AT Command Manuals, "AT+CSCLK Configure
+#   Slow Clock"; the Hardware Designs' "Sleep mode": with DTR high and no activity the module
+#   sleeps, DTR low wakes the UART, usable ~50 ms later). Quectel AT+QSCLK=1 (BG95 AT Commands
+#   Manual "AT+QSCLK"; BG95 Hardware Design "Sleep mode": MAIN_DTR high allows sleep, low wakes).
 # BG96: as BG95 (BG95&BG96 Compatible Design), power-off pulse 800 ms (§4.3.2: >= 650 ms).
 _T = """
 =SIM7080G SIM7080
@@ -56,6 +65,8 @@ ip AT+CNACT?
 ccid AT+CCID
 cereg 4
 ptw AT+CPTWEDRXS=2,{act},"{ptw}","{edrx}"
+nitz AT+CLTS=1
+sleep AT+CSCLK=1
 rdp AT+CEDRXRDP
 =SIM7000G SIM7000
 on_ms 1100
@@ -72,6 +83,8 @@ signal AT+CPSI?
 ip AT+CNACT?
 ccid AT+CCID
 cereg 4
+nitz AT+CLTS=1
+sleep AT+CSCLK=1
 rdp AT+CEDRXRDP
 =A7670 A7670E A7670G A7670SA
 on_ms 200
@@ -88,6 +101,8 @@ signal AT+CPSI?
 ip AT+CGPADDR=1
 ccid AT+CICCID
 cereg 2
+nitz AT+CLTS=1
+sleep AT+CSCLK=1
 =BG95 BG95-M3
 on_ms 600
 off_ms 900
@@ -106,6 +121,8 @@ ip AT+CGPADDR=1
 ccid AT+QCCID
 cereg 4
 ptw AT+QPTWEDRXS=2,{act},"{ptw}","{edrx}"
+nitz AT+CTZU=1
+sleep AT+QSCLK=1
 rdp AT+CEDRXRDP
 =BG96
 off_ms 800

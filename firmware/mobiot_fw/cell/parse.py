@@ -1,7 +1,7 @@
 # Cellular AT response parsers: pure functions from response lines to record values.
 #
 # Contract: docs/modem.md (this API) and docs/records.md (record names and units).
-# No I/O, no time, no module state mutated: the AT engine (mobiot_fw.at), the modem drivers,
+# No I/O, no time, no module state mutated: the AT engine (mobiot_fw.cell.at), the modem drivers,
 # the modem simulator and `mobiot modem decode` (sim/decode_main.py) all call the same
 # functions, so a captured log replays into exactly the code that runs on the board.
 # Runs on MicroPython (ESP32 and unix port) and on CPython.
@@ -12,7 +12,7 @@
 # looked up there by response name (getattr, no dict per module):
 #   cell_3gpp   TS 27.007 answers read by every report (+CSQ, +CESQ, +COPS, +CPSMS, +CEDRX...)
 #   cell_ids    identities, read once per power-on (+CGSN, +CIMI, ICCID, +CGMR, +CGMM, ATI):
-#               imported for the answer and dropped again (_once)
+#               imported for the answer and dropped again (mobiot_fw.once)
 #   cell_simcom / cell_quectel   vendor answers: a board only ever loads its own vendor's
 #   cell_errors final_error() and its result-code texts (never on the board's normal path)
 # Tables are one str each ("|"-separated words), scanned in place by _in() without allocating:
@@ -26,6 +26,8 @@
 #   Manual" V1.04, "A76XX Series AT Command Manual"; Quectel "BG95&BG77&BG600L Series AT Commands
 #   Manual", "BG96 AT Commands Manual".
 from micropython import const
+
+from mobiot_fw import once
 
 # classify() results.
 FINAL_OK = const(0)
@@ -98,7 +100,7 @@ def _in(t, s):
     return False
 
 
-def _word(t, i):
+def word(t, i):
     # The i-th space-separated word of table t; None for "-" or an index outside the table.
     if i is None or i < 0:
         return None
@@ -113,11 +115,11 @@ def _word(t, i):
     return None if w == "-" else w
 
 
-def _show(s):
+def show(s):
     return s if len(s) <= _MAX_SHOW else s[:_MAX_SHOW] + "..."
 
 
-def _split(body):
+def split_fields(body):
     # Comma-separated fields, commas inside double quotes kept; quotes are kept so callers can
     # tell a quoted hex string from a bare integer (the +CEREG URC/response shapes differ so).
     out = []
@@ -137,16 +139,16 @@ def _split(body):
     return out
 
 
-def _uq(f):
+def unquote(f):
     if len(f) >= 2 and f[0] == '"' and f[-1] == '"':
         return f[1:-1].strip()
     return f
 
 
-def _int(f, base=10):
+def num(f, base=10):
     # Integer field (decimal, or hex with base=16 and an optional 0x); None when empty, "-"
     # (Quectel "not available") or not a number.
-    f = _uq(f)
+    f = unquote(f)
     if base == 16 and f[:2] in ("0x", "0X"):
         f = f[2:]
     if not f or f == "-":
@@ -157,13 +159,13 @@ def _int(f, base=10):
         return None
 
 
-def _hex(f):
-    return _int(f, 16)
+def hexnum(f):
+    return num(f, 16)
 
 
-def _bits(f, width):
+def bitfield(f, width):
     # A bit-string field such as "00100100"; None unless exactly `width` binary digits.
-    f = _uq(f)
+    f = unquote(f)
     if len(f) != width:
         return None
     for c in f:
@@ -172,7 +174,7 @@ def _bits(f, width):
     return int(f, 2)
 
 
-def _head(s):
+def head(s):
     # "+CSQ: 20,99" -> ("CSQ", "20,99"); "*PSUTTZ: ..." -> ("PSUTTZ", ...); else (None, s).
     if s and s[0] in "+*^" and ":" in s:
         i = s.index(":")
@@ -182,7 +184,7 @@ def _head(s):
     return None, s
 
 
-def _is_cmd(s):
+def is_cmd(s):
     # A command line as sent: "AT" followed by an extended (+&#%$^*) or basic command. Basic
     # commands are one letter then end/digit/punctuation, so data such as "ATTACHED" is not one.
     if len(s) < 2 or s[:2].upper() != "AT":
@@ -244,7 +246,7 @@ def _kind(names, name):
     return k
 
 
-def _final(s):
+def final(s):
     if s == "OK":
         return FINAL_OK
     if s == "ERROR" or s.startswith("+CME ERROR") or s.startswith("+CMS ERROR"):
@@ -267,7 +269,7 @@ def _reg_fields(name, body):
     # had the read-response shape (<n> first). TS 27.007 10.1.22: the read response is
     # "<n>,<stat>[,[<tac>],..." and the URC "<stat>[,[<tac>],..."; <tac>/<lac> is a quoted hex
     # string, so the first quoted field tells the shapes apart.
-    f = _split(body)
+    f = split_fields(body)
     if len(f) == 1:
         return f, False
     if f[1][:1] == '"':
@@ -281,7 +283,7 @@ def _reg_fields(name, body):
     return f, False
 
 
-def _model_is(model, *prefixes):
+def model_is(model, *prefixes):
     if not model:
         return False
     m = model.upper()
@@ -289,20 +291,6 @@ def _model_is(model, *prefixes):
         if p in m:
             return True
     return False
-
-
-def _once(name):
-    # Import mobiot_fw.<name> for one use and forget it again (sys.modules and the package
-    # attribute): its code is garbage once the caller drops the module. For code a board needs
-    # once per modem power-on or attach (cell_ids here; cell_models, cell_ctl in modem.py).
-    import sys
-
-    import mobiot_fw
-
-    m = __import__("mobiot_fw." + name, None, None, ("_",))
-    del sys.modules["mobiot_fw." + name]
-    delattr(mobiot_fw, name)
-    return m
 
 
 def _mod(name):
@@ -313,13 +301,13 @@ def _mod(name):
 def _handler(name):
     # The parser of response prefix `name`, importing its module on first use; None if unknown.
     if _in(_IDS, name):
-        return getattr(_once("cell_ids"), name)
+        return getattr(once("mobiot_fw.cell.ids"), name)
     if _in(_STD, name):
-        mod = "mobiot_fw.cell_3gpp"
+        mod = "mobiot_fw.cell.ts27007"
     elif _in(_SIMCOM, name):
-        mod = "mobiot_fw.cell_simcom"
+        mod = "mobiot_fw.cell.vendor.simcom"
     elif _in(_QUECTEL, name):
-        mod = "mobiot_fw.cell_quectel"
+        mod = "mobiot_fw.cell.vendor.quectel"
     else:
         return None
     return getattr(_mod(mod), name)
@@ -328,7 +316,7 @@ def _handler(name):
 # --- field helpers shared by the parser modules -----------------------------------------------
 
 
-def _plmn_into(oper, vals, errs, tag):
+def plmn_into(oper, vals, errs, tag):
     # Numeric PLMN "26201" / "310410": MCC is 3 digits, MNC the remaining 2 or 3 (TS 27.007 7.3
     # numeric <oper>, TS 24.008 10.5.1.3). MNC stays a string: "01" and "001" are different
     # networks, so an int would lose information.
@@ -336,12 +324,12 @@ def _plmn_into(oper, vals, errs, tag):
         vals["mcc"] = int(oper[:3])
         vals["mnc"] = oper[3:]
         return True
-    errs.append("%s: bad numeric operator: %s" % (tag, _show(oper)))
+    errs.append("%s: bad numeric operator: %s" % (tag, show(oper)))
     return False
 
 
-def _usable_ip(a):
-    a = _uq(a)
+def usable_ip(a):
+    a = unquote(a)
     if not a:
         return None
     if a.count(".") == 15:
@@ -357,9 +345,9 @@ def _usable_ip(a):
     return None  # 0.0.0.0 / :: = no address
 
 
-def _band_from(text):
+def band_from(text):
     # "EUTRAN-BAND20" (SIMCom +CPSI), "LTE BAND 20" (Quectel +QNWINFO) -> 20.
-    t = _uq(text).upper()
+    t = unquote(text).upper()
     i = t.find("BAND")
     if i < 0:
         return None
@@ -376,7 +364,7 @@ def _band_from(text):
 def __getattr__(name):
     # PEP 562: final_error (docs/modem.md) lives in cell_errors with its texts, edrx_s, ptw_s and
     # the TS 27.007 answer parsers in cell_3gpp; the board's own code calls none of them directly
-    return getattr(_mod("mobiot_fw.cell_errors" if name == "final_error" else "mobiot_fw.cell_3gpp"), name)
+    return getattr(_mod("mobiot_fw.cell.errors" if name == "final_error" else "mobiot_fw.cell.ts27007"), name)
 
 
 # --- public API -------------------------------------------------------------------------------
@@ -386,15 +374,15 @@ def classify(line, command):
     """Classify one received line while `command` (the line as sent, or None) is pending:
     FINAL_OK, FINAL_ERROR, URC, ECHO or DATA (part of the command's answer)."""
     s = line.strip()
-    fin = _final(s)
+    fin = final(s)
     if fin is not None:
         return fin
     if command is not None:
         if s.upper() == command.strip().upper():
             return ECHO
-    elif _is_cmd(s):
+    elif is_cmd(s):
         return ECHO
-    name, body = _head(s)
+    name, body = head(s)
     if name is not None:
         k = _kind(_cmd_names(command), name)
         if _in(_READ_OR_URC, name):
@@ -404,7 +392,7 @@ def classify(line, command):
                 return DATA if _reg_fields(name, body)[1] else URC
             if name == "CNSMOD" or name == "CPSMSTATUS":
                 # read answer "<n>,<stat>" vs URC "<stat>"/"<text>" (SIM7080 manual AT+CNSMOD)
-                return DATA if len(_split(body)) >= 2 else URC
+                return DATA if len(split_fields(body)) >= 2 else URC
             return DATA
         if k is not None:
             return DATA
@@ -423,22 +411,22 @@ def parse_urc(line):
     s = line.strip()
     if _in(_URC_WORDS, s):
         return (s, {})
-    name, body = _head(s)
+    name, body = head(s)
     if name is None:
         return None
     vals = {}
     errs = []
     try:
         if _is_reg(name):
-            _mod("mobiot_fw.cell_3gpp").reg(name, _reg_fields(name, body)[0], vals, errs, None)
+            _mod("mobiot_fw.cell.ts27007").reg(name, _reg_fields(name, body)[0], vals, errs, None)
         elif name == "CEDRXP" or name == "CSCON":
-            _mod("mobiot_fw.cell_3gpp").urc(name, body, vals, errs)
+            _mod("mobiot_fw.cell.ts27007").urc(name, body, vals, errs)
         elif name == "CNSMOD" or name == "APP PDP":
-            _mod("mobiot_fw.cell_simcom").urc(name, body, vals, errs)
+            _mod("mobiot_fw.cell.vendor.simcom").urc(name, body, vals, errs)
         elif name == "QPSMTIMER":
-            _mod("mobiot_fw.cell_quectel").urc(name, body, vals, errs)
+            _mod("mobiot_fw.cell.vendor.quectel").urc(name, body, vals, errs)
         elif name == "CPIN" or name == "CFUN" or name == "CPSMSTATUS":
-            vals["state"] = _uq(body)
+            vals["state"] = unquote(body)
         elif _in(_URC_NAMES, name):
             vals["event"] = body
         else:
@@ -471,22 +459,22 @@ def parse_response(command, lines, model=None):
         except Exception:
             errs.append("not a text line: %r" % (line,))
             continue
-        if not s or _final(s) is not None:
+        if not s or final(s) is not None:
             continue
         if command is not None and s.upper() == command.strip().upper():
             continue  # echo
         try:
-            name, body = _head(s)
+            name, body = head(s)
             if name is None:
                 if is_ati or bare is not None:
                     if ids is None:
-                        ids = _once("cell_ids")
+                        ids = once("mobiot_fw.cell.ids")
                     if is_ati or bare is None:
                         ids.ATI(s, vals, errs, model, idx)
                     else:
                         getattr(ids, bare)(s, vals, errs, model, "")
                 elif not _in(_URC_WORDS, s):
-                    errs.append("unexpected line: " + _show(s))
+                    errs.append("unexpected line: " + show(s))
                 idx += 1
                 continue
             k = _kind(names, name)
@@ -496,15 +484,15 @@ def parse_response(command, lines, model=None):
                 g, resp = _reg_fields(name, body)
                 if not resp:
                     continue  # URC shape (<stat> first): not the read answer, see classify()
-                _mod("mobiot_fw.cell_3gpp").reg(name, g, vals, errs, model)
+                _mod("mobiot_fw.cell.ts27007").reg(name, g, vals, errs, model)
             else:
                 h = _handler(name)
                 if h is not None:
                     h(body, vals, errs, model, k)
                 elif not (_in(_NO_RECORD, name) or _in(_URC_NAMES, name)):
-                    errs.append("unknown response line: " + _show(s))
+                    errs.append("unknown response line: " + show(s))
         except Exception as e:  # never raise on garbled input
-            errs.append("cannot parse %s (%s)" % (_show(s), type(e).__name__))
+            errs.append("cannot parse %s (%s)" % (show(s), type(e).__name__))
         idx += 1
     if _kind(names, "CEDRXS") == "?" and "edrx" not in vals:
         vals["edrx"] = False  # TS 27.007 7.40: no +CEDRXS line = eDRX not enabled for any AcT

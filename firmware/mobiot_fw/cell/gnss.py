@@ -52,7 +52,7 @@ import asyncio
 
 from micropython import const
 
-from mobiot_fw.at import AtError, AtTimeout
+from mobiot_fw.cell.at import AtError, AtTimeout
 from mobiot_fw.drivers.nmea import days_from_civil, parse_date, parse_latlon, parse_time
 
 _KMH_MS = 1 / 3.6

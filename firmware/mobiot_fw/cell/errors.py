@@ -1,9 +1,9 @@
-# final_error() of mobiot_fw.cellular (docs/modem.md) with the result-code texts: reached as
+# final_error() of mobiot_fw.cell.parse (docs/modem.md) with the result-code texts: reached as
 # cellular.final_error through cellular's module __getattr__, imported only when an error final
 # is turned into text, so a board that never prints errors never loads these strings. One str
 # per table ("<code> <text>" lines), scanned by text(): a tuple of (code, text) pairs cost ~7 KB
 # of heap on the 64-bit unix port, the str is about its length.
-from mobiot_fw.cellular import FINAL_ERROR, _final
+from mobiot_fw.cell.parse import FINAL_ERROR, final
 
 # TS 27.007 9.2.1 / 9.2.2 +CME ERROR <err> (numeric, +CMEE=1) and the text used with +CMEE=2.
 _CME = """
@@ -91,7 +91,7 @@ def final_error(line):
     """'+CME ERROR: 10' -> 'CME 10 (SIM not inserted)'; 'ERROR' -> 'ERROR'; other error finals
     (NO CARRIER, SEND FAIL, ...) -> the line itself; None if the line is not an error final."""
     s = line.strip()
-    if _final(s) != FINAL_ERROR:
+    if final(s) != FINAL_ERROR:
         return None
     for tag in ("CME", "CMS"):
         if s.startswith("+" + tag + " ERROR"):

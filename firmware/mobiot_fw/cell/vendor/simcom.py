@@ -1,18 +1,18 @@
-# SIMCom vendor response parsers (SIM7000, SIM7080, A76XX): loaded by mobiot_fw.cellular on
+# SIMCom vendor response parsers (SIM7000, SIM7080, A76XX): loaded by mobiot_fw.cell.parse on
 # the first SIMCom-only response line, so a Quectel board never holds this code in RAM. Each
 # parser is named like its response prefix (cellular looks it up with getattr).
 # Contract: docs/modem.md; record names: docs/records.md.
-from mobiot_fw.cellular import _band_from, _hex, _int, _model_is, _show, _split, _uq, _usable_ip, _word
+from mobiot_fw.cell.parse import band_from, hexnum, num, model_is, show, split_fields, unquote, usable_ip, word
 
 
 def CGNAPN(body, vals, errs, model, kind):
     # SIM7000/SIM7080 manuals AT+CGNAPN: +CGNAPN: <valid>,"<Network_APN>" (APN the network sent).
-    f = _split(body)
-    if len(f) < 2 or _int(f[0]) is None:
-        errs.append("CGNAPN: malformed: " + _show(body))
+    f = split_fields(body)
+    if len(f) < 2 or num(f[0]) is None:
+        errs.append("CGNAPN: malformed: " + show(body))
         return
-    if _int(f[0]) == 1 and _uq(f[1]):
-        vals["apn"] = _uq(f[1])
+    if num(f[0]) == 1 and unquote(f[1]):
+        vals["apn"] = unquote(f[1])
 
 
 def CPSI(body, vals, errs, model, kind):
@@ -26,8 +26,8 @@ def CPSI(body, vals, errs, model, kind):
     # A76XX/SIM7600 family gives them in tenths ("...,-147,-1143,-764,11"). RSRP is -140..-44 dBm,
     # so |RSRP| > 200 means tenths, and then RSRQ and RSSI are tenths too. RSSNR is reported in
     # dB by both families (values 4..20 in manual examples) and is passed through as sinr.
-    f = _split(body)
-    mode = _uq(f[0]).upper()
+    f = split_fields(body)
+    mode = unquote(f[0]).upper()
     if mode.startswith("NO SERVICE") or len(f) < 3:
         return
     if "NB" in mode:
@@ -39,58 +39,58 @@ def CPSI(body, vals, errs, model, kind):
     elif mode.startswith("GSM"):
         rat = "GSM"
     else:
-        errs.append("CPSI: unknown system mode: " + _show(f[0]))
+        errs.append("CPSI: unknown system mode: " + show(f[0]))
         return
     vals["rat"] = rat
-    plmn = _uq(f[2])
+    plmn = unquote(f[2])
     if "-" in plmn:
         mcc, _, mnc = plmn.partition("-")
         if mcc.isdigit() and mnc.isdigit():
             vals["mcc"] = int(mcc)
             vals["mnc"] = mnc
         else:
-            errs.append("CPSI: bad MCC-MNC: " + _show(plmn))
+            errs.append("CPSI: bad MCC-MNC: " + show(plmn))
     if rat == "GSM":
         if len(f) < 7:
-            errs.append("CPSI: short GSM line: " + _show(body))
+            errs.append("CPSI: short GSM line: " + show(body))
             return
-        lac = _hex(f[3])
-        cell = _int(f[4])
+        lac = hexnum(f[3])
+        cell = num(f[4])
         if lac is not None:
             vals["lac"] = lac
         if cell is not None:
             vals["cell"] = cell
-        rx = _int(f[6])
+        rx = num(f[6])
         if rx is not None and rx < 0:
             vals["rssi"] = rx
         return
     if len(f) < 14:
-        errs.append("CPSI: short LTE line: " + _show(body))
+        errs.append("CPSI: short LTE line: " + show(body))
         return
-    tac = _hex(f[3])
+    tac = hexnum(f[3])
     if tac is not None:
         vals["tac"] = tac
-    cell = _int(f[4])
+    cell = num(f[4])
     if cell is None:
-        cell = _hex(f[4])
+        cell = hexnum(f[4])
     if cell is not None:
         vals["cell"] = cell
-    pci = _int(f[5])
+    pci = num(f[5])
     if pci is not None:
         vals["pci"] = pci
-    band = _band_from(f[6])
+    band = band_from(f[6])
     if band is not None:
         vals["band"] = band
-    earfcn = _int(f[7])
+    earfcn = num(f[7])
     if earfcn is not None:
         vals["earfcn"] = earfcn
-    rsrq = _int(f[10])
-    rsrp = _int(f[11])
-    rssi = _int(f[12])
-    snr = _int(f[13])
+    rsrq = num(f[10])
+    rsrp = num(f[11])
+    rssi = num(f[12])
+    snr = num(f[13])
     if rsrp is not None and rsrp > 0:
         # SIM7100-era firmware reports index values here; no documented scale to decode them.
-        errs.append("CPSI: signal fields are not dB/dBm: " + _show(body))
+        errs.append("CPSI: signal fields are not dB/dBm: " + show(body))
         return
     if rsrp is not None and rsrp < -200:
         vals["rsrp"] = rsrp / 10
@@ -112,49 +112,49 @@ def CPSI(body, vals, errs, model, kind):
 def CNACT(body, vals, errs, model, kind):
     # SIM7080 manual 7.2.1 AT+CNACT?: +CNACT: <pdpidx>,<statusx>,<addressx> per context (0..3);
     # SIM7000 manual AT+CNACT?: +CNACT: <status>,<ip_addr>. status 1 = active.
-    f = _split(body)
+    f = split_fields(body)
     if len(f) >= 3:
-        st, addr = _int(f[1]), f[2]
+        st, addr = num(f[1]), f[2]
     elif len(f) == 2:
-        st, addr = _int(f[0]), f[1]
+        st, addr = num(f[0]), f[1]
     else:
-        errs.append("CNACT: malformed: " + _show(body))
+        errs.append("CNACT: malformed: " + show(body))
         return
     if st is None:
-        errs.append("CNACT: bad status: " + _show(body))
+        errs.append("CNACT: bad status: " + show(body))
         return
     if st == 1 and "ip" not in vals:
-        ip = _usable_ip(addr)
+        ip = usable_ip(addr)
         if ip:
             vals["ip"] = ip
 
 
 def CNSMOD(body, vals, errs, model, kind):
     # SIM7000/SIM7080 manuals AT+CNSMOD?: +CNSMOD: <n>,<stat>; URC +CNSMOD: <stat>.
-    f = _split(body)
-    stat = _int(f[-1])
+    f = split_fields(body)
+    stat = num(f[-1])
     if stat is None:
-        errs.append("CNSMOD: malformed: " + _show(body))
+        errs.append("CNSMOD: malformed: " + show(body))
         return
     # <stat>, SIM7000/SIM7080 manuals (AT+CNSMOD): 0 no service, 1 GSM, 3 EGPRS, 7 LTE M1,
     # 9 LTE NB. A76XX manual (AT+CNSMOD): 1 GSM, 2 GPRS, 3 EDGE, 4..7 WCDMA/HSPA, 8 LTE.
-    if _model_is(model, "A76", "SIM76", "SIM75"):
-        rat = _word("- GSM GSM GSM - - - - LTE", stat)
+    if model_is(model, "A76", "SIM76", "SIM75"):
+        rat = word("- GSM GSM GSM - - - - LTE", stat)
     else:
-        rat = _word("- GSM GSM GSM - - - LTE-M - NB-IoT", stat)
+        rat = word("- GSM GSM GSM - - - LTE-M - NB-IoT", stat)
     if rat:
         vals["rat"] = rat
 
 
 def urc(name, body, vals, errs):
-    """Values of a +CNSMOD or +APP PDP URC (mobiot_fw.cellular.parse_urc)."""
+    """Values of a +CNSMOD or +APP PDP URC (mobiot_fw.cell.parse.parse_urc)."""
     if name == "CNSMOD":
         CNSMOD(body, vals, errs, None, "")  # URC +CNSMOD: <stat>
         return
     # SIM7080 7.2.1: +APP PDP: <pdpidx>,ACTIVE|DEACTIVE
-    f = _split(body)
-    if len(f) >= 2 and _int(f[0]) is not None:
-        vals["cid"] = _int(f[0])
-        vals["active"] = _uq(f[1]).upper() == "ACTIVE"
+    f = split_fields(body)
+    if len(f) >= 2 and num(f[0]) is not None:
+        vals["cid"] = num(f[0])
+        vals["active"] = unquote(f[1]).upper() == "ACTIVE"
     else:
         errs.append("bad")

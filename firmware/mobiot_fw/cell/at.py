@@ -22,7 +22,7 @@ import time
 
 from micropython import const
 
-from mobiot_fw import cellular
+from mobiot_fw.cell import parse as cellular
 
 _LINE_MAX = const(256)  # +CPSI / +QENG lines are ~120 chars; longer lines are truncated
 _RESP_MAX = const(24)  # response lines kept per command (AT+CGDCONT? lists a few contexts)
@@ -88,7 +88,7 @@ class At:
         # state of the command in flight
         self._cmd = None
         self._lines = []
-        self._final = None
+        self.final = None
         self._expect = None
         self._seen_expect = False
         self._done = asyncio.Event()
@@ -142,7 +142,7 @@ class At:
         # line: the command (data is the command line, CR appended), None for a payload
         async with self._lock:
             self._lines = []
-            self._final = None
+            self.final = None
             self._expect = expect
             self._seen_expect = False
             self._done.clear()
@@ -159,7 +159,7 @@ class At:
             finally:
                 self._cmd = None
             self.timeouts_in_row = 0
-            final = self._final
+            final = self.final
             lines = self._lines
             self._lines = []
             if final != ">" and cellular.classify(final, line) == cellular.FINAL_ERROR:
@@ -236,7 +236,7 @@ class At:
                         self._n = 0
                     continue
                 if c == _PROMPT and self._n == 0 and self._expect == ">" and self._cmd is not None:
-                    self._final = ">"
+                    self.final = ">"
                     self._done.set()
                     continue
                 if c == 32 and self._n == 0:
@@ -267,7 +267,7 @@ class At:
         if exp is not None and exp != ">" and line.startswith(exp):
             self._add(line)
             self._seen_expect = True
-            if self._final is not None:
+            if self.final is not None:
                 self._done.set()
             return
         if kind == cellular.ECHO:
@@ -278,10 +278,10 @@ class At:
             self._put_urc(line)
             return
         if kind == cellular.FINAL_OK or kind == cellular.FINAL_ERROR:
-            if self._final is not None:
+            if self.final is not None:
                 self.stray += 1  # a second final for one command: keep the first
                 return
-            self._final = line
+            self.final = line
             if kind == cellular.FINAL_ERROR or exp is None or exp == ">" or self._seen_expect:
                 self._done.set()
             return

@@ -1,10 +1,10 @@
-# Cellular modem driver: one text block per model (mobiot_fw.cell_models), one Modem class
+# Cellular modem driver: one text block per model (mobiot_fw.cell.models), one Modem class
 # driving any of them.
 #
 # Heap: a Modem keeps only its own model's lines (the table module is imported for the
 # constructor and dropped); the power, SIM and attach procedures and the TS 24.008 encoders
 # (cell_ctl) are imported for each such call and dropped too, so between attaches the board
-# holds what the report loop needs. Tests reach the encoders as mobiot_fw.modem.encode_t3412.
+# holds what the report loop needs. Tests reach the encoders as mobiot_fw.cell.modem.encode_t3412.
 #
 # Contract: the connectivity values are the record names of docs/records.md (rat, rssi,
 # rsrp, rsrq, sinr, band, earfcn, pci, cell, tac, mcc, mnc, oper, reg, ip, apn, psm, t3412_s,
@@ -20,16 +20,17 @@ import asyncio
 
 from micropython import const
 
-from mobiot_fw import cellular
-from mobiot_fw.cellular import _once
-from mobiot_fw.at import AtError, AtTimeout
+from mobiot_fw.cell import parse as cellular
+from mobiot_fw import once
+from mobiot_fw.cell.at import AtError, AtTimeout
 
 _CMD_MS = const(5000)  # ordinary commands (V.250 modems answer in < 1 s; margin for busy)
 _HANG_LIMIT = const(3)
+_WAKE_MS = const(100)  # DTR low -> UART usable: ~50 ms in the SIMCom / Quectel hardware designs
 
 # commands every model answers (TS 27.007). Requested PSM/eDRX first, then what the network
 # granted (the model's rdp command, +CEREG n=4 timers) so the granted values win in the merged
-# record; then the model's signal commands and its IP command (mobiot_fw.cell_models).
+# record; then the model's signal commands and its IP command (mobiot_fw.cell.models).
 _REPORT_HEAD = "AT+CPSMS?|AT+CEDRXS?"
 _REPORT_COMMON = "AT+CEREG?|AT+COPS?|AT+CSQ|AT+CESQ"
 
@@ -38,9 +39,9 @@ def __getattr__(name):
     # PEP 562: the encoders/decoders (encode_t3412, decode_edrx, edrx_act, ...) for tests and
     # hosts, and MODELS (model name -> its cell_models lines) for docs/boards.md's model check
     if name == "MODELS":
-        m = _once("cell_models")
+        m = once("mobiot_fw.cell.models")
         return {n: m.row(n)[1] for n in m.names()}
-    return getattr(_once("cell_ctl"), name)
+    return getattr(once("mobiot_fw.cell.ctl"), name)
 
 
 class Modem:
@@ -57,8 +58,9 @@ class Modem:
         on_reg=None,
         pwrkey_active=1,
         hang_limit=_HANG_LIMIT,
+        dtr=None,
     ):
-        name, self._row = _once("cell_models").row(model)
+        name, self._row = once("mobiot_fw.cell.models").row(model)
         if name is None:
             raise ValueError("unknown modem model: %s" % model)
         self.at = at
@@ -73,6 +75,9 @@ class Modem:
         self.on_event = on_event
         self.on_reg = on_reg  # called (reg, values) when registration changes
         self.hang_limit = hang_limit
+        self.dtr = dtr  # DTR output (low: awake), None when the board has no DTR line
+        self.asleep = False
+        self._sleep_ok = None  # the model's sleep command took (None: not tried since power-on)
         self.reg = None
         self.reg_values = {}
         self.attach_s = None
@@ -87,7 +92,7 @@ class Modem:
         self._prev_urc = at.urc_handler
         at.urc_handler = self._urc
 
-    # -- the model's lines (mobiot_fw.cell_models) -----------------------------------------------
+    # -- the model's lines (mobiot_fw.cell.models) -----------------------------------------------
     def _get(self, key):
         """The value of the model's first `key` line, or None."""
         v = self._all(key)
@@ -182,36 +187,75 @@ class Modem:
             self._event("parse_error", "%s: %s" % (line, err))
         return values
 
-    # -- power, SIM, attach: mobiot_fw.cell_ctl, imported for the call and dropped again --------
+    # -- power, SIM, attach: mobiot_fw.cell.ctl, imported for the call and dropped again --------
     async def power_on(self):
         """Make sure the modem is on and answering; True when it is."""
-        return await _once("cell_ctl").power_on(self)
+        return await once("mobiot_fw.cell.ctl").power_on(self)
 
     async def power_off(self):
         """Power-down through the key; True when the modem stopped answering."""
-        return await _once("cell_ctl").power_off(self)
+        return await once("mobiot_fw.cell.ctl").power_off(self)
 
     async def recover(self):
         """Power-cycle a modem that stopped answering. Counted in `recoveries`."""
-        return await _once("cell_ctl").recover(self)
+        return await once("mobiot_fw.cell.ctl").recover(self)
 
     async def check_sim(self):
         """True when the SIM is ready; otherwise an event (sim_missing / sim_pin / sim_error)."""
-        return await _once("cell_ctl").check_sim(self)
+        return await once("mobiot_fw.cell.ctl").check_sim(self)
 
     async def attach(self, timeout_s=180):
         """Configure RAT/APN/PSM/eDRX, wait for home or roaming registration. True when
         registered (attach_s measured from the call), False on denial or timeout."""
-        return await _once("cell_ctl").attach(self, timeout_s)
+        return await once("mobiot_fw.cell.ctl").attach(self, timeout_s)
 
     async def request_psm(self, t3412_s, t3324_s):
         """AT+CPSMS=1,,,<T3412 ext>,<T3324> (TS 27.007 §7.38); None/None disables PSM."""
-        return await _once("cell_ctl").request_psm(self, t3412_s, t3324_s)
+        return await once("mobiot_fw.cell.ctl").request_psm(self, t3412_s, t3324_s)
 
     async def request_edrx(self, edrx_s, ptw_s=None, rat=None):
         """AT+CEDRXS=2,<AcT>,<value> (TS 27.007 §7.40; mode 2 also enables +CEDRXP URCs);
         the paging time window through the vendor command where the model has one."""
-        return await _once("cell_ctl").request_edrx(self, edrx_s, ptw_s, rat)
+        return await once("mobiot_fw.cell.ctl").request_edrx(self, edrx_s, ptw_s, rat)
+
+    async def set_radio(self, on):
+        """Radio on (AT+CFUN=1) or off (AT+CFUN=0); the modem attaches again afterwards."""
+        return await once("mobiot_fw.cell.ctl").set_radio(self, on)
+
+    async def nitz_on(self):
+        """Let the modem take the network's time (NITZ), with the model's command."""
+        return await once("mobiot_fw.cell.ctl").nitz_on(self)
+
+    async def network_utc(self):
+        """The modem's clock as UTC epoch seconds (set from NITZ), or None."""
+        return await once("mobiot_fw.cell.ctl").network_utc(self)
+
+    async def sleep(self):
+        """Let the modem sleep until wake() (DTR high, after the model's sleep command took
+        once per power-on). False when it cannot: no DTR line, or no such command."""
+        if self.dtr is None:
+            return False
+        if self._sleep_ok is None:
+            line = self._get("sleep")
+            try:
+                self._sleep_ok = line is not None and await self.at.cmd(line, _CMD_MS) is not None
+            except (AtError, AtTimeout):
+                self._sleep_ok = False
+        if not self._sleep_ok:
+            return False
+        self.dtr.value(1)
+        self.asleep = True
+        return True
+
+    async def wake(self):
+        """DTR low, then the UART's wake-up time; nothing when the modem is not asleep."""
+        if self.asleep:
+            self.dtr.value(0)
+            self.asleep = False
+            await asyncio.sleep_ms(_WAKE_MS)
+
+    def registered(self):
+        return self.reg in ("home", "roaming")
 
     # -- report ------------------------------------------------------------------------------------
     async def identities(self):

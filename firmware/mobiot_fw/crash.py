@@ -1,0 +1,121 @@
+# The crash guard's state on flash (docs/protocol.md, "Crash guard and safe mode"). main.py
+# imports this first and little else, so that it still works after a MemoryError at import:
+#   crash.cnt  "<streak> <unreported>": boots in a row that crashed within their first minute,
+#              and crashes not yet reported by a `crash` event. Written as .new, then renamed.
+#   crash.log  the crash tracebacks, appended; above _LOG_MAX bytes it becomes crash.old (the
+#              one before is replaced), so the two files stay bounded.
+# After _LOOP early crashes in a row the board boots into safe mode (mobiot_fw/safe.py) until
+# `!safe off` or a provisioning run removes crash.cnt.
+import os
+import sys
+import time
+
+from micropython import const
+
+_T0 = time.ticks_ms()  # boot.py is short: this is the uptime clock's zero
+LOG = "crash.log"
+OLD = "crash.old"
+CNT = "crash.cnt"
+_LOG_MAX = const(2048)
+_EARLY_MS = const(60000)  # a crash within the first minute of uptime counts towards the streak
+_LOOP = const(3)
+_RESET_DELAY_MS = const(3000)  # time to read the message, or to break in with Ctrl-C
+
+
+def counts():
+    """(streak, unreported)."""
+    try:
+        with open(CNT) as f:
+            a = f.read().split()
+        return int(a[0]), int(a[1])
+    except (OSError, ValueError, IndexError):
+        return 0, 0
+
+
+def _write(streak, unreported):
+    with open(CNT + ".new", "w") as f:
+        f.write("%d %d\n" % (streak, unreported))
+    os.rename(CNT + ".new", CNT)
+
+
+def safe():
+    """True when this boot must not start the app."""
+    return counts()[0] >= _LOOP
+
+
+def survived():
+    """The app ran a healthy minute: the streak is over (unreported crashes stay)."""
+    streak, unreported = counts()
+    if streak:
+        _write(0, unreported)
+
+
+clear = survived  # !safe off
+
+
+def died(e, delay_ms=_RESET_DELAY_MS):
+    """Log an exception that ended the app, count it, reset the board after a short delay."""
+    # Whatever the failed code built can go before anything is written (a MemoryError at
+    # import leaves a heap full of half-made modules).
+    for k in list(sys.modules):
+        if k.startswith("mobiot_fw.") and k != __name__:
+            del sys.modules[k]
+    import gc
+
+    gc.collect()
+    up_ms = time.ticks_diff(time.ticks_ms(), _T0)
+    try:
+        streak, unreported = counts()
+        _write(streak + 1 if up_ms < _EARLY_MS else 0, unreported + 1)
+        try:
+            rotate = os.stat(LOG)[6] > _LOG_MAX
+        except OSError:
+            rotate = False
+        if rotate:
+            os.rename(LOG, OLD)
+        with open(LOG, "a") as f:
+            f.write("#crash up_ms=%d\n" % up_ms)
+            sys.print_exception(e, f)
+    except Exception as e2:  # a full or broken flash: the reset matters more than the log
+        print("mobiot: crash log not written:", repr(e2))
+    sys.print_exception(e)
+    print("mobiot: crash: %r; reset in %d ms" % (e, delay_ms))
+    time.sleep_ms(delay_ms)
+    import machine
+
+    machine.reset()
+
+
+def report(event, reset):
+    """Send the last crash as a `crash` event (docs/records.md) if one is unreported."""
+    streak, unreported = counts()
+    if not unreported:
+        return
+    try:
+        with open(LOG) as f:
+            txt = f.read()
+    except OSError:
+        txt = ""
+    i = txt.rfind("#crash ")
+    lines = txt[i:].split("\n") if i >= 0 else []
+    up_ms = 0
+    if lines:
+        try:
+            up_ms = int(lines[0].split("=")[1])
+        except (IndexError, ValueError):
+            pass
+    frames = []
+    exc = ""
+    for ln in lines[1:]:
+        ln = ln.strip()
+        if ln.startswith("File "):
+            # 'File "mobiot_fw/app.py", line 12, in main' -> 'mobiot_fw/app.py:12 main'
+            p = ln.split('"')
+            if len(p) == 3:
+                w = p[2].replace(",", " ").split()  # ['line', '12', 'in', 'main']
+                frames.append("%s:%s %s" % (p[1], w[1] if len(w) > 1 else "?", w[-1] if w else "?"))
+        elif ln and not ln.startswith("Traceback"):
+            exc = ln
+    event("crash", ("exc", exc[:120]), ("frames", " < ".join(frames[-4:])[:240]), ("reset", reset),
+          ("up_s", up_ms // 1000), ("crashes", unreported))
+    _write(streak, 0)
