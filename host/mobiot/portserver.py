@@ -138,6 +138,7 @@ class _Client:
         self.conn = conn
         self.lock = threading.Lock()
         self.fd = os.open(board.port, os.O_RDWR | os.O_NOCTTY)
+        self.saved = termios.tcgetattr(self.fd)  # put back when the client leaves (see run)
         attrs = termios.tcgetattr(self.fd)
         attrs[0] = attrs[1] = attrs[3] = 0
         attrs[2] = (attrs[2] & ~(termios.CSIZE | termios.PARENB)) | termios.CS8 | termios.CREAD
@@ -166,6 +167,13 @@ class _Client:
             pass
         self.alive = False
         reader.join(timeout=1)
+        # The pty is also the board's port for the other host tools (mpremote, collect): leave
+        # it at the rate it had, not at the 921600 esptool switched to, so that a tool opening
+        # it next and writing at once is not heard at a stale rate.
+        try:
+            termios.tcsetattr(self.fd, termios.TCSANOW, self.saved)
+        except termios.error:
+            pass
         os.close(self.fd)
         self.conn.close()
 

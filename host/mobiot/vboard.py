@@ -507,7 +507,6 @@ class Board:
             except (BlockingIOError, OSError):
                 data = b""
             if data and not self.sleeping and len(self.in_buf) < 65536:
-                self._check_host_baud(time.monotonic())  # the rate these bytes were sent at
                 self.in_buf += data
         if self.inner is not None and self.inner in r:
             try:

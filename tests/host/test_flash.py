@@ -153,7 +153,7 @@ def test_download_pin_flash_and_boot(board, tmp_path, server):
     # the hard reset at the end boots MicroPython, its littlefs inside flash.bin, empty but for
     # the boot.py MicroPython writes on first boot
     board.wait_for(board.app_running, what="MicroPython to boot")
-    # (esptool left the port at 921600; mpremote opens it at 115200 and must be heard at once)
+    # (esptool switched the port to 921600; the RFC 2217 server put the pty back at 115200)
     ls = subprocess.run([str(Path(sys.executable).with_name("mpremote")), "connect", board.port, "ls", ":"],
                         capture_output=True, text=True, timeout=60)
     assert ls.returncode == 0, ls.stderr
