@@ -15,7 +15,7 @@ JOBS   ?= 4
 
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup test test-fw test-host lint demo bench collect flash provision vboard clean distclean
+.PHONY: setup test test-stress test-fw test-host lint demo bench collect flash provision vboard clean distclean
 
 setup: $(STAMP) $(STUBS)
 
@@ -32,6 +32,24 @@ $(STUBS): $(STAMP)
 
 test: setup
 	$(BIN)/pytest -q -n $(JOBS) --dist loadfile tests
+
+# The suite must pass every time on a loaded machine: `make test` STRESS_RUNS times in a row
+# while two CPU-bound processes run beside it (on a 2-core machine, the cores are then shared
+# three ways). The burners are stopped however the runs end; fails if any run failed.
+STRESS_RUNS ?= 3
+STRESS_TEST ?= $(MAKE) --no-print-directory test
+test-stress: setup
+	@burners=""; \
+	for i in 1 2; do $(BIN)/python -c "while True: pass" & burners="$$burners $$!"; done; \
+	trap 'kill $$burners 2>/dev/null; wait $$burners 2>/dev/null' EXIT INT TERM; \
+	echo "test-stress: CPU burners$$burners" >&2; \
+	failed=0; \
+	for run in $$(seq $(STRESS_RUNS)); do \
+	  if $(STRESS_TEST); then echo "test-stress: run $$run of $(STRESS_RUNS) passed" >&2; \
+	  else echo "test-stress: run $$run of $(STRESS_RUNS) FAILED" >&2; failed=$$((failed + 1)); fi; \
+	done; \
+	echo "test-stress: $$(($(STRESS_RUNS) - failed)) of $(STRESS_RUNS) runs passed" >&2; \
+	test $$failed -eq 0
 
 test-fw: setup
 	$(BIN)/pytest -q tests/firmware

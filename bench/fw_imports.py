@@ -13,11 +13,11 @@ MODULES = (("asyncio", "asyncio"), ("mobiot_fw.link.proto", "proto"), ("mobiot_f
            ("mobiot_fw.drivers.battery", "battery"), ("mobiot_fw.drivers.nmea", "nmea"),
            ("mobiot_fw.cell.parse", "cellular"), ("mobiot_fw.cell.at", "at"), ("mobiot_fw.cell.modem", "modem"),
            ("mobiot_fw.cell.vendor.simcom", "cell_simcom"),
-           # the parts app.Terminal wires (they were all in app.py before the split)
-           ("mobiot_fw.crash", "crash"), ("mobiot_fw.clock", "clock"), ("mobiot_fw.store.outbox", "outbox"),
-           ("mobiot_fw.supervisor", "supervisor"), ("mobiot_fw.sensors", "sensors"),
-           ("mobiot_fw.link.commands", "commands"), ("mobiot_fw.link.session", "session"),
-           ("mobiot_fw.cycle", "cycle"), ("mobiot_fw.cell.lifecycle", "lifecycle"))
+           # what a modem board loads beside: the crash guard (main.py), the modem part, and the
+           # command dispatcher (with the first host command). The other parts app.Terminal
+           # wires are imported with app (all were in app.py before the split).
+           ("mobiot_fw.crash", "crash"), ("mobiot_fw.cell.lifecycle", "lifecycle"),
+           ("mobiot_fw.link.commands", "commands"))
 out = {}
 gc.collect()
 base = gc.mem_free()

@@ -2,7 +2,13 @@
 
 - firmware_*: the real main loop on the MicroPython unix port under `-X heapsize=96k`
   (bench/fw_bench.py), firmware and fakes compiled to .mpy as on a board.
+- firmware_board_*: each boards/*.json with its sensors and modem stack, on top of the
+  simulation's own heap (bench/fw_boards.py).
 - collector_*: bench/bench_collector.py (decoder + SQLite store + acks).
+- board_heap_*: heap of each board file once parsed on the board (bench/fw_board_heap.py):
+  board_heap_bytes_<board> for its device form (mobiot.boarddef.device_json, what goes on the
+  flash), board_heap_full_bytes_<board> for the whole boards/<board>.json.
+- provision_*: bench/bench_provision.py (virtual boards at 115200 baud).
 - flash_*: bench/bench_flash.py (mobiot flash onto emulated boards, one and four in parallel).
 Figures, not pass/fail: these machines are shared and noisy.
 """
@@ -25,6 +31,7 @@ from mobiot.vboard import compile_mpy  # noqa: E402
 
 CYCLES = 10000
 HEAP = os.environ.get("BENCH_FW_HEAP", "96k")
+BOARDS = os.environ.get("BENCH_BOARDS", "1") != "0"  # the per-board figures (a few minutes)
 
 
 def _fw_run(mpy: Path, img: Path, heap: str, cycles: int) -> subprocess.CompletedProcess:
@@ -79,7 +86,87 @@ def firmware() -> dict:
                              capture_output=True, text=True, timeout=120)
         if imp.returncode == 0:
             res.update(json.loads(imp.stdout.strip().splitlines()[-1]))
+        if BOARDS:
+            res.update(boards(mpy, Path(tmp)))
         return res
+
+
+def _board_run(sim: Path, mpy: Path, state: Path, heap: str, mode: str) -> subprocess.CompletedProcess:
+    img = state / "flash.img"
+    if img.exists():
+        img.unlink()
+    cmd = [micropython(), "-X", f"heapsize={heap}", str(ROOT / "bench" / "fw_boards.py"), str(sim), str(mpy),
+           str(state), mode]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+
+
+def boards(mpy: Path, tmp: Path) -> dict:
+    """firmware_board_<name>_heap_peak_bytes: for each boards/*.json, the smallest heap (to 2 KiB)
+    that runs the firmware with that board's sensors and modem stack against the simulation
+    (bench/fw_boards.py), minus the heap the simulation holds once built. It errs high: what the
+    simulation allocates while it runs (UART buffers, NMEA lines, an 8-line modem log) counts as
+    firmware, and so does the fragmentation of a heap the two share. 64-bit unix port: an ESP32
+    needs about 60 % of it."""
+    sim = tmp / "sim-mpy"
+    sim.mkdir()
+    for py in (ROOT / "sim").glob("*.py"):
+        if py.name not in ("vboot.py", "vseed.py"):
+            compile_mpy(py, sim / f"{py.stem}.mpy", py.name)
+    from mobiot import boarddef
+
+    res: dict = {}
+    for stem in boarddef.names():
+        name = stem.replace("-", "_")
+        state = tmp / "boards" / stem
+        state.mkdir(parents=True)
+        board = boarddef.load(stem)
+        # the simulation reads the whole board file (as vboard's sim.json), the firmware its
+        # device form from flash (as provisioning writes it)
+        (state / "sim.json").write_text(json.dumps({"index": 0, "device_id": "356938035643809", "scenario": {},
+                                                    "board": board}))
+        (state / "device.json").write_text(boarddef.device_json(board))
+        got = _board_run(sim, mpy, state, "2M", "sim")
+        ok = _board_run(sim, mpy, state, "2M", "run")
+        if got.returncode != 0 or ok.returncode != 0 or ok.stdout.split()[-1:] == ["0"]:  # 0: no report
+            tail = (got.stdout + got.stderr + ok.stdout + ok.stderr).strip().splitlines()[-3:]
+            res[f"firmware_board_{name}_error"] = " | ".join(tail)
+            continue
+        sim_bytes = int(got.stdout.split()[-1])
+        lo, hi = sim_bytes // 1024, 2048
+        while hi - lo > 2:
+            mid = (lo + hi) // 2
+            if _board_run(sim, mpy, state, f"{mid}k", "run").returncode == 0:
+                hi = mid
+            else:
+                lo = mid
+        # Fragmentation makes pass/fail not quite monotonic in the heap size (a lucky smaller
+        # heap passes): from above the bisection's answer, step down to the first failure.
+        h = hi + 24
+        while h > lo and _board_run(sim, mpy, state, f"{h - 2}k", "run").returncode == 0:
+            h -= 2
+        res[f"firmware_board_{name}_heap_peak_bytes"] = h * 1024 - sim_bytes
+        res[f"firmware_board_{name}_modem_reports"] = int(ok.stdout.split()[-1])
+    return res
+
+
+def board_files() -> dict:
+    from mobiot import boarddef
+
+    res: dict = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        args = []
+        for name in boarddef.names():
+            dev = Path(tmp) / f"{name}.json"
+            dev.write_text(boarddef.device_json(boarddef.load(name)))
+            full = boarddef.BOARDS_DIR / f"{name}.json"
+            args += [f"board_heap_bytes_{name}={dev}", f"board_heap_full_bytes_{name}={full}"]
+        proc = subprocess.run([micropython(), "-X", "heapsize=1M", str(ROOT / "bench" / "fw_board_heap.py"), *args],
+                              capture_output=True, text=True, timeout=120)
+        if proc.returncode != 0:
+            res["board_heap_error"] = (proc.stdout + proc.stderr).strip().splitlines()[-1:]
+        else:
+            res.update(json.loads(proc.stdout.strip().splitlines()[-1]))
+    return res
 
 
 def collector() -> dict:
@@ -88,12 +175,22 @@ def collector() -> dict:
     return bench_collector.run()
 
 
+def provision() -> dict:
+    import bench_provision
+
+    return bench_provision.run()
+
+
 def main() -> int:
     results: dict = {}
     print(f"firmware: {CYCLES} report cycles under -X heapsize={HEAP} ...", flush=True)
     results.update(firmware())
+    print("board files ...", flush=True)
+    results.update(board_files())
     print("collector ...", flush=True)
     results.update(collector())
+    print("provision ...", flush=True)
+    results.update(provision())
     print("flash ...", flush=True)
     import bench_flash
 

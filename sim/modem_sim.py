@@ -182,14 +182,40 @@ _MODELS = {
     },
 }
 _MODELS["BG96"] = dict(_MODELS["BG95"], cgmm="BG96", cgmr="BG96MAR02A07M1G", off_max_ms=0)
-_ALIASES = {
-    "SIM7080": "SIM7080G",
-    "SIM7000": "SIM7000G",
-    "A7670E": "A7670",
-    "A7670G": "A7670",
-    "A7670SA": "A7670",
-    "BG95-M3": "BG95",
+# LTE Cat 1 / Cat 1 bis (docs/modem.md, "Models"): rows in the same table, sources at each value.
+# A7680C: the A76XX dialect of A7670 (A76XX Series AT Command Manual V1.11); its hardware design
+# was not found with the search tool, so the power-key windows are A7670's.
+_MODELS["A7680C"] = dict(_MODELS["A7670"], cgmm="A7680C", cgmr="+CGMR: A7680C_TEST")  # test identity
+_MODELS["EC200U"] = {
+    "vendor": "quectel",
+    "cgmm": "EC200U",  # Quectel ATI/AT+CGMM: "Quectel" / "EC200U" / "Revision: ..."
+    "cgmr": "EC200UCNAAR02A01M08",  # test identity
+    "boot_ms": 5000,
+    # Quectel LTE Standard convention (EC25 Hardware Design): PWRKEY low >= 500 ms on, >= 650 ms
+    # off; the EC200U Hardware Design was not found, docs/modem.md marks these unverified
+    "on_min_ms": 500,
+    "off_min_ms": 650,
+    "off_max_ms": 0,
+    "down_ms": 2000,
+    # Quectel boot URCs (EC25&EC21 AT Commands Manual: RDY, +CFUN: 1, +CPIN: READY, +QIND: SMS
+    # DONE / PB DONE)
+    "boot_urcs": ("RDY", "+CFUN: 1", "+CPIN: READY", "+QIND: SMS DONE", "+QIND: PB DONE"),
+    "down_urc": "POWERED DOWN",
+    "ccid": "AT+QCCID",
+    "ip_quotes": True,
+    "cpsi_tenths": False,
+    # +QENG <SINR> of the LTE Standard modules has no documented scale: the sim prints its dB value
+    # there, and the firmware reports the field as sinr_raw
+    "qeng_lte": True,
 }
+
+
+def _row_name(model):
+    # The model's row name from the firmware's one model table (mobiot_fw.cell.models: names and
+    # aliases, the table vboard's scenario check and `modem decode --model` use too)
+    from mobiot_fw.cell import models
+
+    return models.row(model)[0] or model
 
 # 3GPP TS 27.007 §10.1.22 (+CEREG) <stat>
 _STAT_NOT = 0
@@ -246,6 +272,31 @@ _GNSS_DEFAULT = {
 }
 
 
+class _ResetLine:
+    """Pin-like RESET input of the module, asserted at level `active` (LilyGO T-A7670 drives it
+    through a transistor: MODEM_RESET_LEVEL HIGH). Released after being asserted, the module
+    restarts as from power-on, hung or not. The pulse width is not checked."""
+
+    def __init__(self, sim, active=1):
+        self._sim = sim
+        self._active = active
+        self._level = 1 - active
+
+    def value(self, v=None):
+        if v is None:
+            return self._level
+        v = 1 if v else 0
+        if v != self._level:
+            self._level = v
+            if v != self._active and self._sim.state != "off":
+                self._sim.resets += 1
+                self._sim._power_on(self._sim.now_s())
+        return None
+
+    def __call__(self, v=None):
+        return self.value(v)
+
+
 class _Key:
     """Pin-like power key. Level `active` means the module's PWRKEY is pulled low (boards
     drive it through an NPN, so a high GPIO presses the key); the sim measures pulse widths."""
@@ -293,7 +344,7 @@ class _Rng:
 
 class ModemSim:
     def __init__(self, model, scenario=None, seed=0, clock=None):
-        model = _ALIASES.get(model, model) or "SIM7080G"
+        model = _row_name(model or "SIM7080G")
         if model not in _MODELS:
             raise ValueError("unknown modem model: %s" % model)
         self.model = model
@@ -322,6 +373,8 @@ class ModemSim:
         self._fw.on_write = self.start  # a powered modem boots even if nobody presses the key
         self._acc = bytearray()
         self.pwrkey = _Key(self)
+        self.reset_line = _ResetLine(self)
+        self.resets = 0
         self.events = list(cfg.get("events") or ())
         self.responses = cfg.get("responses") or {}
         self._resp_n = {}
@@ -844,7 +897,13 @@ def _h_cpsi(sim, rest, line):
     rsrp = sim._rsrp()
     rsrq = sim._rsrq()
     rssi = sim._rssi(rsrp)
-    sinr = int(round(sim._sinr()))
+    if sim.m["cpsi_tenths"]:
+        # A76XX manual: no scale for <RSSNR>; the sim prints its SINR in dB there
+        sinr = int(round(sim._sinr()))
+    else:
+        # SIM7000 / SIM7080 manuals: SINR = 2 * <RSSNR> - 20 (-20..30 dB), so RSSNR 0..25
+        sinr = int(round((sim._sinr() + 20) / 2))
+        sinr = 0 if sinr < 0 else 25 if sinr > 25 else sinr
     if sim.m["cpsi_tenths"]:
         q, p, r = int(round(rsrq * 10)), int(round(rsrp * 10)), int(round(rssi * 10))
     else:
@@ -880,9 +939,12 @@ def _h_qeng(sim, rest, line):
             '+QENG: "servingcell","NOCONN","NBIoT","FDD",%d,%s,%X,%d,%d,%d,%X,%d,%d,%d,%d,%d'
             % (c["mcc"], c["mnc"], c["cell"], c["pci"], c["earfcn"], c["band"], c["tac"], p, q, r, s, srx)
         )
+    # LTE Standard modules (EC200U; EC25&EC21 AT Commands Manual, AT+QENG LTE) name the RAT "LTE"
+    # in the same layout (field line: tests/data/modem_logs/field/ec200t-3ginfo-lite-43.log)
+    mode = "LTE" if sim.m.get("qeng_lte") else "eMTC"
     return _ok(
-        '+QENG: "servingcell","NOCONN","eMTC","FDD",%d,%s,%X,%d,%d,%d,5,5,%X,%d,%d,%d,%d,%d'
-        % (c["mcc"], c["mnc"], c["cell"], c["pci"], c["earfcn"], c["band"], c["tac"], p, q, r, s, srx)
+        '+QENG: "servingcell","NOCONN","%s","FDD",%d,%s,%X,%d,%d,%d,5,5,%X,%d,%d,%d,%d,%d'
+        % (mode, c["mcc"], c["mnc"], c["cell"], c["pci"], c["earfcn"], c["band"], c["tac"], p, q, r, s, srx)
     )
 
 

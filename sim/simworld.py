@@ -16,6 +16,7 @@ reset_cause = 1
 state_dir = ""
 _devices = {}  # ("i2c", id) / ("uart", id) / ("adc", pin) / ("ow", pin) -> fake
 _started_ms = 0
+clock = None  # ticks_ms for the modem simulator (bench/fw_boards.py: virtual time); None: real
 
 
 def setup(sdir, cause):
@@ -95,7 +96,7 @@ def _build(kind, key):
         mcfg = dict(scenario.get("modem") or {})
         mcfg.setdefault("model", _cfg("modem").get("model", "SIM7080G"))
         mcfg.setdefault("imei", info.get("device_id"))
-        sim = modem_sim.ModemSim(mcfg.get("model"), {"modem": mcfg}, seed())
+        sim = modem_sim.ModemSim(mcfg.get("model"), {"modem": mcfg}, seed(), clock=clock)
         _devices[("modem", key)] = sim
         return sim.uart()
     return None

@@ -2,11 +2,15 @@
 
 The same helpers take a real board's port (pytest --port): `mpremote()` and `SerialWatch`
 do not care whether the port is a pseudo-terminal or /dev/ttyUSB0.
+
+No helper depends on how fast the machine is: each waits for a condition, and its deadline
+(WAIT_S) is one that only a real failure reaches, even on 2 loaded cores.
 """
 
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -17,6 +21,7 @@ import serial
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+WAIT_S = 180  # the deadline of a wait for a board: a hang, never a slow machine, reaches it
 
 
 class VBoards:
@@ -27,11 +32,22 @@ class VBoards:
         self.log = open(self.state_dir.parent / f"{self.state_dir.name}.vboard.log", "ab")
         cmd = [sys.executable, "-m", "mobiot", "vboard", "--count", str(count), "--state-dir",
                str(self.state_dir), "--baud", str(baud), *args]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.log, cwd=str(ROOT))
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.log, cwd=str(ROOT), bufsize=0)
         self.boards: list[tuple[str, str]] = []
         assert self.proc.stdout is not None
+        # vboard compiles and seeds every board before it prints them: slow on a loaded
+        # machine, but a start that never ends must fail, not hang the suite
+        deadline = time.monotonic() + WAIT_S * count
+        fd, out = self.proc.stdout.fileno(), b""
         for _ in range(count):
-            line = self.proc.stdout.readline().decode().split()
+            while b"\n" not in out:
+                left = deadline - time.monotonic()
+                chunk = os.read(fd, 4096) if left > 0 and select.select([fd], [], [], left)[0] else b""
+                if not chunk:
+                    break
+                out += chunk
+            raw, _, out = out.partition(b"\n")
+            line = raw.decode().split()
             if len(line) != 2:
                 self.stop()
                 raise RuntimeError(f"vboard did not start: {line!r}; log: {self.log_text()[-2000:]}")
@@ -67,10 +83,21 @@ class VBoards:
         self.stop()
 
 
-def mpremote(port: str, *args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
-    """Run the real mpremote CLI against a port."""
+def mpremote(port: str, *args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess:
+    """Run the real mpremote CLI against a port.
+
+    mpremote gives a board 10 s to enter the raw REPL (transport_serial.enter_raw_repl); a
+    virtual board still booting on a loaded machine can take longer, and then nothing has run
+    yet: that one error is retried until WAIT_S."""
     cmd = [str(BIN / "mpremote"), "connect", port, *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        if proc.returncode == 0 or "could not enter raw repl" not in proc.stdout + proc.stderr:
+            break
+        if time.monotonic() > deadline:
+            break
+        time.sleep(1)
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
     return proc
@@ -83,7 +110,7 @@ class SerialWatch:
         self.ser = serial.serial_for_url(port, baudrate=baud, timeout=0.05)
         self.seen = bytearray()
 
-    def read_until(self, marker: bytes, timeout: float = 20) -> bytes:
+    def read_until(self, marker: bytes, timeout: float = WAIT_S) -> bytes:
         deadline = time.monotonic() + timeout
         while marker not in self.seen:
             if time.monotonic() > deadline:
@@ -107,7 +134,7 @@ class SerialWatch:
         self.close()
 
 
-def restart_firmware(port: str, timeout: float = 30) -> None:
+def restart_firmware(port: str, timeout: float = WAIT_S) -> None:
     """Leave the board running its firmware, whatever state a previous tool left it in
     (mpremote leaves it at the REPL): Ctrl-C, friendly REPL, Ctrl-D soft reset, which runs
     boot.py and main.py (ports/esp32/main.c), then wait for the firmware's hello frame."""

@@ -16,6 +16,7 @@ import asyncio
 from micropython import const
 
 from mobiot_fw import VERSION as FW_VERSION
+from mobiot_fw import manifest
 # Imported here, not in Terminal(): loaded before the config and the queue exist, the modules
 # fragment the heap less (make bench: 4 KB less heap needed).
 from mobiot_fw.clock import Clock
@@ -33,7 +34,7 @@ _EV_MAX = const(4)  # config errors reported per boot: a broken file must not fl
 class Terminal:
     """The parts of a terminal, connected. Nothing here but construction."""
 
-    def __init__(self, plat, cfg, board, out=None, qroot="/q", cfg_path="config.json", wdt=None):
+    def __init__(self, plat, cfg, board, out=None, qroot="/q", cfg_path="config.json", wdt=None, at_clock=None):
         self.plat, self.cfg, self.board = plat, cfg, board
         qc = cfg["queue"]
         self.q = Queue(qroot, max_records=qc["max_records"], max_bytes=qc["max_bytes"])
@@ -44,7 +45,7 @@ class Terminal:
         if board.get("modem") and cfg["modem"]["enabled"]:
             from mobiot_fw.cell.lifecycle import ModemPart
 
-            self.modem = ModemPart(plat, board, cfg, ob, self.sensors, self.pmu, sup.beater("modem"))
+            self.modem = ModemPart(plat, board, cfg, ob, self.sensors, self.pmu, sup.beater("modem"), at_clock)
         self.cfg_path = cfg_path
         self._commands = None
         self.session = Session(ob, cfg["link"], (ob.device, FW_VERSION, board.get("name", cfg.get("board", "?"))),
@@ -138,7 +139,7 @@ def main():
     t = Terminal(plat, cfg, board, wdt=wdt)
     reset = plat.reset_cause()
     ev = t.outbox.event
-    ev("boot", ("reset", reset), ("fw", FW_VERSION))
+    ev("boot", ("reset", reset), ("fw", FW_VERSION), ("fwid", manifest.fwid()))
     crash.report(ev, reset)
     for msg in errors[:_EV_MAX]:
         ev("config_fallback", ("reason", msg[:120]))

@@ -2,8 +2,10 @@
 # Runs on MicroPython (the board reads /config.json at boot) and on CPython (host tools
 # validate a config before they provision it), so it imports nothing board-specific.
 #
-# A bad value never stops the terminal: it falls back to the default for that key and the
-# error (one line naming the key) is reported in a config_fallback event.
+# The one config rule (here, at provisioning and for config changes sent down by the uplink):
+# a config that fails as a whole (fatal(): not an object, a section that is not an object) is
+# refused and the last good one stays in force; within a valid config a malformed key falls
+# back to its default and the error (one line naming the key) goes in a config_fallback event.
 
 # (path, type, default, lo, hi): the schema in one table. Types: "int", "num", "bool", "str".
 # Dict-valued sections (sensors, modem.psm, modem.edrx) are checked by their own rows.
@@ -75,6 +77,21 @@ def defaults():
     return cfg
 
 
+# Objects by shape: a config whose section is not an object fails as a whole.
+_SECTIONS = ("sleep", "link", "queue", "modem", "modem.psm", "modem.edrx", "sensors")
+
+
+def fatal(raw):
+    """Why `raw` fails as a whole (one line), or None when it is a config to validate."""
+    if not isinstance(raw, dict):
+        return "must be a JSON object"
+    for s in _SECTIONS:
+        v, present = _get(raw, s)
+        if present and not isinstance(v, dict):
+            return "%s must be an object" % s
+    return None
+
+
 def validate(raw, where="config.json"):
     """Return (config, errors): every key of the schema present, bad values replaced by the
     default, each error a one-line message naming the key."""
@@ -135,7 +152,38 @@ def load(path="config.json"):
         return defaults(), ["%s: missing; using defaults" % path]
     except ValueError as e:
         return defaults(), ["%s: not valid JSON (%s); using defaults" % (path, e)]
+    why = fatal(raw)
+    if why:
+        return defaults(), ["%s: %s; using defaults" % (path, why)]
     return validate(raw, path)
+
+
+def replace(new_cfg, fname="config.json"):
+    """Put a whole new config in force (the MQTT uplink calls this for a config sent down;
+    `new_cfg` is a dict or JSON text). One rule: a config failing as a whole raises
+    ValueError("<why>") and leaves the file, the last good config, as it was; otherwise it is
+    written atomically (config.json.new, then rename) and (config, errors) is returned, each
+    error a key that fell back to its default, for config_fallback events."""
+    import json
+
+    if isinstance(new_cfg, bytes):
+        new_cfg = new_cfg.decode()
+    if isinstance(new_cfg, str):
+        try:
+            new_cfg = json.loads(new_cfg)
+        except ValueError as e:
+            raise ValueError("not valid JSON (%s)" % e)
+    why = fatal(new_cfg)
+    if why:
+        raise ValueError(why)
+    cfg, errors = validate(new_cfg, fname)
+    tmp = fname + ".new"
+    with open(tmp, "w") as f:
+        json.dump(new_cfg, f)
+    import os
+
+    os.rename(tmp, fname)
+    return cfg, errors
 
 
 def save_key(key, value, fname="config.json"):

@@ -19,10 +19,11 @@
 # 7/0/2-3 are kB) the note column of docs/records.md says so; the value in our record keeps the
 # SenML unit given here.
 
-# Fields, under a line naming their kind: "name unit type [dec] [lwm2m]", unit "-" for none.
+# TABLE (records_api.py parses it too): fields, under a line naming their kind:
+# "name unit type [dec] [lwm2m]", unit "-" for none.
 # Types: "num" (JSON number, rounded to dec decimals at the record; dec is one digit and only num
 # rows have it), "int" (JSON integer), "str" (JSON string), "bool" (JSON true/false).
-_FIELDS = """\
+TABLE = """\
 reading
 temp Cel num 2 3303/0/5700
 hum %RH num 1 3304/0/5700
@@ -46,9 +47,11 @@ fw - str 3/0/3
 connectivity
 rat - str 4/0/0
 rssi dBm int 4/0/2
+ber - int
 rsrp dBm num 1
 rsrq dB num 1 4/0/3
 sinr dB num 1 4/0/11
+sinr_raw - int
 band - int
 earfcn - int
 pci - int
@@ -91,21 +94,21 @@ def decimals(name):
     best = -1  # offset of the best row so far
     blen = 0  # length of its name
     p = 0
-    while p < len(_FIELDS):
-        e = _FIELDS.find("\n", p)
-        k = _FIELDS.find(" ", p, e) - p  # length of the row name; < 0 on a kind line
+    while p < len(TABLE):
+        e = TABLE.find("\n", p)
+        k = TABLE.find(" ", p, e) - p  # length of the row name; < 0 on a kind line
         if blen < k <= n and (k == n or name[n - k - 1] == "_"):
             j = k - 1
-            while j >= 0 and _FIELDS[p + j] == name[n - k + j]:
+            while j >= 0 and TABLE[p + j] == name[n - k + j]:
                 j -= 1
             if j < 0:
                 best = p
                 blen = k
         p = e + 1
     if best >= 0:
-        p = _FIELDS.find(" ", best + blen + 1) + 1  # the type column
-        if _FIELDS.startswith("num ", p):
-            return ord(_FIELDS[p + 4]) - 48
+        p = TABLE.find(" ", best + blen + 1) + 1  # the type column
+        if TABLE.startswith("num ", p):
+            return ord(TABLE[p + 4]) - 48
     return 4
 
 

@@ -3,7 +3,7 @@
 # records.py; the board never imports this module (its firmware only calls records.decimals()),
 # so nothing here is paid for in the board's heap. Reach it as mobiot_fw.records.<name>: records'
 # module __getattr__ forwards here.
-from mobiot_fw.records import _FIELDS, decimals
+from mobiot_fw.records import TABLE, decimals
 
 KINDS = ("reading", "connectivity", "event", "status")
 
@@ -16,7 +16,7 @@ def _fields():
     # (name, kind, unit or "", type, decimals or None, lwm2m path or "") per row of the text
     out = []
     kind = ""
-    for line in _FIELDS.splitlines():
+    for line in TABLE.splitlines():
         c = line.split()
         if len(c) == 1:  # a kind heading
             kind = c[0]
@@ -37,7 +37,7 @@ _BY_NAME = {r[0]: r for r in FIELDS}
 # Row: (event name, ((field, type), ...)). Fields are all optional except where docs/records.md
 # says otherwise. The board writes events but never looks them up, so they live here only.
 EVENTS = (
-    ("boot", (("reset", "str"), ("fw", "str"))),
+    ("boot", (("reset", "str"), ("fw", "str"), ("fwid", "str"))),
     ("sensor_error", (("sensor", "str"), ("err", "str"), ("errno", "int"))),
     ("sensor_recovered", (("sensor", "str"), ("after_s", "num"))),
     ("modem_error", (("err", "str"), ("at", "str"), ("errno", "int"))),

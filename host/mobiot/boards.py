@@ -12,11 +12,12 @@ import click
 
 from .errors import MobiotError
 from .flash import fetch_image, image_entry, load_board, lock_path
-from .upy import BOARDS_DIR
 
 
 def board_names() -> list[str]:
-    return sorted(p.stem for p in BOARDS_DIR.glob("*.json"))
+    from .boarddef import names
+
+    return names()
 
 
 def summary(board: dict) -> dict:

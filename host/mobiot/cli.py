@@ -15,6 +15,7 @@ import click
 from .errors import MobiotError
 
 COMMANDS = {
+    "board": ("mobiot.board:board", "Board definitions: list, show (device form), check."),
     "vboard": ("mobiot.vboard:vboard", "Run virtual boards behind pseudo-terminals."),
     "collect": ("mobiot.collect:collect", "Collect records from boards into SQLite."),
     "monitor": ("mobiot.monitor:monitor", "Serial console: a board's frames decoded and its log lines."),
@@ -24,7 +25,8 @@ COMMANDS = {
     "demo": ("mobiot.demo:demo", "Four virtual boards (one driving) into the collector, with the dashboard."),
     "flash": ("mobiot.flash:flash", "Flash MicroPython onto a board (esptool), then provision it."),
     "boards": ("mobiot.boards:boards", "The supported boards (mobiot boards show NAME)."),
-    "provision": ("mobiot.provision:provision", "Put firmware, config and secrets on a board [not available yet]."),
+    "provision": ("mobiot.provision:provision", "Put firmware, config and secrets on a board or a fleet."),
+    "config": ("mobiot.config_cmd:config", "Per-device config: a commented template, a check."),
 }
 
 

@@ -27,7 +27,7 @@ LOG_PANE_LINES = 8
 
 REGISTERED = ("home", "roaming")
 # Events that are a firmware error or a notable change, as counted in the "events" column.
-ERROR_EVENTS = ("modem_error", "sensor_error", "queue_drop", "queue_corrupt", "config_fallback", "crash")
+ERROR_EVENTS = ("modem_error", "sensor_error", "queue_drop", "queue_corrupt", "config_fallback", "crash", "safe_mode")
 
 
 def reg_label(reg: str | None, no_sim: bool) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 import click
 
 from .errors import MobiotError
-from .upy import REPO
+from .upy import data_dir
 
 SCENARIOS = ["strong-ltem.json", "weak-nbiot-roaming.json", "outages.json", "drive-test.json"]
 
@@ -38,7 +38,7 @@ def demo(duration: float | None, out_dir: str, no_dashboard: bool) -> int:
     if duration is None and not sys.stdin.isatty():
         duration = 60.0
     py = sys.executable
-    scen = [str(REPO / "docs" / "scenarios" / s) for s in SCENARIOS]
+    scen = [str(data_dir("scenarios") / s) for s in SCENARIOS]
     cmd = [py, "-m", "mobiot", "vboard", "--count", str(len(SCENARIOS)), "--state-dir", str(out / "boards")]
     for s in scen:
         cmd += ["--scenario", s]

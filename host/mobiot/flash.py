@@ -23,11 +23,11 @@ from pathlib import Path
 
 import click
 
-from . import espimage
+from . import boarddef, espimage
 from .errors import MobiotError
-from .upy import BOARDS_DIR, REPO
+from .upy import BOARDS_DIR
 
-LOCK_FILE = REPO / "boards" / "images.lock"
+LOCK_FILE = BOARDS_DIR / "images.lock"
 LOCK_HEADER = (
     "# SHA-256 of every MicroPython image mobiot flashes (docs/flashing.md, \"Lock file\").\n"
     "# Written only by `mobiot boards pin NAME`, which says so; `mobiot flash` refuses an image\n"
@@ -41,24 +41,8 @@ DOWNLOAD_TIMEOUT_S = 60
 
 # ---- board definitions ---------------------------------------------------------------------
 def load_board(name: str) -> dict:
-    """boards/<name>.json. A small local loader: the lead replaces it by mobiot.boarddef at merge."""
-    try:
-        from . import boarddef  # type: ignore[attr-defined]
-
-        loader = getattr(boarddef, "load_board", None) or getattr(boarddef, "load", None)
-        if loader is not None:
-            return loader(name)
-    except ImportError:
-        pass
-    path = BOARDS_DIR / f"{name}.json"
-    if not path.exists():
-        known = ", ".join(sorted(p.stem for p in BOARDS_DIR.glob("*.json")))
-        raise MobiotError(f"board {name!r}: no {path} (boards: {known})")
-    try:
-        board = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise MobiotError(f"{path}:{exc.lineno}: {exc.msg}") from exc
-    return board
+    """boards/<name>.json, checked (mobiot.boarddef)."""
+    return boarddef.load(name)
 
 
 def flash_facts(board: dict) -> tuple[str, int, int]:

@@ -49,6 +49,7 @@ EVENT_MARKS = {
     "sensor_error": ("d", "tab:purple", "sensor error"),
     "boot": ("|", "black", "reboot"),
     "crash": ("X", "tab:red", "crash"),
+    "safe_mode": ("s", "tab:red", "safe mode"),
 }
 MIN_MOVE_DEG = 1e-4  # ~10 m: a board that moved less has no coverage map
 

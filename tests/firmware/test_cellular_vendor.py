@@ -28,7 +28,7 @@ def test_cpsi_sim7080_nbiot_manual_example():
         "rsrq": -7,
         "rsrp": -115,
         "rssi": -110,
-        "sinr": 13,
+        "sinr": 2 * 13 - 20,  # SIM7080 manual AT+CPSI: SINR = 2 * <RSSNR> - 20
     }, v
 
 
@@ -36,7 +36,8 @@ def test_cpsi_sim7000_catm():
     line = "+CPSI: LTE CAT-M1,Online,310-410,0x4804,74777865,343,EUTRAN-BAND2,875,4,4,-13,-112,-82,14"
     v, e = c.parse_response("AT+CPSI?", [line], "SIM7000G")
     assert e == [] and v["rat"] == "LTE-M" and v["mnc"] == "410" and v["tac"] == 0x4804
-    assert v["band"] == 2 and v["rsrp"] == -112 and v["rsrq"] == -13 and v["rssi"] == -82 and v["sinr"] == 14
+    assert v["band"] == 2 and v["rsrp"] == -112 and v["rsrq"] == -13 and v["rssi"] == -82
+    assert v["sinr"] == 2 * 14 - 20  # SIM7000 manual AT+CPSI: SINR = 2 * <RSSNR> - 20
 
 
 def test_cpsi_a7670_tenths():
@@ -45,7 +46,7 @@ def test_cpsi_a7670_tenths():
     v, e = c.parse_response("AT+CPSI?", [line], "A7670E")
     assert e == [] and v["rat"] == "LTE" and v["band"] == 3
     assert close(v["rsrp"], -114.3) and close(v["rsrq"], -14.7) and close(v["rssi"], -76.4)
-    assert v["sinr"] == 11
+    assert v["sinr_raw"] == 11 and "sinr" not in v  # A76XX manual: no scale for <RSSNR>
 
 
 def test_cpsi_gsm_and_no_service():

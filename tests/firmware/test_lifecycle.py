@@ -67,6 +67,8 @@ class Plat:
     def pin_out(self, n, value=0):
         if n == 4:
             return self.sim.pwrkey
+        if n == 5:
+            return self.sim.reset_line
         self.pins[n] = Pin(value)
         return self.pins[n]
 
@@ -224,3 +226,32 @@ def test_modem_ri_wakes_the_report_loop():
                raw={"interval_s": 600, "modem": {"apn": "iot.test"}})
     rig2.run_for(200)
     assert rig2.plat.irqs == {} and rig2.part.reports == 1
+
+
+def _hang_rig(extra_modem):
+    sc = load("sim7080g")
+    sc["modem"]["events"] = [{"at_s": 120, "do": "hang"}]  # hangs for good: only a restart helps
+    board = {"modem": dict({"model": "SIM7080G", "uart": 1, "pwrkey": 4}, **extra_modem)}
+    rig = Rig(sc, board)
+    rig.run_for(400)
+    return rig
+
+
+def test_modem_reset_line_recovers_a_hung_modem_without_a_power_cycle():
+    # board file modem.reset / reset_ms: a hang is recovered through RESET, not PWRKEY
+    rig = _hang_rig({"reset": 5, "reset_ms": 300})
+    assert rig.sim.resets == 1 and rig.sim.power_cycles == 0, (rig.sim.resets, rig.sim.power_cycles)
+    assert [e["event"] for e in rig.out.events("modem_recovered")] == ["modem_recovered"]
+    assert rig.part.modem.reset_ms == 300
+    # without the line: the power key cycles the modem instead
+    rig2 = _hang_rig({})
+    assert rig2.sim.resets == 0 and rig2.sim.power_cycles == 1, (rig2.sim.resets, rig2.sim.power_cycles)
+
+
+def test_modem_power_en_switches_the_supply_on():
+    # board file modem.power_en: that GPIO driven high before the modem is used
+    for pin in (12, 13):
+        rig = _hang_rig({"power_en": pin})
+        assert rig.plat.pins[pin].levels == [1], rig.plat.pins
+        assert rig.part.power_en is rig.plat.pins[pin]
+    assert _hang_rig({}).plat.pins == {}

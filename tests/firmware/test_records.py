@@ -106,7 +106,7 @@ def test_prefix_resolution():
 
 
 def test_events():
-    assert records.event("boot")[1] == (("reset", "str"), ("fw", "str"))
+    assert records.event("boot")[1] == (("reset", "str"), ("fw", "str"), ("fwid", "str"))
     assert records.event("queue_drop") is not None
     assert records.event("nope") is None
 

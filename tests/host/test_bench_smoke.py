@@ -22,3 +22,28 @@ def test_firmware_bench_runs_and_reports_its_figures():
                 "firmware_heap_growth_1000_to_end_bytes", "firmware_import_bytes_modem_board_total"):
         assert isinstance(res.get(key), (int, float)), (key, res)
     assert res["firmware_records_written"] >= 300
+    # a heap figure for every board definition, each with its modem reporting
+    from mobiot import boarddef
+
+    for stem in boarddef.names():
+        name = stem.replace("-", "_")
+        assert f"firmware_board_{name}_error" not in res, res
+        assert res[f"firmware_board_{name}_heap_peak_bytes"] > 0, (name, res)
+        assert res[f"firmware_board_{name}_modem_reports"] >= 4, (name, res)
+
+
+def test_board_file_bench_reports_each_board_and_the_device_form_is_smaller():
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import run
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    from mobiot import boarddef
+
+    res = run.board_files()
+    assert "board_heap_error" not in res, res
+    for name in boarddef.names():
+        dev, full = res[f"board_heap_bytes_{name}"], res[f"board_heap_full_bytes_{name}"]
+        assert 0 < dev <= full, (name, dev, full)
+    s3 = "lilygo-t-sim7080g-s3"
+    assert res[f"board_heap_bytes_{s3}"] * 2 < res[f"board_heap_full_bytes_{s3}"], res

@@ -9,7 +9,7 @@ import pytest
 import serial
 
 from mobiot.codec import Decoder, encode_acks, encode_command
-from vbhelp import VBoards, restart_firmware
+from vbhelp import WAIT_S, VBoards, restart_firmware
 
 
 class Host:
@@ -25,6 +25,15 @@ class Host:
 
     def send(self, verb: str, args: str = "") -> None:
         self.ser.write(encode_command(verb, args))
+
+    def attach(self, timeout: float = WAIT_S) -> None:
+        """Say hello until the board answers that it is held: a board that is still booting
+        (its UART not up yet) loses what the host sends, as a real one does."""
+        deadline = time.monotonic() + timeout
+        while not any(h.get("hold") for h in self.hellos):
+            assert time.monotonic() < deadline, f"no held hello within {timeout} s: {self.hellos}"
+            self.send("hello")
+            self.poll(1, until=lambda h: any(x.get("hold") for x in h.hellos))
 
     def poll(self, seconds: float, ack: bool = True, until=None) -> None:
         deadline = time.monotonic() + seconds
@@ -73,9 +82,10 @@ def test_records_stream_and_are_acked(board):
     port, board_name = board
     host = Host(port)
     try:
-        host.send("hello")
+        host.attach()
         host.send("interval", "1")
-        host.poll(40, until=lambda h: len(h.records) >= 12 and any(p["kind"] == "status" for p in h.records.values()))
+        host.poll(WAIT_S, until=lambda h: len(h.records) >= 12
+                  and any(p["kind"] == "status" for p in h.records.values()))
         assert host.hellos and host.hellos[-1]["proto"] == 1 and host.hellos[-1]["hold"] is True
         if isinstance(board_name, str):  # a real board: it must run the definition we were told
             assert host.hellos[-1]["board"] == board_name
@@ -86,19 +96,19 @@ def test_records_stream_and_are_acked(board):
         dev = {p["device"] for p in host.records.values()}
         assert len(dev) == 1
         if board_name is None:  # the virtual board's NMEA receiver: position and UTC time
-            host.poll(30, until=lambda h: any("lat" in p["values"] for p in h.records.values()))
+            host.poll(WAIT_S, until=lambda h: any("lat" in p["values"] for p in h.records.values()))
             fix = [p for p in host.records.values() if "lat" in p["values"]][-1]
             assert 47 < fix["values"]["lat"] < 49 and 10 < fix["values"]["lon"] < 13, fix
             assert fix["clock"] == "utc" and abs(fix["t"] - time.time()) < 120, fix
         # Acked records leave the board's queue: ask for a status and see a small depth.
         host.poll(3)
         host.send("status")
-        host.poll(10, until=lambda h: sum(1 for p in h.records.values() if p["kind"] == "status") >= 2)
+        host.poll(WAIT_S, until=lambda h: sum(1 for p in h.records.values() if p["kind"] == "status") >= 2)
         last = max((p for p in host.records.values() if p["kind"] == "status"), key=lambda p: p["seq"])
         assert last["values"]["qdepth"] <= 8, last
         # A bad checksum is answered, and changes nothing.
         host.ser.write(b"!ack 1-999*00\r\n")
-        host.poll(3, until=lambda h: any(r.get("err") == "checksum" for r in h.replies))
+        host.poll(WAIT_S, until=lambda h: any(r.get("err") == "checksum" for r in h.replies))
         assert any(r.get("err") == "checksum" for r in host.replies)
     finally:
         host.send("interval", "5")
@@ -111,16 +121,17 @@ def test_unacked_records_survive_kill9_and_are_delivered_once(tmp_path):
         port, did = vb.boards[0]
         host = Host(port)
         try:
+            # The board announces itself when its firmware is up; only then does it hear us.
+            host.poll(WAIT_S, ack=False, until=lambda h: bool(h.hellos))
             host.send("interval", "1")
             # Watch without acking: records pile up in the board's flash queue.
-            host.poll(12, ack=False)
+            host.poll(WAIT_S, ack=False, until=lambda h: len(h.records) >= 6)
             before = dict(host.records)
             assert len(before) >= 6
             vb.kill_board()
-            host.poll(4, ack=False, until=lambda h: bool(h.hellos))
             # After the power-on reset, a host attaches and takes everything that is queued.
-            host.send("hello")
-            host.poll(40, until=lambda h: h.hellos and h.hellos[-1]["boot"] >= 2
+            host.attach()
+            host.poll(WAIT_S, until=lambda h: h.hellos and h.hellos[-1]["boot"] >= 2
                       and len([p for p in h.records.values() if p["boot"] >= 2]) >= 4
                       and set(before) <= set(h.records))
             assert set(before) <= set(host.records), sorted(set(before) - set(host.records))

@@ -83,7 +83,8 @@ def test_sim7080g(capsys):
     cpsi = by_command(objs, "AT+CPSI?")["values"]
     assert cpsi["rat"] == "NB-IoT" and cpsi["band"] == 5 and cpsi["earfcn"] == 2506
     assert (cpsi["mcc"], cpsi["mnc"], cpsi["tac"], cpsi["pci"]) == (460, "11", 0x5AE1, 82)
-    assert (cpsi["rsrq"], cpsi["rsrp"], cpsi["rssi"], cpsi["sinr"]) == (-7, -115, -110, 13)
+    # SIM7080 manual AT+CPSI: SINR = 2 * <RSSNR> - 20 (manual example RSSNR 13)
+    assert (cpsi["rsrq"], cpsi["rsrp"], cpsi["rssi"], cpsi["sinr"]) == (-7, -115, -110, 2 * 13 - 20)
     assert by_command(objs, "AT+CNSMOD?")["values"] == {"rat": "NB-IoT"}
     act = by_command(objs, "AT+CNACT=0,1")
     assert act["urcs"][0]["values"] == {"cid": 0, "active": True}
@@ -131,8 +132,9 @@ def test_a7670e_timestamped_log(capsys):
     assert cpsi["rsrp"] == pytest.approx(-114.3) and cpsi["rsrq"] == pytest.approx(-14.7)
     assert cpsi["rssi"] == pytest.approx(-76.4) and cpsi["rat"] == "LTE" and cpsi["band"] == 3
     assert by_command(objs, "AT+CNSMOD?")["values"] == {"rat": "LTE"}  # A76XX: 8 = LTE
-    reg = by_command(objs, "AT+CREG?;+CGREG?")["values"]
-    assert reg == {"reg": "home", "lac": 0xC3, "cell": 0x10, "rat": "LTE"}
+    # a compound line: one object per answer
+    for part in ("AT+CREG?", "AT+CGREG?"):
+        assert by_command(objs, part)["values"] == {"reg": "home", "lac": 0xC3, "cell": 0x10, "rat": "LTE"}
     assert by_command(objs, "AT+CGPADDR=1")["values"] == {"ip": "10.64.12.7"}
     # CESQ rsrq 20 -> -20 + 20/2 = -10 dB, rsrp 50 -> -141 + 50 = -91 dBm
     assert by_command(objs, "AT+CESQ")["values"] == {"rsrq": -10.0, "rsrp": -91}
@@ -184,7 +186,9 @@ def test_model_option_changes_vendor_decoding(tmp_path, capsys):
         'AT+QENG="servingcell"\n+QENG: "servingcell","NOCONN","eMTC","FDD",262,01,1A2D001,'
         "33,6290,20,3,3,D5A1,-101,-9,-80,160,20\nOK\n"
     )
-    assert run(capsys, str(log))[0]["values"]["sinr"] == 160
+    # no model in the log: a Quectel LTE line whose <SINR> scale is unknown is reported raw
+    assert run(capsys, str(log))[0]["values"]["sinr_raw"] == 160
+    assert run(capsys, "--model", "BG95", str(log))[0]["values"]["sinr"] == 160  # BG95: dB
     # BG96 reports SINR in 1/5 dB: 160 / 5 - 20 = 12 dB
     assert run(capsys, "--model", "BG96", str(log))[0]["values"]["sinr"] == pytest.approx(12.0)
 
@@ -192,7 +196,7 @@ def test_model_option_changes_vendor_decoding(tmp_path, capsys):
 def test_stdin_and_truncated_log(monkeypatch, capsys):
     monkeypatch.setattr("sys.stdin", io.StringIO("AT+CSQ\r\n+CSQ: 31,0\r\n"))
     objs = run(capsys, "-")
-    assert objs[0]["values"] == {"rssi": -51}
+    assert objs[0]["values"] == {"rssi": -51, "ber": 0}  # <ber> 0: RXQUAL 0 (TS 45.008 8.2.4)
     assert objs[0]["error"] is None and any("no final result" in e for e in objs[0]["errors"])
 
 
@@ -217,3 +221,188 @@ def test_runs_in_micropython_not_cpython(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("MICROPYTHON", str(tmp_path / "missing"))
     rc = main(["modem", "decode", str(LOGS / "bg95.log")])
     assert rc == 1 and "MICROPYTHON" in capsys.readouterr().err
+
+
+# --- field logs (tests/data/modem_logs/field/SOURCES.md cites each) ----------------------------
+
+FIELD = LOGS / "field"
+
+
+def test_field_compound_line_one_object_per_answer(capsys):
+    # botletics SIM7000-LTE-Shield issue 129: six read commands on one line, one final OK
+    objs = run(capsys, "--model", "SIM7000G", str(FIELD / "sim7000-botletics-129.log"))
+    first = [o["command"] for o in objs[:6]]
+    assert first == ["AT+CNMP?", "AT+CFUN?", "AT+CREG?", "AT+CMNB?", "AT+COPS?", "AT+CPSI?"], objs
+    assert objs[2]["values"] == {"reg": "roaming", "lac": 0xE2D1, "cell": 0x22DE, "rat": "GSM"}
+    assert objs[4]["values"] == {"mcc": 262, "mnc": "03", "rat": "GSM"}  # numeric +COPS
+    assert objs[5]["values"]["rssi"] == -88 and objs[5]["values"]["cell"] == 8926
+    assert all(o["errors"] == [] for o in objs), objs
+    # the +COPS=? test answer that follows is not decoded
+    assert objs[6]["command"] == "AT+COPS=?" and objs[6]["values"] == {}
+
+
+def test_field_set_and_read_parts_and_answers_out_of_order(capsys):
+    for name in ("dw5811e-3ginfo-lite-37.log", "ec200a-3ginfo-lite-135.log"):
+        objs = run(capsys, str(FIELD / name))
+        cmds = [o["command"] for o in objs]
+        assert cmds == ["AT+CPIN?", "AT+CSQ", "AT+COPS?", "AT+COPS?", "AT+CREG?"], (name, cmds)
+        assert "oper" in objs[2]["values"] and "mcc" in objs[3]["values"], objs
+        assert objs[4]["values"]["reg"] == "home" and objs[4]["values"]["rat"] == "LTE"
+        assert objs[4]["urcs"] == [], objs  # the +CREG read answer is not taken for a URC
+
+
+def test_field_arduino_serial_monitor_log(capsys):
+    # LilyGO-T-SIM7000G issue 145: Arduino IDE timestamps and "->", echoes, blank lines
+    objs = run(capsys, str(FIELD / "sim7000g-lilygo-t-sim7000g-145.log"))
+    cmds = [o["command"] for o in objs]
+    assert cmds[:3] == ["AT", "ATE0", "AT+CMEE=0"] and cmds[-1] == "AT+CMNB=2", cmds
+    assert by_command(objs, "AT+GMM")["values"] == {"model": "SIMCOM_SIM7000G"}
+    assert by_command(objs, "ATI")["values"] == {"model": "SIM7000G", "modem_fw": "R1529"}
+    assert all(o["errors"] == [] and o["urcs"] == [] for o in objs), objs
+
+
+def test_field_zephyr_modem_chat_logs(capsys):
+    # Zephyr modem_cellular: "sending: <command>", matched lines logged with their arguments
+    # space-separated ("+CEREG:  1 1" is "+CEREG: 1,1"), other log lines ignored
+    objs = run(capsys, str(FIELD / "bg9x-zephyr-98812.log"))
+    assert [(o["command"], o["values"]) for o in objs] == [
+        ("AT+CEREG?", {"reg": "home"}),
+        ("AT+CGREG?", {"reg": "home"}),
+    ], objs
+    objs = run(capsys, str(FIELD / "sara-r4-zephyr-81678.log"))
+    assert [o["command"] for o in objs[1:]] == ["ATE0", "AT+CFUN=4", "AT+CMEE=1"], objs
+    assert all(o["errors"] == [] for o in objs), objs
+    objs = run(capsys, str(FIELD / "bg95-zephyr-88686.log"))
+    assert [(o["command"], o["values"], o["errors"]) for o in objs] == [("AT+CSQ", {}, [])], objs
+
+
+def test_field_a7670_logs(capsys):
+    # LilyGo-Modem-Series issue 294: AT+SIMCOMATI is ATI's answer; lower-case commands; the
+    # post leaves out most OKs
+    objs = run(capsys, str(FIELD / "a7670e-lilygo-modem-series-294.log"))
+    assert [u["name"] for u in objs[0]["urcs"]] == ["ATREADY", "CPIN", "CGEV"]
+    assert by_command(objs, "at+cgdcont?")["values"] == {"apn": "online.telia.se.mnc001.mcc240.gprs"}
+    assert by_command(objs, "AT+CGPADDR=1")["values"] == {"ip": "10.35.123.95"}
+    assert by_command(objs, "AT+SIMCOMATI")["values"] == {
+        "model": "A7670E-LNXY-UBL",
+        "modem_fw": "23110B01A7670M4A_CUS_UBIA_91530228",
+        "imei": "862771076563850",
+    }
+    assert by_command(objs, "at+netopen")["error"] == "ERROR"
+    # issue 332: verbose +CME ERROR results, STK URCs, the SIM coming up after two tries
+    objs = run(capsys, str(FIELD / "a7670-lilygo-modem-series-332.log"))
+    pins = [o for o in objs if o["command"] == "AT+CPIN?"]
+    assert [o["error"] for o in pins] == ["CME 13 (SIM failure)"] * 2
+    assert [u["name"] for u in pins[1]["urcs"]] == ["MSTK", "CPIN", "MSTK", "MSTK", "SMS DONE"]
+    assert pins[1]["urcs"][1]["values"] == {"state": "READY"}
+
+
+def test_field_sim7000_sinr_from_rssnr(capsys):
+    objs = run(capsys, str(FIELD / "sim7000g-lilygo-t-sim7000g-16.log"), "--model", "SIM7000G")
+    v = objs[0]["values"]
+    # SIM7000 AT Command Manual, AT+CPSI: SINR = 2 * <RSSNR> - 20, RSSNR 10 -> 0 dB
+    assert v["sinr"] == 2 * 10 - 20 and v["rat"] == "LTE-M"
+
+
+def test_field_generic_5g_and_umts_act(capsys):
+    objs = run(capsys, str(FIELD / "fm150-3ginfo-lite-pr32.log"))
+    assert {o["values"].get("rat") for o in objs if o["command"] in ("AT+COPS?", "AT+CREG?")} == {"EN-DC"}
+    objs = run(capsys, "--model", "generic", str(FIELD / "umts-gammu-150.log"))
+    assert objs[0]["values"]["rat"] == "UMTS"
+
+
+def test_field_csq_ber_from_mbed_traces(capsys):
+    # Mbed OS traces: the UART bytes with <cr>/<ln> spelled out, one character per line or whole
+    # answers; +CSQ: 25,0 -> -113 + 2 x 25 dBm, <ber> 0
+    objs = run(capsys, str(FIELD / "ec21-mbed-os-11192.log"))
+    assert [o["command"] for o in objs] == ["AT+CSQ", "AT+CEREG?"], objs
+    assert objs[0]["values"] == {"rssi": -63, "ber": 0} and objs[0]["errors"] == []
+    assert objs[1]["values"] == {"reg": "unknown"}
+    objs = run(capsys, str(FIELD / "ec21-mbed-os-12412.log"))
+    assert [o["command"] for o in objs] == ["AT+CSQ", "AT+CEREG?", "AT+CGREG?", "AT+COPS?"], objs
+    assert objs[0]["values"] == {"rssi": -53} and objs[1]["values"] == {"reg": "not_registered"}
+    assert all(o["errors"] == [] and o["urcs"] == [] for o in objs), objs
+
+
+def test_every_field_log_decodes_without_parser_errors(capsys):
+    # errors allowed: only the missing final result codes the posts did not show
+    for path in sorted(FIELD.glob("*.log")):
+        for obj in run(capsys, str(path)):
+            bad = [e for e in obj["errors"] if "no final result" not in e]
+            assert bad == [], (path.name, obj)
+
+
+# --- models: generic, detection, unknown -------------------------------------------------------
+
+
+def test_generic_model_and_fallback(tmp_path, capsys):
+    log = tmp_path / "g.log"
+    log.write_text('AT+COPS?\n+COPS: 0,0,"Op",8\nOK\n')
+    # TS 27.007 7.3: AcT 8 = EC-GSM-IoT for a generic modem, with --model generic or no model
+    assert run(capsys, "--model", "generic", str(log))[0]["values"]["rat"] == "EC-GSM-IoT"
+    assert run(capsys, str(log))[0]["values"]["rat"] == "EC-GSM-IoT"
+    # Quectel BG95 uses 8 for eMTC: detected from ATI in the log, or given
+    log.write_text('ATI\nQuectel\nBG95-M3\nRevision: BG95M3LAR02A03\nOK\nAT+COPS?\n+COPS: 0,0,"Op",8\nOK\n')
+    assert run(capsys, str(log))[1]["values"]["rat"] == "LTE-M"
+    log.write_text('AT+COPS?\n+COPS: 0,0,"Op",8\nOK\n')
+    assert run(capsys, "--model", "BG95-M3", str(log))[0]["values"]["rat"] == "LTE-M"
+
+
+def test_unknown_model_is_an_error_listing_models(tmp_path, capsys):
+    log = tmp_path / "m.log"
+    log.write_text("AT\nOK\n")
+    rc = main(["modem", "decode", "--model", "FOO123", str(log)])
+    err = capsys.readouterr().err
+    assert rc != 0 and err.count("\n") == 1 and "FOO123" in err, err
+    for name in ("SIM7080G", "SIM7000G", "A7670", "A7670E", "BG95", "BG95-M3", "BG96", "A7680C", "EC200U", "generic"):
+        assert name in err, (name, err)
+
+
+def test_cat1_models_accepted(tmp_path, capsys):
+    log = tmp_path / "m.log"
+    # cnblogs "learning at commad AT+CPSI" (SIM7600-family answer, A76XX layout and tenths)
+    cpsi = "+CPSI: LTE,Online,460-00,0x5140,86233862,50,EUTRAN-BAND38,37900,5,5,-70,-848,-578,17"
+    log.write_text("AT+CPSI?\n" + cpsi + "\nOK\n")
+    v = run(capsys, "--model", "A7680C", str(log))[0]["values"]
+    assert v["rat"] == "LTE" and v["sinr_raw"] == 17 and "sinr" not in v
+    assert v["rsrp"] == pytest.approx(-84.8) and v["band"] == 38
+
+
+def test_binary_file_is_an_error(tmp_path, capsys):
+    blob = tmp_path / "fw.bin"
+    blob.write_bytes(bytes(range(256)) * 4)
+    rc = main(["modem", "decode", str(blob)])
+    err = capsys.readouterr().err
+    assert rc != 0 and err.count("\n") == 1 and "fw.bin" in err and "binary" in err, err
+
+
+def test_platformio_time_filter_and_data_prompt(tmp_path, capsys):
+    # PlatformIO monitor's time filter prefixes "hh:mm:ss.mmm > " to every line; a bare "> " is
+    # the modem's data prompt (AT+CMGS), whose text is not an answer
+    log = tmp_path / "pio.log"
+    log.write_text('10:52:47.125 > AT+CSQ\n10:52:47.130 > +CSQ: 20,3\n10:52:47.131 > \n10:52:47.132 > OK\n'
+                   'AT+CMGS="+4912345"\n> hello\n+CMGS: 42\nOK\n')
+    objs = run(capsys, str(log))
+    assert objs[0] == {"command": "AT+CSQ", "values": {"rssi": -73, "ber": 3}, "urcs": [], "error": None, "errors": []}
+    assert objs[1]["command"] == 'AT+CMGS="+4912345"' and objs[1]["errors"] == [], objs
+
+
+def test_uart_noise_at_power_up_is_not_a_binary_file(tmp_path, capsys):
+    # a real capture often starts with a byte or two of noise as the modem powers up
+    log = tmp_path / "boot.log"
+    log.write_bytes(b"\x00\xff\r\nRDY\r\n\x00AT+CSQ\r\n+CSQ: 20,99\r\nOK\r\n")
+    objs = run(capsys, str(log))
+    assert [u["name"] for u in objs[0]["urcs"]] == ["RDY"]
+    assert objs[1]["command"] == "AT+CSQ" and objs[1]["values"] == {"rssi": -73}
+
+
+def test_no_at_traffic_is_an_error(tmp_path, capsys):
+    for text in ("", "hello world\nthis is a shopping list\n"):
+        log = tmp_path / "empty.log"
+        log.write_text(text)
+        rc = main(["modem", "decode", str(log)])
+        err = capsys.readouterr().err
+        assert rc != 0 and "no AT traffic" in err and str(log) in err, err
+    rc = main(["modem", "decode", "/dev/null"])
+    err = capsys.readouterr().err
+    assert rc != 0 and "no AT traffic" in err and "not found" not in err, err

@@ -243,7 +243,7 @@ def test_watchdog_resets_a_wedged_board(vb, tmp_path):
     with SerialWatch(port) as s:
         mpremote(port, "reset")
         s.read_until(b"STUCK-START 2")  # after machine.reset(): HARD_RESET
-        s.read_until(b"rst:0x7 (TG0WDT_SYS_RESET)", timeout=10)
+        s.read_until(b"rst:0x7 (TG0WDT_SYS_RESET)")
         s.read_until(b"STUCK-START 3")  # machine.WDT_RESET
 
 

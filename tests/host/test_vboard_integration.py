@@ -5,15 +5,71 @@ kill -9 (power-on reset) mid-stream."""
 from __future__ import annotations
 
 import json
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from test_link import Host
-from vbhelp import ROOT, VBoards
+from vbhelp import ROOT, WAIT_S, VBoards
 
 SCEN = ROOT / "docs" / "scenarios"
+
+
+def _rows(db: Path) -> list[tuple]:
+    """(device, seq, boot) of what a running collector has committed so far (read-only)."""
+    try:
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=WAIT_S)
+    except sqlite3.OperationalError:  # not created yet
+        return []
+    try:
+        return con.execute("SELECT device, seq, boot FROM records ORDER BY device, seq").fetchall()
+    except sqlite3.OperationalError:  # no table yet
+        return []
+    finally:
+        con.close()
+
+
+def _wait_rows(db: Path, proc: subprocess.Popen, what: str, cond) -> list[tuple]:
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        rows = _rows(db)
+        if cond(rows):
+            return rows
+        assert proc.poll() is None, f"collector ended while waiting for {what}: {_log(db)}"
+        assert time.monotonic() < deadline, f"{what}: not within {WAIT_S} s; rows {rows[-20:]}"
+        time.sleep(0.2)
+
+
+def _complete(seqs: list[int], n: int) -> bool:
+    return len(seqs) >= n and seqs == list(range(1, len(seqs) + 1))
+
+
+def _collector(db: Path, *ports: str, baud: int | None = None) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "mobiot", "collect", "--no-dashboard", "--json", "--db", str(db)]
+    for p in ports:
+        cmd += ["--port", p]
+    if baud:
+        cmd += ["--baud", str(baud)]
+    # its log goes to a file: a pipe nobody reads while the test waits could fill and stall it
+    log = open(db.with_suffix(".collect.log"), "ab")
+    try:
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, cwd=str(ROOT))
+    finally:
+        log.close()
+
+
+def _log(db: Path) -> str:
+    return db.with_suffix(".collect.log").read_text(errors="replace")[-2000:]
+
+
+def _stop(proc: subprocess.Popen, db: Path) -> bytes:
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=WAIT_S)
+    assert proc.returncode == 0, _log(db)
+    return out
 
 
 def test_connectivity_records_show_the_scenario(tmp_path):
@@ -21,14 +77,14 @@ def test_connectivity_records_show_the_scenario(tmp_path):
     with VBoards(tmp_path / "conn", 1, "--scenario", str(SCEN / "weak-nbiot-roaming.json")) as vb:
         host = Host(vb.boards[0][0])
         try:
-            host.send("hello")
+            host.attach()
             host.send("interval", "2")
 
             def full(h):
                 return any(p["kind"] == "connectivity" and p["values"].get("reg") == "roaming"
                            and "rsrp" in p["values"] for p in h.records.values())
 
-            host.poll(60, until=full)
+            host.poll(WAIT_S, until=full)
         finally:
             host.send("bye")
             host.close()
@@ -52,17 +108,19 @@ def test_collect_two_boards_exactly_once_through_a_board_kill(tmp_path):
     with VBoards(tmp_path / "two", 2, "--scenario", str(SCEN / "strong-ltem.json"),
                  "--scenario", str(SCEN / "outages.json")) as vb:
         ports = [p for p, _ in vb.boards]
-        cmd = [sys.executable, "-m", "mobiot", "collect", "--no-dashboard", "--json", "--db", str(db),
-               "--duration", "30", "--port", ports[0], "--port", ports[1]]
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(ROOT))
-        import time
-
-        time.sleep(12)
-        vb.kill_board(1)  # a power-on reset in the middle of the stream
-        out, err = proc.communicate(timeout=90)
-        assert proc.returncode == 0, err.decode()
-    con = sqlite3.connect(db)
-    rows = con.execute("SELECT device, seq, boot FROM records ORDER BY device, seq").fetchall()
+        killed = vb.boards[1][1]
+        proc = _collector(db, *ports)
+        try:
+            # a power-on reset in the middle of the stream: once the board has delivered some
+            _wait_rows(db, proc, "3 records of the board to kill", lambda rows: sum(r[0] == killed for r in rows) >= 3)
+            vb.kill_board(1)
+            # records come live and from the queue, in any order: stop when 1..n are all there
+            _wait_rows(db, proc, "records 1..n (n >= 8) of each board and the killed one's next boot",
+                       lambda rows: len({r[2] for r in rows if r[0] == killed}) >= 2
+                       and all(_complete([r[1] for r in rows if r[0] == d], 8) for _, d in vb.boards))
+        finally:
+            out = _stop(proc, db)
+    rows = _rows(db)
     by_dev: dict[str, list[int]] = {}
     boots: dict[str, set[int]] = {}
     for dev, seq, boot in rows:
@@ -98,7 +156,7 @@ def test_real_board_paths_pmu_power_and_gnss_inside_the_modem(tmp_path):
                 return (any("lat" in v and "bat" in v for v in vals)
                         and any(v.get("reg") == "home" and "rsrp" in v for v in vals))
 
-            host.poll(90, ack=False, until=done)
+            host.poll(WAIT_S, ack=False, until=done)
         finally:
             host.close()
     readings = [p for p in host.records.values() if p["kind"] == "reading"]
@@ -110,9 +168,7 @@ def test_real_board_paths_pmu_power_and_gnss_inside_the_modem(tmp_path):
     conn = [p["values"] for p in host.records.values() if p["kind"] == "connectivity" and "rsrp" in p["values"]]
     assert conn and conn[-1]["model"] == "SIM7080G"
     # time came from GNSS (UTC, close to the host's clock), not uptime
-    import time as _t
-
-    assert readings[-1]["clock"] == "utc" and abs(readings[-1]["t"] - _t.time()) < 120
+    assert readings[-1]["clock"] == "utc" and abs(readings[-1]["t"] - time.time()) < 120
 
 
 def test_collector_at_the_wrong_baud_stores_nothing_then_recovers(tmp_path):
@@ -123,16 +179,21 @@ def test_collector_at_the_wrong_baud_stores_nothing_then_recovers(tmp_path):
         port, did = vb.boards[0]
         base = [sys.executable, "-m", "mobiot", "collect", "--no-dashboard", "--json", "--db", str(db),
                 "--port", port]
+        # a fixed listening window is right here: it checks that nothing is taken as data
         wrong = subprocess.run(base + ["--baud", "9600", "--duration", "12"], cwd=ROOT, capture_output=True,
-                               timeout=60)
+                               timeout=WAIT_S)
         # Nothing usable arrived: a loud one-line failure that suggests the baud, and no database.
         assert wrong.returncode == 1, wrong.stderr.decode()[-2000:]
         assert "wrong --baud 9600?" in wrong.stderr.decode().strip().splitlines()[-1]
         assert not db.exists()
-        right = subprocess.run(base + ["--duration", "15"], cwd=ROOT, capture_output=True, timeout=60)
-        assert right.returncode == 0, right.stderr.decode()[-2000:]
-    con = sqlite3.connect(db)
-    seqs = [s for (s,) in con.execute("SELECT seq FROM records WHERE device=? ORDER BY seq", (did,))]
+        right = _collector(db, port)
+        try:
+            # records come live and from the queue, in any order: wait until 1..n are all there
+            _wait_rows(db, right, "records 1..n (n >= 3) at the right speed",
+                       lambda rows: _complete([r[1] for r in rows], 3))
+        finally:
+            _stop(right, db)
+    seqs = [seq for dev, seq, _ in _rows(db) if dev == did]
     # everything the board made while the host listened at the wrong speed was kept on its
     # flash and delivered once the host could read it
     assert seqs and seqs == list(range(1, len(seqs) + 1)), seqs

@@ -62,6 +62,11 @@ async def power_on(m):
         m._event("modem_dead", "no answer and no power key")
         return False
     await _press(m, int(m._get("on_ms")))
+    return await _await_boot(m, "power key")
+
+
+async def _await_boot(m, what):
+    """Probe a module that was just started (power key or reset line) until it answers."""
     m.at.reset()
     deadline = int(m._get("boot_ms"))
     waited = 0
@@ -72,8 +77,25 @@ async def power_on(m):
             return True
         waited += _elapsed(m.at, t0) + 250
         await asyncio.sleep_ms(250)
-    m._event("power_on_failed", "no answer %d ms after power key" % deadline)
+    m._event("power_on_failed", "no answer %d ms after %s" % (deadline, what))
     return False
+
+
+async def hard_reset(m):
+    """Restart the module through its RESET line (board file modem.reset, asserted at
+    modem.reset_active for modem.reset_ms: docs/boards.md). Quicker than a power-key cycle and
+    it works on a module so hung that it ignores PWRKEY. True when it answers again."""
+    r = m.reset
+    r.value(m.reset_active)
+    try:
+        await asyncio.sleep_ms(m.reset_ms)
+    finally:
+        r.value(1 - m.reset_active)
+    m.reg = None
+    m.needs_attach = True
+    m._ids = None
+    m.rat_now = None
+    return await _await_boot(m, "reset")
 
 
 async def _after_boot(m):
@@ -96,6 +118,7 @@ async def power_off(m):
     m.reg = None
     m.needs_attach = True
     m._ids = None
+    m.rat_now = None  # a new power-on may camp on another RAT
     if await _probe(m, 1):
         m._event("power_off_failed", m.model)
         return False
@@ -108,12 +131,18 @@ async def recover(m):
     try:
         n = m.at.timeouts_in_row
         m._event("modem_hung", "%d timeouts in a row" % n)
-        if m.pwrkey is None:
+        if m.reset is not None:
+            ok = await hard_reset(m)
+            if not ok and m.pwrkey is not None:
+                await power_off(m)
+                ok = await power_on(m)
+        elif m.pwrkey is None:
             m.at.timeouts_in_row = 0
             m._event("recovery_failed", "no power key")
             return False
-        await power_off(m)
-        ok = await power_on(m)
+        else:
+            await power_off(m)
+            ok = await power_on(m)
         m.recoveries += 1
         m.needs_attach = True
         m._event("modem_recovered" if ok else "recovery_failed", "recoveries=%d" % m.recoveries)

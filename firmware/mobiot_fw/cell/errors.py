@@ -87,6 +87,20 @@ def text(tag, code):
     return t[i : t.find("\n", i)]
 
 
+def _code(tag, words):
+    # the code whose text is `words` (any case), or None
+    t = _CME if tag == "CME" else _CMS
+    w = words.strip().lower()
+    i = t.lower().find(" " + w + "\n")
+    if not w or i < 0:
+        return None
+    j = t.rfind("\n", 0, i) + 1
+    try:
+        return int(t[j:i])
+    except ValueError:
+        return None
+
+
 def final_error(line):
     """'+CME ERROR: 10' -> 'CME 10 (SIM not inserted)'; 'ERROR' -> 'ERROR'; other error finals
     (NO CARRIER, SEND FAIL, ...) -> the line itself; None if the line is not an error final."""
@@ -99,7 +113,11 @@ def final_error(line):
             try:
                 code = int(arg)
             except ValueError:
-                return "%s %s" % (tag, arg) if arg else tag
+                # verbose form (+CMEE=2, "+CME ERROR: SIM failure"): the same text as the
+                # numeric code's, so it is shown as that code
+                code = _code(tag, arg)
+                if code is None:
+                    return "%s %s" % (tag, arg) if arg else tag
             t = text(tag, code)
             return "%s %d (%s)" % (tag, code, t) if t else "%s %d" % (tag, code)
     return s

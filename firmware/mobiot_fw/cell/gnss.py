@@ -52,6 +52,7 @@ import asyncio
 
 from micropython import const
 
+from mobiot_fw import once
 from mobiot_fw.cell.at import AtError, AtTimeout
 from mobiot_fw.drivers.nmea import days_from_civil, parse_date, parse_latlon, parse_time
 
@@ -215,14 +216,6 @@ MODELS = {
     "BG95": {"on": ("AT+QGPS=1",), "off": ("AT+QGPSEND",), "read": "AT+QGPSLOC=2", "exclusive": False},
 }
 MODELS["BG96"] = MODELS["BG95"]
-_ALIASES = {
-    "SIM7080": "SIM7080G",
-    "SIM7000": "SIM7000G",
-    "A7670E": "A7670",
-    "A7670G": "A7670",
-    "A7670SA": "A7670",
-    "BG95-M3": "BG95",
-}
 
 
 def _prefix(cmd):
@@ -243,7 +236,7 @@ class ModemGnss:
     NAMES = ("lat", "lon", "alt", "spd", "sats", "fix")
 
     def __init__(self, at, model, on_at=None, read_at=None, exclusive=None, stale_ms=_STALE_MS):
-        model = _ALIASES.get(model, model)
+        model = once("mobiot_fw.cell.models").canonical(model) or model  # the one alias table
         if model not in MODELS:
             raise ValueError("no modem GNSS for %s" % model)
         m = MODELS[model]

@@ -70,6 +70,13 @@ def ATI(s, vals, errs, model, idx):
         CGSN(s[5:].strip(), vals, errs, model, "")
     elif idx == 1 and "model" not in vals and ":" not in s:
         vals["model"] = s
+    elif idx == 0 and ":" not in s and s.count(" ") == 1:
+        # SIMCom SIM7000/SIM800 ATI: one line "<model> R<revision>" ("SIM7000G R1529", field log
+        # tests/data/modem_logs/field/sim7000g-lilygo-t-sim7000g-145.log)
+        m, r = s.split(" ")
+        if len(r) > 1 and r[0] == "R" and r[1].isdigit():
+            vals["model"] = m
+            vals["modem_fw"] = r
 
 
 # The same answers under their other names: V.250 +GSN/+GMR/+GMM, the ICCID commands of each

@@ -11,10 +11,10 @@
 import asyncio
 from micropython import const
 
+from mobiot_fw import once
+
 _POWER_RETRY_S = const(30)
 _SIM_RETRY_S = const(60)
-_PMU_RETRY_S = const(60)
-_RAIL_OFF_MS = const(200)
 _GNSS_FIX_S = const(90)
 # After a denied or timed-out attach: the modem's NAS retries by itself (TS 24.301 §5.5.1.2.6,
 # T3411 10 s); configuring it again at once would only keep the AT port busy.
@@ -37,9 +37,10 @@ class ModemPart:
         self.conn = {}  # latest connectivity values
         self.reports = 0
         self.ri = None  # set by the modem's RI line (URC or data waiting): wakes the report loop
+        self.power_en = None  # the modem's supply switch (board file modem.power_en), held on
 
     # -- what the driver tells us ------------------------------------------------------------
-    def _modem_event(self, name, detail):
+    def on_modem_event(self, name, detail):
         if name == "modem_recovered":
             self.out.event("modem_recovered", ("tries", self.modem.recoveries if self.modem else 0))
         else:
@@ -47,7 +48,7 @@ class ModemPart:
         if name in ("modem_recovered", "recovery_failed") and self.mgnss is not None:
             self.mgnss.reset()  # power-cycled: the receiver starts cold
 
-    def _on_reg(self, reg, values):
+    def on_reg(self, reg, values):
         # A connectivity record on every registration change, with what the URC carried
         # merged over the last full report.
         conn = self.conn
@@ -64,61 +65,16 @@ class ModemPart:
         if self.conn:
             self.out.emit("connectivity", self.conn)
 
-    # -- set-up ------------------------------------------------------------------------------
-    async def _power_rails(self, gnss):
-        pc = self.mc.get("pmu")
-        while pc:
-            # The modem's supply is a PMU rail (LilyGO T-SIM7080G-S3: AXP2101 DC3, GNSS antenna
-            # on BLDO2; MinimalModemGPSExample.ino). After a cold boot LilyGO cycles the rail
-            # off for 200 ms so the module starts from a clean power-on.
-            try:
-                pmu = self.pmu()
-                if self.plat.reset_cause() == "power_on":
-                    pmu.disable(pc["modem_rail"])
-                    await asyncio.sleep_ms(_RAIL_OFF_MS)
-                pmu.power_modem(pc, gnss=gnss)
-                return
-            except OSError as e:
-                self.out.event("modem_error", ("err", "pmu"), ("at", str(e)[:40]))
-                await asyncio.sleep(_PMU_RETRY_S)
-
-    def _make(self, gnss):
-        from .at import At
-        from .modem import Modem
-
-        mc, mcfg, plat = self.mc, self.cfg["modem"], self.plat
-        at = At(plat.uart("modem"), clock=self.at_clock).start()
-        if gnss:
-            from .gnss import ModemGnss
-
-            g = self.gcfg
-            self.mgnss = ModemGnss(at, mc["model"], on_at=g.get("on_at"), read_at=g.get("at"),
-                                   exclusive=g.get("exclusive"),
-                                   stale_ms=(3 * self.cfg["interval_s"] + 300) * 1000)
-            self.sensors.use_modem_gnss(self.mgnss)
-        active = mc.get("pwrkey_active", 1)
-        pk = plat.pin_out(mc["pwrkey"], 1 - active) if "pwrkey" in mc else None
-        # DTR low keeps the modem awake; Modem.sleep() raises it between reports (docs/boards.md)
-        dtr = plat.pin_out(mc["dtr"], 0) if "dtr" in mc else None
-        if "ri" in mc:
-            # RI pulses low when the modem has a URC or data for the host (SIM7080 Hardware
-            # Design "RI behaviour"; BG95 Hardware Design "RI"): from a pin interrupt, so a
-            # ThreadSafeFlag, the asyncio primitive that may be set there.
-            self.ri = asyncio.ThreadSafeFlag()
-            plat.pin_in(mc["ri"], self.ri.set)
-        psm = mcfg["psm"]
-        edrx = mcfg["edrx"]["cycle_s"]
-        self.modem = Modem(at, mc["model"], pwrkey=pk, apn=mcfg["apn"],
-                           psm=(psm["t3412_s"], psm["t3324_s"]) if psm["t3412_s"] else None,
-                           edrx=edrx or None, on_event=self._modem_event, on_reg=self._on_reg,
-                           pwrkey_active=active, dtr=dtr)
-        return self.modem
-
     # -- the task ----------------------------------------------------------------------------
     async def run(self):
         gnss = self.gcfg.get("source") == "modem" and self.sensors.wants("gnss")
-        await self._power_rails(gnss)
-        m = self._make(gnss)
+        # power rails, AT engine, driver, GNSS reader, DTR / RI pins: once per boot, so that
+        # code is imported for it and dropped again (cell/bringup.py)
+        bu = once("mobiot_fw.cell.bringup")
+        await bu.power_rails(self, gnss)
+        m, self.mgnss, self.ri = bu.make(self, gnss)
+        self.modem = m
+        del bu
         mcfg = self.cfg["modem"]
         while True:
             self.beat()
@@ -129,7 +85,9 @@ class ModemPart:
                 await asyncio.sleep(_SIM_RETRY_S)
                 continue
             if m.needs_attach or not m.registered():
-                await m.nitz_on()
+                ctl = once("mobiot_fw.cell.ctl")
+                await ctl.nitz_on(m)
+                del ctl
                 if not await m.attach(mcfg["attach_timeout_s"]):
                     await asyncio.sleep(_ATTACH_RETRY_S)
                     continue
@@ -138,7 +96,9 @@ class ModemPart:
 
     async def _network_time(self, m):
         """UTC from the network (NITZ through the modem's clock) until GNSS gives better."""
-        e = await m.network_utc()
+        ctl = once("mobiot_fw.cell.ctl")
+        e = await ctl.network_utc(m)
+        del ctl
         if e is not None:
             clock = self.out.clock
             up = clock.uptime_s()
@@ -164,9 +124,13 @@ class ModemPart:
                 elif every and self.reports % every == 0:
                     # SIM7080G: GNSS and LTE share the RF path (LilyGO T-SIM7080G README,
                     # Tips 1): radio off, take a fix, radio on, attach again.
-                    await m.set_radio(False)
+                    ctl = once("mobiot_fw.cell.ctl")
+                    await ctl.set_radio(m, False)
+                    del ctl
                     await mg.acquire(_GNSS_FIX_S)
-                    await m.set_radio(True)
+                    ctl = once("mobiot_fw.cell.ctl")
+                    await ctl.set_radio(m, True)
+                    del ctl
                     return
             await m.sleep()
             await self._wait(self.cfg["interval_s"])

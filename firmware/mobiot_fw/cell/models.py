@@ -47,6 +47,22 @@
 #   sleeps, DTR low wakes the UART, usable ~50 ms later). Quectel AT+QSCLK=1 (BG95 AT Commands
 #   Manual "AT+QSCLK"; BG95 Hardware Design "Sleep mode": MAIN_DTR high allows sleep, low wakes).
 # BG96: as BG95 (BG95&BG96 Compatible Design), power-off pulse 800 ms (§4.3.2: >= 650 ms).
+# A7680C (LTE Cat 1, SIMCom A76XX platform): A76XX Series AT Command Manual V1.11 (2023-12-07),
+#   the same commands as A7670 (AT+CNMP, AT+CPSI?, AT+CICCID, AT+CGPADDR, AT+CGACT), so the row is
+#   A7670's. Its own hardware design was not found with the search tool: the A7670 Series
+#   Hardware Design times (Ton >= 50 ms, Toff >= 2.5 s) are used until a board confirms them.
+# EC200U (LTE Cat 1 bis, Quectel LTE Standard dialect): EC200U command list (Quectel EC200U AT
+#   Commands Manual, as listed by CSDN "EC200U AT指令": AT+QCFG="nwscanmode", AT+QNWINFO,
+#   AT+QCCID); EC200U&EG915U Series TCP/IP Application Note V1.1 (2021-08-17):
+#   AT+QICSGP=<contextID>,<context_type>,<APN>, AT+QIACT=<contextID>; AT+QENG="servingcell" LTE
+#   layout of the EC25&EC21 AT Commands Manual V1.3 (field lines of EC200T/EC200A confirm it).
+#   nwscanmode 0 automatic, 1 GSM only, 3 LTE only (EC25&EC21 manual, AT+QCFG="nwscanmode").
+#   Power key: the EC200U Hardware Design was not found; PWRKEY low >= 500 ms on and >= 650 ms
+#   off is the Quectel LTE Standard convention (EC25 Hardware Design); 600 ms / 3 s are used
+#   (600 < 650: a press while the module boots must not read as a power-off; docs/modem.md
+#   lists these as unverified). Cat 1: no PSM timers to report (AT+CEREG=2).
+#   nitz (the network-time key the main loop reads from each row): AT+CTZU=1, "automatic time
+#   zone update" in the EC200U command list.
 _T = """
 =SIM7080G SIM7080
 on_ms 1100
@@ -127,6 +143,25 @@ rdp AT+CEDRXRDP
 =BG96
 off_ms 800
 like BG95
+=A7680C
+like A7670
+=EC200U EC200U-CN EC200U-EU
+on_ms 600
+off_ms 3000
+boot_ms 15000
+off_wait_ms 6000
+down_urc POWERED DOWN
+rat LTE AT+QCFG="nwscanmode",3,1
+rat GSM AT+QCFG="nwscanmode",1,1
+rat auto AT+QCFG="nwscanmode",0,1
+apn AT+CGDCONT=1,"IP","{apn}"
+apn AT+QICSGP=1,1,"{apn}"
+act AT+QIACT=1
+signal AT+QENG="servingcell"
+ip AT+CGPADDR=1
+ccid AT+QCCID
+cereg 2
+nitz AT+CTZU=1
 """
 
 
@@ -152,6 +187,12 @@ def row(name):
     return model, lines
 
 
+def canonical(name):
+    """The model name for a model name or alias (the one alias table: the "=" lines above), or
+    None. The GNSS reader and the modem simulator ask here too."""
+    return _block(name)[0] if name else None
+
+
 def names():
     """Every model name (aliases not included)."""
     out = []
@@ -159,5 +200,17 @@ def names():
     while p >= 0:
         e = _T.find("\n", p + 1)
         out.append(_T[p + 2 : e].split()[0])
+        p = _T.find("\n=", e)
+    return out
+
+
+def table():
+    """[(model name, [aliases])] for every row, in table order (the host's --model choices)."""
+    out = []
+    p = _T.find("\n=")
+    while p >= 0:
+        e = _T.find("\n", p + 1)
+        words = _T[p + 2 : e].split()
+        out.append((words[0], words[1:]))
         p = _T.find("\n=", e)
     return out

@@ -26,6 +26,10 @@ from mobiot_fw.cell.at import AtError, AtTimeout
 
 _CMD_MS = const(5000)  # ordinary commands (V.250 modems answer in < 1 s; margin for busy)
 _HANG_LIMIT = const(3)
+# RESET held this long when the board file gives no modem.reset_ms: LilyGO's T-A7670 example
+# (LilyGo-Modem-Series-MicroPython examples/ATdebug/ATdebug.py: reset, time.sleep(2.6)), the
+# only supported board with a RESET line.
+_RESET_MS = const(2600)
 _WAKE_MS = const(100)  # DTR low -> UART usable: ~50 ms in the SIMCom / Quectel hardware designs
 
 # commands every model answers (TS 27.007). Requested PSM/eDRX first, then what the network
@@ -59,6 +63,9 @@ class Modem:
         pwrkey_active=1,
         hang_limit=_HANG_LIMIT,
         dtr=None,
+        reset=None,
+        reset_active=1,
+        reset_ms=_RESET_MS,
     ):
         name, self._row = once("mobiot_fw.cell.models").row(model)
         if name is None:
@@ -76,6 +83,9 @@ class Modem:
         self.on_reg = on_reg  # called (reg, values) when registration changes
         self.hang_limit = hang_limit
         self.dtr = dtr  # DTR output (low: awake), None when the board has no DTR line
+        self.reset = reset  # RESET line (Pin-like), None when the board has none
+        self.reset_active = reset_active
+        self.reset_ms = reset_ms
         self.asleep = False
         self._sleep_ok = None  # the model's sleep command took (None: not tried since power-on)
         self.reg = None
@@ -86,6 +96,7 @@ class Modem:
         self.needs_attach = True
         self.last_error = None
         self._ids = None
+        self.rat_now = None  # RAT from the model's serving-cell command (_set_reg)
         self._recovering = False
         self._reg_ev = asyncio.Event()
         self._down_ev = asyncio.Event()
@@ -124,6 +135,14 @@ class Modem:
     def _set_reg(self, reg, values):
         if reg is None:
             return
+        # One board on one network reports one RAT, decided by the most specific source: the
+        # model's serving-cell command (+CPSI "LTE CAT-M1", +QENG "eMTC") names LTE-M or LTE
+        # (rat_now); a TS 27.007 <AcT> 7 (+CEREG/+COPS, and the registration URC behind the
+        # first record after each registration) only says E-UTRAN, so it takes that name. Any
+        # other RAT (NB-IoT, GSM) is a real change and stands.
+        r = values.get("rat")
+        if r != self.rat_now and r in ("LTE", "LTE-M") and self.rat_now in ("LTE", "LTE-M"):
+            values["rat"] = self.rat_now
         self.reg_values = values
         if reg != self.reg:
             old = self.reg
@@ -147,7 +166,7 @@ class Modem:
             # +CPIN: NOT INSERTED / NOT READY at boot or on removal (TS 27.007 §8.3)
             self._event("sim_missing", line)
         try:
-            r = cellular.parse_urc(line)
+            r = cellular.parse_urc(line, self.model)  # <AcT> as this model means it
         except Exception as e:  # parser bug on a strange line: report, keep going
             self._event("parse_error", "%s: %r" % (line, e))
             r = None
@@ -218,18 +237,6 @@ class Modem:
         the paging time window through the vendor command where the model has one."""
         return await once("mobiot_fw.cell.ctl").request_edrx(self, edrx_s, ptw_s, rat)
 
-    async def set_radio(self, on):
-        """Radio on (AT+CFUN=1) or off (AT+CFUN=0); the modem attaches again afterwards."""
-        return await once("mobiot_fw.cell.ctl").set_radio(self, on)
-
-    async def nitz_on(self):
-        """Let the modem take the network's time (NITZ), with the model's command."""
-        return await once("mobiot_fw.cell.ctl").nitz_on(self)
-
-    async def network_utc(self):
-        """The modem's clock as UTC epoch seconds (set from NITZ), or None."""
-        return await once("mobiot_fw.cell.ctl").network_utc(self)
-
     async def sleep(self):
         """Let the modem sleep until wake() (DTR high, after the model's sleep command took
         once per power-on). False when it cannot: no DTR line, or no such command."""
@@ -276,11 +283,14 @@ class Modem:
         vals: dict = {"model": self.model}
         ids = await self.identities()
         vals.update(ids)
-        cmds = _REPORT_HEAD.split("|") + self._all("rdp") + _REPORT_COMMON.split("|") + self._all("signal")
+        signal = self._all("signal")
+        cmds = _REPORT_HEAD.split("|") + self._all("rdp") + _REPORT_COMMON.split("|") + signal
         cmds += self._all("ip")
         for c in cmds:
             v = await self._query(c)
             if v:
+                if c in signal and "rat" in v:
+                    self.rat_now = v["rat"]  # the serving cell's own name for its RAT
                 vals.update(v)
         if "reg" in vals:
             self._set_reg(vals["reg"], vals)

@@ -67,10 +67,12 @@ _URC_NAMES = (
 # Prefixed lines that are the answer to their read command (AT+X?) and unsolicited otherwise.
 _READ_OR_URC = "|CEREG|CGREG|CREG|CNSMOD|CPSMSTATUS|CPIN|CFUN|"
 
-# Response prefixes that carry nothing for the records: accepted silently.
+# Response prefixes that carry nothing for the records: accepted silently. Also the SMS answers
+# of TS 27.005 (+CMGS <mr> 3.5.1, +CMGF 3.2.3, +CSCA 3.3.1, +CNMI 3.4.1, +CSMS 3.2.1) and
+# TS 27.007 +CSCS (5.5), +CPAS (8.1), +CBC (8.4), +CGMI (5.1), +CEER (6.10).
 _NO_RECORD = (
     "|CPIN|CFUN|CGATT|CMEE|CGACT|CSCON|CPSMSTATUS|CNMP|CMNB|CBANDCFG|QCFG|QPSMEXTCFG|CTZR|CTZU|CLTS"
-    "|CCLK|QLTS|CNCFG|QICSGP|"
+    "|CCLK|QLTS|CNCFG|QICSGP|QTEMP|CMGS|CMGF|CSCA|CNMI|CSMS|CSCS|CPAS|CBC|CGMI|CEER|"
 )
 
 # Where the parser of each response prefix lives (a function named like the prefix there).
@@ -78,9 +80,10 @@ _NO_RECORD = (
 _STD = "|CSQ|CESQ|COPS|CGPADDR|CGDCONT|CPSMS|CEDRXS|CEDRXRDP|"  # cell_3gpp
 _IDS = "|CGSN|GSN|CIMI|CCID|ICCID|QCCID|CGMR|GMR|CGMM|GMM|"  # cell_ids
 _SIMCOM = "|CPSI|CNACT|CNSMOD|CGNAPN|"  # cell_simcom
-_QUECTEL = "|QENG|QNWINFO|QCSQ|QIACT|QPSMS|"  # cell_quectel
-# Commands whose answer is a bare line (no "+NAME:" prefix): parsed by cell_ids.<command>.
-_BARE = "|CGSN|GSN|CIMI|CCID|CICCID|QCCID|ICCID|CGMR|GMR|QGMR|CGMM|GMM|"
+_QUECTEL = "|QENG|QNWINFO|QCSQ|QIACT|QPSMS|QSPN|"  # cell_quectel
+# Commands whose answer is a bare line (no "+NAME:" prefix): parsed by cell.ids.<command>
+# (also read by cell.compound).
+BARE = "|CGSN|GSN|CIMI|CCID|CICCID|QCCID|ICCID|CGMR|GMR|QGMR|CGMM|GMM|"
 
 _MAX_SHOW = const(60)  # characters of a bad line quoted in an error message
 
@@ -199,7 +202,7 @@ def is_cmd(s):
     return False
 
 
-def _cmd_names(command):
+def cmd_names(command):
     # "AT+CREG?;+CGREG?" -> (("CREG", "?"), ("CGREG", "?")); kinds: "?" read, "=?" test, "=" set,
     # "" execute. Basic commands: "ATI" -> ("I", ""), "AT+GSN" -> ("GSN", "").
     if not command:
@@ -234,14 +237,15 @@ def _cmd_names(command):
 
 def _kind(names, name):
     # The kind of `name` in the pending command, or None when the line does not answer it.
-    # AT+CICCID answers with "+ICCID:" (A76XX manual AT+CICCID).
-    for n, k in names:
-        if n == name:
-            return k
+    # AT+CICCID answers with "+ICCID:" (A76XX manual AT+CICCID). A compound line may hold the
+    # same command twice ("AT+CREG=2;+CREG?"): its read wins, for only the read has an answer
+    # of the read shape (V.250 5.2.1: one information response per command of the line).
     k = None
-    if name == "ICCID":
-        for n, ck in names:
-            if n == "CICCID":
+    for n, ck in names:
+        if n == name or (name == "ICCID" and n == "CICCID"):
+            if ck == "?":
+                return ck
+            if k is None:
                 k = ck
     return k
 
@@ -362,9 +366,12 @@ def band_from(text):
 
 
 def __getattr__(name):
-    # PEP 562: final_error (docs/modem.md) lives in cell_errors with its texts, edrx_s, ptw_s and
-    # the TS 27.007 answer parsers in cell_3gpp; the board's own code calls none of them directly
-    return getattr(_mod("mobiot_fw.cell.errors" if name == "final_error" else "mobiot_fw.cell.ts27007"), name)
+    # PEP 562: final_error (docs/modem.md) lives in cell.errors with its texts, RATS, edrx_s,
+    # ptw_s and the TS 27.007 answer parsers in cell.ts27007; the board's own code calls none of
+    # them directly
+    if name == "final_error":
+        return getattr(_mod("mobiot_fw.cell.errors"), name)
+    return getattr(_mod("mobiot_fw.cell.ts27007"), name)
 
 
 # --- public API -------------------------------------------------------------------------------
@@ -384,7 +391,7 @@ def classify(line, command):
         return ECHO
     name, body = head(s)
     if name is not None:
-        k = _kind(_cmd_names(command), name)
+        k = _kind(cmd_names(command), name)
         if _in(_READ_OR_URC, name):
             if k != "?":
                 return URC
@@ -404,10 +411,11 @@ def classify(line, command):
     return DATA
 
 
-def parse_urc(line):
+def parse_urc(line, model=None):
     """Decode an unsolicited line: (name, values) or None if it is not a known URC.
     Registration URCs give record values ({"reg", "tac"/"lac", "cell", "rat", t3324_s, t3412_s});
-    event URCs give {"event": text} (see docs/modem.md for each name)."""
+    event URCs give {"event": text} (see docs/modem.md for each name). `model` decodes <AcT>
+    as that model does (docs/modem.md, rat); None is a generic TS 27.007 modem."""
     s = line.strip()
     if _in(_URC_WORDS, s):
         return (s, {})
@@ -418,7 +426,7 @@ def parse_urc(line):
     errs = []
     try:
         if _is_reg(name):
-            _mod("mobiot_fw.cell.ts27007").reg(name, _reg_fields(name, body)[0], vals, errs, None)
+            _mod("mobiot_fw.cell.ts27007").reg(name, _reg_fields(name, body)[0], vals, errs, model)
         elif name == "CEDRXP" or name == "CSCON":
             _mod("mobiot_fw.cell.ts27007").urc(name, body, vals, errs)
         elif name == "CNSMOD" or name == "APP PDP":
@@ -444,13 +452,14 @@ def parse_response(command, lines, model=None):
     errors: one-line messages for garbled or unknown lines. Never raises."""
     vals = {}
     errs = []
-    names = _cmd_names(command)
+    names = cmd_names(command)
     bare = None  # the command whose answer may be a bare line (parser cell_ids.<bare>)
     for n, k in names:
-        if _in(_BARE, n):
+        if _in(BARE, n):
             bare = n
             break
-    is_ati = _kind(names, "I") == ""
+    # ATI, and SIMCom's AT+SIMCOMATI (A76XX manual: the same Manufacturer/Model/Revision/IMEI lines)
+    is_ati = _kind(names, "I") == "" or _kind(names, "SIMCOMATI") == ""
     ids = None  # cell_ids while this answer needs it
     idx = 0
     for line in lines:
@@ -497,3 +506,4 @@ def parse_response(command, lines, model=None):
     if _kind(names, "CEDRXS") == "?" and "edrx" not in vals:
         vals["edrx"] = False  # TS 27.007 7.40: no +CEDRXS line = eDRX not enabled for any AcT
     return vals, errs
+

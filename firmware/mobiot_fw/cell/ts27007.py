@@ -22,10 +22,18 @@ from mobiot_fw.cell.parse import (
 # has no normal service, so it is not_registered.
 _REG = "not_registered home searching denied unknown roaming home roaming not_registered home roaming"
 
-# TS 27.007 7.3 <AcT>: 0 GSM, 1 GSM Compact, 3 GSM w/EGPRS, 7 E-UTRAN, 9 E-UTRAN (NB-S1 mode).
-# 8 is EC-GSM-IoT in 27.007, but Quectel BG95/BG96 (+COPS/+CEREG <AcT>) use 8 for eMTC and no
-# module we support does EC-GSM-IoT, so 8 -> LTE-M. 2/4/5/6 (UTRAN) have no rat name ("-").
-_ACT_RAT = "GSM GSM - GSM - - - LTE LTE-M NB-IoT"
+# TS 27.007 7.3 <AcT> (also +CREG/+CGREG/+CEREG 7.2, 10.1.20, 10.1.22): 0 GSM, 1 GSM Compact,
+# 2 UTRAN, 3 GSM w/EGPRS, 4 UTRAN w/HSDPA, 5 UTRAN w/HSUPA, 6 UTRAN w/HSDPA and HSUPA,
+# 7 E-UTRAN, 8 EC-GSM-IoT (A/Gb mode), 9 E-UTRAN (NB-S1 mode), 10 E-UTRA connected to a 5GCN,
+# 11 NR connected to a 5GCN, 12 NG-RAN, 13 E-UTRA-NR dual connectivity. One rat name per radio
+# (docs/records.md): GSM/EGPRS are GSM, the UTRAN values UMTS; 10 LTE-5GC, 11 NR (standalone),
+# 12 NG-RAN (E-UTRA or NR, not said which), 13 EN-DC (NR non-standalone). The vendors' own
+# meanings of 7 and 8 are in _rat_act.
+_ACT_RAT = "GSM GSM UMTS GSM UMTS UMTS UMTS LTE EC-GSM-IoT NB-IoT LTE-5GC NR NG-RAN EN-DC"
+
+# Every rat value a parser gives, the vendors' too (docs/records.md, rat; tests/host/
+# test_rat_names.py keeps the two equal). Reached as mobiot_fw.cell.parse.RATS.
+RATS = "GSM UMTS EC-GSM-IoT LTE LTE-M NB-IoT LTE-5GC NR NG-RAN EN-DC"
 
 # TS 24.008 10.5.7.4a GPRS Timer 3, bits 8..6 of the octet: unit in seconds (index 7 =
 # deactivated). 000 10 min, 001 1 h, 010 10 h, 011 2 s, 100 30 s, 101 1 min, 110 320 h.
@@ -94,9 +102,14 @@ def ptw_s(act_type, bits):
 
 
 def _rat_act(act, model):
+    # Quectel BG95/BG77/BG600L and BG96 report eMTC as <AcT> 8 (BG95 and BG96 AT Commands
+    # Manuals, AT+COPS/AT+CEREG <AcT>: "8 eMTC"), not 27.007's EC-GSM-IoT.
+    if act == 8 and model_is(model, "BG95", "BG77", "BG600", "BG96"):
+        return "LTE-M"
     rat = word(_ACT_RAT, act)
     # Modules that only do Cat-M/NB-IoT (+ GSM fallback): their AcT 7 is LTE-M, not full LTE
-    # (SIM7000/SIM7080 manuals, AT+COPS <AcT> "7 CAT-M / 9 NB-IoT"; BG95/BG96 manuals).
+    # (SIM7000/SIM7080 manuals, AT+COPS <AcT> "7 CAT-M / 9 NB-IoT"; BG95/BG96 manuals). Every
+    # other model (the Cat 1 modules, a generic modem) keeps 27.007's E-UTRAN: LTE.
     if rat == "LTE" and model_is(model, "SIM7000", "SIM7070", "SIM7080", "SIM7090", "BG95", "BG77", "BG600", "BG96"):
         return "LTE-M"
     return rat
@@ -147,8 +160,8 @@ def reg(name, g, vals, errs, model):
 
 def CSQ(body, vals, errs, model, kind):
     # TS 27.007 8.5: <rssi> 0 -113 dBm or less, 1 -111, 2..30 -109..-53, 31 -51 or greater,
-    # 99 unknown -> -113 + 2n over 0..31. <ber> 0..7 (RXQUAL, TS 45.008 8.2.4) or 99: validated
-    # only (no record for it).
+    # 99 unknown -> -113 + 2n over 0..31. <ber> 0..7 (RXQUAL, TS 45.008 8.2.4: 0 below 0.2 %
+    # .. 7 above 12.8 %) is the record ber; 99 (not known) is omitted.
     f = split_fields(body)
     rssi = num(f[0])
     if rssi is None or len(f) < 2:
@@ -159,7 +172,9 @@ def CSQ(body, vals, errs, model, kind):
     elif rssi != 99:
         errs.append("CSQ: rssi index out of range: %d" % rssi)
     ber = num(f[1])
-    if ber is None or not (0 <= ber <= 7 or ber == 99):
+    if ber is not None and 0 <= ber <= 7:
+        vals["ber"] = ber
+    elif ber != 99:
         errs.append("CSQ: bad ber: " + show(f[1]))
 
 

@@ -205,13 +205,16 @@ def encode_record_frame(buf, device, boot, seq, t, clock, kind, values):
     return frame(buf, b"R", encode_record(buf, PAYLOAD_OFF, device, boot, seq, t, clock, kind, values))
 
 
-def encode_hello(buf, device, fw, board, boot, hold):
-    """An H frame (docs/protocol.md): returns its length."""
+def encode_hello(buf, device, fw, board, boot, hold, fwid=""):
+    """An H frame (docs/protocol.md): returns its length. `fwid` is the firmware id of the
+    deployed files (mobiot_fw.manifest), sent when there is one."""
     try:
         buf[PAYLOAD_OFF] = 0x7B
         i = _kv(buf, PAYLOAD_OFF + 1, "proto", _VERSION)
         i = _kv(buf, i, "device", device)
         i = _kv(buf, i, "fw", fw)
+        if fwid:
+            i = _kv(buf, i, "fwid", fwid)
         i = _kv(buf, i, "board", board)
         i = _kv(buf, i, "boot", boot)
         i = _kv(buf, i, "hold", bool(hold))

@@ -9,6 +9,7 @@ import time
 import asyncio
 from micropython import const
 
+from mobiot_fw import manifest
 from mobiot_fw.link import proto
 
 _LINE_MAX = const(200)  # longest host command line accepted (docs/protocol.md: short lines)
@@ -44,7 +45,7 @@ class Session:
 
     def hello(self):
         d, fw, board = self.info
-        self._write(proto.encode_hello(self.buf, d, fw, board, self.outbox.boot, self.hold))
+        self._write(proto.encode_hello(self.buf, d, fw, board, self.outbox.boot, self.hold, manifest.fwid()))
 
     def reply(self, cmd, ok, err=None, extra=None):
         self._write(proto.encode_reply(self.buf, cmd, ok, err, extra))

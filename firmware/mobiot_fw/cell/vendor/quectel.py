@@ -193,8 +193,27 @@ def QENG(body, vals, errs, model, kind):
             vals["sinr"] = _qsinr(s)
         else:
             errs.append("QENG: sinr out of 0..250: %d" % s)
-    else:
+    elif model_is(model, "BG95", "BG77", "BG600"):
         vals["sinr"] = s
+    else:
+        # EC200U and the other LTE Standard modules (and an unnamed Quectel): no manual we could
+        # read gives <SINR>'s scale (field values 5, 15, 18), so it is reported raw, never as dB
+        vals["sinr_raw"] = s
+
+
+def QSPN(body, vals, errs, model, kind):
+    # Quectel LTE Standard AT+QSPN (EC25&EC21 AT Commands Manual, AT+QSPN): +QSPN: <FNN>,<SNN>,
+    # <SPN>,<alphabet>,<RPLMN>: the network's full name and the registered PLMN.
+    f = split_fields(body)
+    if len(f) < 5:
+        errs.append("QSPN: malformed: " + show(body))
+        return
+    fnn = unquote(f[0])
+    if fnn:
+        vals["oper"] = fnn
+    plmn = unquote(f[4])
+    if plmn:
+        plmn_into(plmn, vals, errs, "QSPN")
 
 
 def QIACT(body, vals, errs, model, kind):

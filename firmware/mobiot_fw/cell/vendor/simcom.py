@@ -24,8 +24,11 @@ def CPSI(body, vals, errs, model, kind):
     #   NO SERVICE: "NO SERVICE,Online" and nothing else.
     # SIM7000/SIM7080 give RSRQ dB, RSRP/RSSI dBm (manual example "...,-7,-115,-110,13"); the
     # A76XX/SIM7600 family gives them in tenths ("...,-147,-1143,-764,11"). RSRP is -140..-44 dBm,
-    # so |RSRP| > 200 means tenths, and then RSRQ and RSSI are tenths too. RSSNR is reported in
-    # dB by both families (values 4..20 in manual examples) and is passed through as sinr.
+    # so |RSRP| > 200 means tenths, and then RSRQ and RSSI are tenths too.
+    # <RSSNR>: the SIM7000 and SIM7070/SIM7080/SIM7090 manuals (AT+CPSI) define "SINR = 2 *
+    # <RSSNR> - 20", SINR -20..30 dB, so sinr is that. The A76XX manual gives no scale for it, so
+    # the A76XX/SIM76XX family's field is sinr_raw (docs/modem.md: never a guessed conversion).
+    # Without a model, the units tell the families apart: tenths are A76XX/SIM76XX.
     f = split_fields(body)
     mode = unquote(f[0]).upper()
     if mode.startswith("NO SERVICE") or len(f) < 3:
@@ -92,7 +95,8 @@ def CPSI(body, vals, errs, model, kind):
         # SIM7100-era firmware reports index values here; no documented scale to decode them.
         errs.append("CPSI: signal fields are not dB/dBm: " + show(body))
         return
-    if rsrp is not None and rsrp < -200:
+    tenths = rsrp is not None and rsrp < -200
+    if rsrp is not None and tenths:
         vals["rsrp"] = rsrp / 10
         if rsrq is not None:
             vals["rsrq"] = rsrq / 10
@@ -105,8 +109,12 @@ def CPSI(body, vals, errs, model, kind):
             vals["rsrq"] = rsrq
         if rssi is not None:
             vals["rssi"] = rssi
-    if snr is not None:
-        vals["sinr"] = snr
+    if snr is None:
+        pass
+    elif model_is(model, "A76", "SIM76", "SIM75") or (tenths and not model_is(model, "SIM70")):
+        vals["sinr_raw"] = snr
+    else:
+        vals["sinr"] = 2 * snr - 20
 
 
 def CNACT(body, vals, errs, model, kind):
@@ -137,9 +145,10 @@ def CNSMOD(body, vals, errs, model, kind):
         errs.append("CNSMOD: malformed: " + show(body))
         return
     # <stat>, SIM7000/SIM7080 manuals (AT+CNSMOD): 0 no service, 1 GSM, 3 EGPRS, 7 LTE M1,
-    # 9 LTE NB. A76XX manual (AT+CNSMOD): 1 GSM, 2 GPRS, 3 EDGE, 4..7 WCDMA/HSPA, 8 LTE.
+    # 9 LTE NB. A76XX manual (AT+CNSMOD): 1 GSM, 2 GPRS, 3 EDGE, 4 WCDMA, 5 HSDPA, 6 HSUPA,
+    # 7 HSPA, 8 LTE (the UTRAN ones are UMTS, as <AcT> 2/4/5/6 of TS 27.007).
     if model_is(model, "A76", "SIM76", "SIM75"):
-        rat = word("- GSM GSM GSM - - - - LTE", stat)
+        rat = word("- GSM GSM GSM UMTS UMTS UMTS UMTS LTE", stat)
     else:
         rat = word("- GSM GSM GSM - - - LTE-M - NB-IoT", stat)
     if rat:

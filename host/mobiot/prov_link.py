@@ -1,0 +1,308 @@
+"""One provisioning session with one board over its serial port (docs/provisioning.md).
+
+The transport is mpremote's SerialTransport (pinned in requirements.txt), which opens the port
+with `serial.serial_for_url`, so `socket://` and `rfc2217://` ports work too; its raw REPL and
+raw-paste code execution are used as they are. Written here: getting a board to its REPL
+whatever it is doing (running main.py, asleep between reports: docs/protocol.md "Handshake at
+wake"), and the file stream, which mpremote has no equivalent for (its `cp` sends each chunk
+as Python source and waits for the board after each one).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import zlib
+from collections.abc import Callable
+
+import serial
+
+from . import prov_board
+from .codec import Decoder, encode_command
+from .errors import MobiotError
+
+RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
+FRIENDLY = b">>> "
+# Stream framing (prov_board.RECEIVE): blocks of 64 bytes, four in flight, so at most 256
+# unread bytes wait in the board's 259-byte serial input buffer.
+BLOCK = 64
+IN_FLIGHT = 4
+# Raw deflate with a 16 KiB window, which the board's DeflateIO allocates (2**wbits bytes) on a
+# heap cleared by a soft reset just before; 32 KiB would save 1 % more and cost twice the RAM.
+WBITS = 14
+_DLE, _CTRL_C = b"\x10", b"\x03"
+
+
+def escape(data: bytes) -> bytes:
+    """No Ctrl-C on the wire (prov_board.RECEIVE undoes it): 0x10 x stands for x ^ 0x20."""
+    return data.replace(_DLE, b"\x10\x30").replace(_CTRL_C, b"\x10\x23")
+
+
+def pack(files: list[tuple[str, bytes]]) -> bytes:
+    """The files' bytes one after the other as one raw-deflate stream, escaped for the wire."""
+    z = zlib.compressobj(9, zlib.DEFLATED, -WBITS, 9)
+    out = b"".join(z.compress(d) for _p, d in files) + z.flush()
+    return escape(out)
+
+
+class Session:
+    """A board at its raw REPL. `log` gets one-line progress messages (never secrets)."""
+
+    def __init__(self, port: str, baud: int = 115200, wake_timeout_s: float = 120.0,
+                 log: Callable[[str], None] | None = None):
+        from mpremote.transport import TransportError
+        from mpremote.transport_serial import SerialTransport
+
+        self.port = port
+        self.log = log or (lambda _m: None)
+        self.wake_timeout_s = wake_timeout_s
+        self.TransportError = TransportError
+        self.wire_bytes = 0  # bytes sent to the board, all of them
+        try:
+            self.t = SerialTransport(port, baudrate=baud)
+        except (TransportError, OSError, serial.SerialException) as exc:
+            raise MobiotError(f"{port}: cannot open the port ({exc})") from exc
+        self.ser: serial.Serial = self.t.serial  # type: ignore[assignment]  (mpremote may wrap it)
+        # mpremote blocks forever on a pseudo-terminal without a timeout; its own deadlines
+        # (read_until) work once reads return.
+        self.ser.timeout = 10.0
+        self.seen = bytearray()
+
+    # -- raw bytes ---------------------------------------------------------------------------
+    def write(self, data: bytes) -> None:
+        try:
+            self.ser.write(data)
+        except (OSError, serial.SerialException) as exc:
+            raise MobiotError(f"{self.port}: the board went away ({exc}); run provision again") from exc
+        self.wire_bytes += len(data)
+
+    def read(self, wait_s: float = 0.05) -> bytes:
+        try:
+            n = self.ser.in_waiting
+            if n:
+                return self.ser.read(n)
+            old, self.ser.timeout = self.ser.timeout, wait_s
+            try:
+                return self.ser.read(1)
+            finally:
+                self.ser.timeout = old
+        except (OSError, serial.SerialException) as exc:
+            raise MobiotError(f"{self.port}: the board went away ({exc}); run provision again") from exc
+
+    def close(self) -> None:
+        try:
+            self.t.close()
+        except (OSError, serial.SerialException):
+            pass
+
+    # -- getting to the REPL ---------------------------------------------------------------
+    def attach(self) -> None:
+        """Stop whatever runs and enter the raw REPL. A board that says nothing may be asleep:
+        wait for its next wake (its hello frame), hold it with `!hello`, then stop it."""
+        deadline = time.monotonic() + self.wake_timeout_s
+        dec = Decoder()
+        frames = 0
+        noise = bytearray()
+        last_c = 0.0
+        ctrl_c_since = None
+        while True:
+            now = time.monotonic()
+            if now - last_c > 0.5:
+                # Ctrl-C stops main.py; Ctrl-A enters the raw REPL (or, in it, prints its banner again)
+                self.write(b"\r\x03\x03\r\x01")
+                last_c = now
+                ctrl_c_since = ctrl_c_since or now
+            data = self.read(0.05)
+            if data:
+                self.seen += data
+                del self.seen[:-4096]
+                if RAW_BANNER in self.seen:
+                    break
+                got = dec.feed(data)
+                for f in got.frames:
+                    frames += 1
+                    if f.type == "H":
+                        # awake: the maintenance window is open; hold it (docs/protocol.md)
+                        self.write(encode_command("hello"))
+                        ctrl_c_since = None
+                noise += data
+                del noise[:-4096]
+            if noise and ctrl_c_since and now - ctrl_c_since > 10:
+                # It talks but gives no prompt: our firmware (frames) or a program that catches
+                # KeyboardInterrupt keeps main.py running; anything else is not MicroPython.
+                if frames or b"KeyboardInterrupt" in noise or b"Traceback" in noise:
+                    raise MobiotError(f"{self.port}: board busy in main.py: it does not stop for Ctrl-C "
+                                      f"(no REPL prompt within 10 s)")
+                raise MobiotError(f"{self.port}: not a MicroPython REPL (no prompt after Ctrl-C for 10 s; "
+                                  f"got {bytes(noise[-40:])!r})")
+            if now > deadline:
+                raise MobiotError(f"{self.port}: no answer within {self.wake_timeout_s:g} s: not running "
+                                  f"MicroPython, or asleep longer than --wake-timeout")
+        self.seen.clear()
+        self.write(b"\r\x01")
+        # byte by byte: mpremote reads the ">" prompt that follows the banner itself
+        self.expect(RAW_BANNER, 10, "the raw REPL", exact=True)
+        self.t.in_raw_repl = True
+
+    def expect(self, marker: bytes, timeout_s: float, what: str, exact: bool = False) -> bytes:
+        """Read until `marker` (exact: not one byte past it, for mpremote to read on)."""
+        deadline = time.monotonic() + timeout_s
+        while marker not in self.seen:
+            if time.monotonic() > deadline:
+                raise MobiotError(f"{self.port}: no {what} within {timeout_s:g} s (got {bytes(self.seen[-80:])!r})")
+            if exact:
+                try:
+                    self.seen += self.ser.read(1)
+                except (OSError, serial.SerialException) as exc:
+                    raise MobiotError(f"{self.port}: the board went away ({exc}); run provision again") from exc
+            else:
+                self.seen += self.read(0.05)
+        i = self.seen.index(marker) + len(marker)
+        out = bytes(self.seen[:i])
+        del self.seen[:i]
+        return out
+
+    # -- running code ------------------------------------------------------------------------
+    def run(self, code: str, what: str, timeout_s: float = 30.0) -> str:
+        """Execute `code` in the raw REPL (raw-paste mode) and return what it printed; a
+        traceback becomes a one-line error naming the step."""
+        self.send_code(code, what)
+        return self.finish(what, timeout_s)
+
+    def send_code(self, code: str, what: str) -> None:
+        data = code.encode()
+        try:
+            self.t.exec_raw_no_follow(data)
+        except self.TransportError as exc:
+            raise MobiotError(f"{self.port}: board did not take the {what} code ({exc})") from exc
+        except (OSError, serial.SerialException) as exc:
+            raise MobiotError(f"{self.port}: the board went away ({exc}); run provision again") from exc
+        self.wire_bytes += len(data) + 4
+
+    def finish(self, what: str, timeout_s: float) -> str:
+        try:
+            out, err = self.t.follow(timeout_s)
+        except self.TransportError as exc:
+            raise MobiotError(f"{self.port}: board stopped answering during {what} ({exc})") from exc
+        except (OSError, serial.SerialException) as exc:
+            raise MobiotError(f"{self.port}: the board went away ({exc}); run provision again") from exc
+        if err:
+            lines = err.decode(errors="replace").strip().splitlines()
+            raise MobiotError(f"{self.port}: {what} failed on the board: {lines[-1] if lines else err!r}")
+        return out.decode(errors="replace")
+
+    def probe(self, want: list[str]) -> dict:
+        out = self.run(prov_board.PROBE % {"want": want}, "probe")
+        try:
+            return json.loads(out.strip().splitlines()[-1])
+        except (ValueError, IndexError) as exc:
+            raise MobiotError(f"{self.port}: unexpected probe answer {out[-80:]!r}") from exc
+
+    def stream(self, files: list[tuple[str, bytes]], progress: Callable[[int, int], None]) -> None:
+        """Send `files` (path, bytes) compressed, flow-controlled by the board's "+"."""
+        wire = pack(files)
+        total = len(wire)
+        code = prov_board.RECEIVE % {"files": [(p, len(d)) for p, d in files], "total": total,
+                                     "block": BLOCK, "wbits": WBITS}
+        self.send_code(code, "receiver")
+        sent = 0
+        credit = IN_FLIGHT  # the input buffer holds them while the receiver starts
+        progress(0, total)
+        while sent < total:
+            data = self.read(10.0) if credit == 0 else self.read(0)
+            if data:
+                n = data.count(b"+")
+                if n != len(data):
+                    rest = data.replace(b"+", b"") + self._drain(2.0)
+                    if rest.startswith(b"\x04"):  # the receiver ended: its traceback follows
+                        lines = rest.strip(b"\x04\r\n>").decode(errors="replace").splitlines()
+                        raise MobiotError(f"{self.port}: copy failed on the board at {sent} of {total} bytes: "
+                                          f"{lines[-1] if lines else rest!r}")
+                    raise MobiotError(f"{self.port}: board interrupted the copy at {sent} of {total} bytes "
+                                      f"(it reset or was unplugged?): {rest[:80]!r}; run provision again")
+                credit += n
+            elif credit == 0:
+                raise MobiotError(f"{self.port}: board stopped taking data at {sent} of {total} bytes; "
+                                  f"run provision again")
+            if credit and sent < total:
+                k = min(total - sent, credit * BLOCK)
+                blocks = -(-k // BLOCK)
+                self.write(wire[sent:sent + k])
+                credit -= blocks
+                sent += k
+                progress(sent, total)
+        out = self.finish("copy", 60).replace("+", "").strip()
+        try:
+            res = json.loads(out.splitlines()[-1])
+        except (ValueError, IndexError) as exc:
+            raise MobiotError(f"{self.port}: unexpected answer after the copy {out[-80:]!r}") from exc
+        if res.get("err"):
+            raise MobiotError(f"{self.port}: {describe_board_error(res['err'])}")
+
+    def _drain(self, wait_s: float) -> bytes:
+        end = time.monotonic() + wait_s
+        got = bytearray()
+        while time.monotonic() < end:
+            got += self.read(0.05)
+        return bytes(got)
+
+    # -- resets ------------------------------------------------------------------------------
+    def soft_reset_raw(self) -> None:
+        """Soft reset in the raw REPL: a clean heap, boot.py run, main.py not (ports/esp32/main.c)."""
+        self.seen.clear()
+        self.write(b"\x04")
+        self.expect(b"soft reboot\r\n", 15, "soft reboot")
+        self.expect(RAW_BANNER, 15, "raw REPL after the soft reboot", exact=True)
+
+    def restart_firmware(self) -> None:
+        """Leave the raw REPL and soft-reset from the friendly one, which runs boot.py and
+        main.py (ports/esp32/main.c: a soft reset in the raw REPL would skip main.py)."""
+        self.seen.clear()
+        self.write(b"\r\x02")
+        self.expect(FRIENDLY, 10, "REPL prompt")
+        self.write(b"\x04")
+        self.t.in_raw_repl = False
+
+    def wait_hello(self, timeout_s: float) -> dict | None:
+        """The first hello frame after a reset (None if none came in time); the boot record's
+        firmware id is taken from the boot event when the hello has none. A hello after a
+        crash comes back with "crashed": True: a `crash` event (the commit cleared the crash
+        count, so any is the new firmware's) or safe mode's console line, both sent before the
+        hello (docs/protocol.md "Crash guard and safe mode")."""
+        dec = Decoder()
+        deadline = time.monotonic() + timeout_s
+        boot: dict = {}
+        safe = False
+        pending = bytes(self.seen)
+        self.seen.clear()
+        while time.monotonic() < deadline:
+            data = pending or self.read(0.1)
+            pending = b""
+            got = dec.feed(data)
+            for line in got.logs:
+                safe = safe or line.startswith(b"mobiot: safe mode")
+            for f in got.frames:
+                ev = (f.payload.get("values") or {}).get("event") if f.type == "R" else None
+                if ev == "boot":
+                    boot = f.payload
+                safe = safe or ev in ("crash", "safe_mode")
+                if f.type == "H":
+                    # hold it awake for the steps after verify (docs/protocol.md "Handshake at wake")
+                    self.write(encode_command("hello"))
+                    hello: dict = dict(f.payload, crashed=safe)
+                    hello.setdefault("fwid", (boot.get("values") or {}).get("fwid"))
+                    return hello
+        return None
+
+
+def describe_board_error(err: str) -> str:
+    """A receiver error (prov_board.RECEIVE) as a one-line message naming what and where."""
+    if err.startswith("OSError "):
+        parts = err.split(" ", 2)
+        code, path = int(parts[1]), parts[2] if len(parts) > 2 else "?"
+        if code == 28:
+            return f"flash full writing {path}.new (ENOSPC); nothing was changed"
+        if code in (30, 1, 13):
+            return f"flash is read-only writing {path}.new (errno {code}); nothing was changed"
+        return f"flash error {code} writing {path}.new; nothing was changed"
+    return f"copy failed on the board: {err}; nothing was changed"
