@@ -64,8 +64,10 @@ class Session:
             raise MobiotError(f"{port}: cannot open the port ({exc})") from exc
         self.ser: serial.Serial = self.t.serial  # type: ignore[assignment]  (mpremote may wrap it)
         # mpremote blocks forever on a pseudo-terminal without a timeout; its own deadlines
-        # (read_until) work once reads return.
-        self.ser.timeout = 10.0
+        # (read_until) work once reads return. 30 s: mpremote's raw-paste flow control waits
+        # one read for the board's next window, and a busy machine (CI: 2 shared cores running
+        # virtual boards) can take more than 10 s to grant it.
+        self.ser.timeout = 30.0
         self.seen = bytearray()
 
     # -- raw bytes ---------------------------------------------------------------------------
