@@ -5,7 +5,6 @@ then `mobiot collect` stores the board's records."""
 from __future__ import annotations
 
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -15,16 +14,19 @@ import pytest
 from esphelp import ROOT, image, mobiot
 from test_flash import env_for, server  # noqa: F401  (the local HTTP server fixture)
 
+from vbhelp import VBoards
+
 try:
     from mobiot.provision import provision_port  # type: ignore[attr-defined]
 except ImportError:
     provision_port = None
 
 
-class ErasedVBoards:
+class ErasedVBoards(VBoards):
     """`mobiot vboard --erased` as a subprocess: .boards is [(pty, device id, rfc2217 url)]."""
 
-    def __init__(self, state_dir: Path, count: int = 1, board: str = "sim"):
+    def __init__(self, state_dir: Path, count: int = 1, board: str = "sim"):  # noqa: PLW0231
+        self.state_dir = Path(state_dir)
         self.log = open(f"{state_dir}.vboard.log", "ab")
         cmd = [sys.executable, "-m", "mobiot", "vboard", "--erased", "--count", str(count), "--board", board,
                "--state-dir", str(state_dir)]
@@ -37,16 +39,6 @@ class ErasedVBoards:
                 self.stop()
                 raise RuntimeError(f"vboard --erased printed {fields!r}")
             self.boards.append(tuple(fields))
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
 
 
 def test_vboard_erased_prints_port_id_and_rfc2217_url(tmp_path):
