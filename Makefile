@@ -74,8 +74,10 @@ vboard: setup
 collect: setup
 	$(BIN)/mobiot collect $(if $(PORT),--port $(PORT)) --db $(DB)
 
+# With a PORT the board must be named: BOARD's default (sim) is the virtual board's definition.
 flash: setup
-	$(BIN)/mobiot flash $(if $(PORT),--port $(PORT)) --board $(BOARD)
+	$(if $(and $(PORT),$(filter file,$(origin BOARD))),$(error make flash PORT=$(PORT): give BOARD=<name> too (mobiot boards lists them)))
+	$(BIN)/mobiot flash $(if $(PORT),--port $(PORT),--all) --board $(BOARD)
 
 provision: setup
 	$(BIN)/mobiot provision $(if $(PORT),--port $(PORT)) --board $(BOARD)

@@ -9,6 +9,7 @@
   board_heap_bytes_<board> for its device form (mobiot.boarddef.device_json, what goes on the
   flash), board_heap_full_bytes_<board> for the whole boards/<board>.json.
 - provision_*: bench/bench_provision.py (virtual boards at 115200 baud).
+- flash_*: bench/bench_flash.py (mobiot flash onto emulated boards, one and four in parallel).
 Figures, not pass/fail: these machines are shared and noisy.
 """
 
@@ -190,6 +191,10 @@ def main() -> int:
     results.update(collector())
     print("provision ...", flush=True)
     results.update(provision())
+    print("flash ...", flush=True)
+    import bench_flash
+
+    results.update(bench_flash.run())
     out = ROOT / "bench" / "results.json"
     out.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
     print(json.dumps(results, indent=1, sort_keys=True))

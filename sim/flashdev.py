@@ -13,18 +13,20 @@ class FlashDev:
     so a kill -9 of the board process leaves exactly the blocks written so far: the same
     power-loss model as a NOR flash, which littlefs is designed to survive."""
 
-    def __init__(self, f, block_size=4096):
+    def __init__(self, f, block_size=4096, start=0, size=0):
+        # start/size: a partition inside a whole-flash image (vboard --erased: flash.bin)
         self.f = f
         self.bs = block_size
+        self.start = start
         f.seek(0, 2)
-        self.n = f.tell() // block_size
+        self.n = (size or f.tell() - start) // block_size
 
     def readblocks(self, block, buf, off=0):
-        self.f.seek(block * self.bs + off)
+        self.f.seek(self.start + block * self.bs + off)
         self.f.readinto(buf)
 
     def writeblocks(self, block, buf, off=0):
-        self.f.seek(block * self.bs + off)
+        self.f.seek(self.start + block * self.bs + off)
         self.f.write(buf)
         self.f.flush()
 

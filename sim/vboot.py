@@ -30,12 +30,32 @@ import onewire  # noqa: E402,F401
 from flashdev import FlashDev  # noqa: E402
 
 
-img = open(state_dir + "/flash.img", "r+b")
-bdev = FlashDev(img)
-fs = vfs.VfsLfs2(bdev)  # formatted by vseed.py when the board was made
+_part = simworld.info.get("flash")
+_fresh = False
+if _part:
+    # vboard --erased: the "vfs" partition of the image esptool flashed, inside the board's
+    # whole flash (flash.bin). Empty after an erase: formatted here, as the ESP32 port's
+    # _boot.py / inisetup.py setup() do on first boot.
+    img = open(state_dir + "/" + _part["file"], "r+b")
+    bdev = FlashDev(img, 4096, _part["offset"], _part["size"])
+    try:
+        fs = vfs.VfsLfs2(bdev)
+    except OSError:
+        print("Performing initial setup")
+        vfs.VfsLfs2.mkfs(bdev)
+        fs = vfs.VfsLfs2(bdev)
+        _fresh = True
+else:
+    img = open(state_dir + "/flash.img", "r+b")
+    bdev = FlashDev(img)
+    fs = vfs.VfsLfs2(bdev)  # formatted by vseed.py when the board was made
 vfs.umount("/")
 vfs.mount(fs, "/")
 os.chdir("/")
+if _fresh:
+    with open("boot.py", "w") as f:  # the boot.py inisetup.py writes
+        f.write("# This file is executed on every boot (including wake-boot from deepsleep)\n"
+                "#import esp\n#esp.osdebug(None)\n#import webrepl\n#webrepl.start()\n")
 import gc  # noqa: E402
 
 gc.collect()
@@ -68,4 +88,4 @@ if _run("boot.py") and mode == "run":
     _run("main.py")
 if mode == "raw":
     print(_RAW_MARK)
-del _run, img, bdev, fs, state_dir, mode, cause
+del _run, img, bdev, fs, state_dir, mode, cause, _part, _fresh

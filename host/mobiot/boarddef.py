@@ -40,6 +40,10 @@ _KEYS = (
     ("micropython.variant", "str", "hardware", HOST),
     ("micropython.version", "str", "hardware", HOST),
     ("micropython.file", "str", "hardware", HOST),
+    ("micropython.url", "str", "no", HOST),  # mobiot flash downloads it (docs/flashing.md)
+    ("image", "object", "no", HOST),  # virtual boards: the test image mobiot flash writes
+    ("image.file", "str", "no", HOST),
+    ("image.url", "str", "no", HOST),
     ("flash_offset", "int", "hardware", HOST),
     ("flash_size", "str", "hardware", HOST),
     ("usb", "object", "hardware", HOST),

@@ -23,7 +23,8 @@ COMMANDS = {
     "plot": ("mobiot.plot:plot", "Plot sensors, signal with outages, and coverage maps to PNG."),
     "modem": ("mobiot.modem:modem", "Modem tools: decode an AT command log."),
     "demo": ("mobiot.demo:demo", "Four virtual boards (one driving) into the collector, with the dashboard."),
-    "flash": ("mobiot.flash:flash", "Flash MicroPython onto a board (esptool) [not available yet]."),
+    "flash": ("mobiot.flash:flash", "Flash MicroPython onto a board (esptool), then provision it."),
+    "boards": ("mobiot.boards:boards", "The supported boards (mobiot boards show NAME)."),
     "provision": ("mobiot.provision:provision", "Put firmware, config and secrets on a board or a fleet."),
     "config": ("mobiot.config_cmd:config", "Per-device config: a commented template, a check."),
 }

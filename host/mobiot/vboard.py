@@ -617,13 +617,14 @@ def check_heap(ctx, param, value: str) -> str:  # noqa: ARG001
 @click.option("--scenario", "scenarios", multiple=True, type=click.Path(dir_okay=False),
               help="Scenario JSON (docs/scenario.md); repeat to give board i the i-th (cycled).")
 @click.option("--blank", is_flag=True, help="Empty flash (MicroPython only), for provisioning.")
+@click.option("--erased", is_flag=True, help="Erased flash, ROM bootloader only: flash it with esptool (mobiot flash).")
 @click.option("--board", "board_name", default="sim", show_default=True,
               help=f"Board definition in boards/: {', '.join(boarddef.names())}.")
 @click.option("--heap", default="384k", show_default=True, callback=check_heap,
               help="MicroPython heap of each board (bytes, or 384k, 2M).")
 @click.option("--first", default=0, show_default=True, type=int, help="Index of the first board (ids follow it).")
 def vboard(count: int, state_dir: str, baud: int, scenarios: tuple[str, ...], blank: bool, board_name: str,
-           heap: str, first: int) -> int:
+           heap: str, first: int, erased: bool = False) -> int:
     """Run virtual boards; print `<port> <device-id>` per board, then run until SIGINT/SIGTERM."""
     loaded = [load_scenario(s) for s in scenarios]
     micropython()  # fail early and clearly if the interpreter is missing
@@ -633,7 +634,12 @@ def vboard(count: int, state_dir: str, baud: int, scenarios: tuple[str, ...], bl
     boards = []
     for i in range(count):
         sc = loaded[i % len(loaded)] if loaded else None
-        b = Board(first + i, Path(state_dir).resolve(), baud, sc, blank, heap, board_name)
+        if erased:  # the ROM loader until esptool flashes an image (mobiot.espboard)
+            from .espboard import ErasedBoard
+
+            b = ErasedBoard(first + i, Path(state_dir).resolve(), baud, sc, heap, board_name)
+        else:
+            b = Board(first + i, Path(state_dir).resolve(), baud, sc, blank, heap, board_name)
         b.prepare()
         boards.append(b)
     stop = threading.Event()
@@ -647,11 +653,13 @@ def vboard(count: int, state_dir: str, baud: int, scenarios: tuple[str, ...], bl
     for b in boards:
         b.spawn_args = ("run", PWRON_RESET)
         b.spawn_at = time.monotonic()
+        if hasattr(b, "start"):
+            b.start()
         t = threading.Thread(target=run_board, args=(b, stop), name=f"vboard-{b.device_id}", daemon=True)
         t.start()
         threads.append(t)
     for b in boards:
-        print(f"{b.port} {b.device_id}", flush=True)
+        print(f"{b.port} {b.device_id}" + (f" {b.url}" if getattr(b, "url", "") else ""), flush=True)
     try:
         while not stop.is_set():
             stop.wait(0.2)
