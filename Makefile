@@ -10,8 +10,9 @@ ESP32_STUBS := micropython-esp32-stubs==1.29.0.post1
 PORT   ?=
 BOARD  ?= sim
 DB     ?= collect.sqlite
-# Parallel test workers: the suite mostly waits on throttled serial links, not on the CPU.
-JOBS   ?= 4
+# Parallel test workers: the suite mostly waits on throttled serial links, but virtual boards
+# booting beside each other starve on 2 cores: one worker per core keeps their timing sane.
+JOBS   ?= 2
 
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
