@@ -21,6 +21,7 @@ import serial
 from . import prov_board
 from .codec import Decoder, encode_command
 from .errors import MobiotError
+from .netserial import local_timeouts
 
 RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
 FRIENDLY = b">>> "
@@ -79,6 +80,7 @@ class Session:
         # (read_until) work once reads return. 30 s: mpremote's raw-paste flow control waits
         # one read for the board's next window, and a busy machine (CI: 2 shared cores running
         # virtual boards) can take more than 10 s to grant it.
+        local_timeouts(self.ser)  # rfc2217://: read() below sets the timeout around every read
         self.ser.timeout = 30.0
         # mpremote waits at most 10 s between two bytes of an answer (read_until's default,
         # which exec_raw_no_follow and raw_paste_write use): a loaded machine can exceed it,
@@ -321,7 +323,10 @@ class Session:
         """Soft reset in the raw REPL: a clean heap, boot.py run, main.py not (ports/esp32/main.c)."""
         self.seen.clear()
         self.write(b"\x04")
-        self.expect(b"soft reboot\r\n", ANSWER_S, "soft reboot")
+        # both byte by byte: a board that reboots quickly (or a port that delivers late, as an
+        # RFC 2217 server does) sends banner and prompt with "soft reboot" in one read, and
+        # mpremote then waits for the ">" that this read took
+        self.expect(b"soft reboot\r\n", ANSWER_S, "soft reboot", exact=True)
         self.expect(RAW_BANNER, ANSWER_S, "raw REPL after the soft reboot", exact=True)
 
     def restart_firmware(self) -> None:
