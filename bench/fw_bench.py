@@ -83,8 +83,10 @@ def main():
     gc.collect()
     fakes = free0 - gc.mem_free()
 
-    from mobiot_fw import config
+    # in a board's order: main.py imports the app (and with it the parts), then app.main()
+    # loads the config (app._config)
     from mobiot_fw.app import Terminal
+    from mobiot_fw import config
 
     class Plat:
         def i2c(self):

@@ -7,16 +7,17 @@ import time
 import asyncio
 from micropython import const
 
+from mobiot_fw import once
+
 _RECOVER_CYCLES = const(30)  # a failed sensor is retried (re-initialised) every N cycles
 _GNSS_QUIET_MS = const(60000)  # no GNSS error reported in the first minute after boot
 _ERRNAMES = {19: "ENODEV", 5: "EIO", 110: "ETIMEDOUT", 116: "ETIMEDOUT"}
-_PREFIX = {"sht4x": "sht_", "ds18b20": "ds_"}  # value name prefixes unless configured (others: none)
 
 
-class _Slot:
-    """One configured sensor: its driver class and options (the driver is made lazily by
-    Sensors.ensure: the device may be absent at boot), its value names with the prefix, and
-    its error state."""
+class Slot:
+    """One configured sensor (made by sensor_slots.build): its driver class and options (the
+    driver is made lazily by Sensors.ensure: the device may be absent at boot), its value names
+    with the prefix, and its error state."""
 
     def __init__(self, name, make, opts, prefix):
         self.name = name
@@ -45,44 +46,9 @@ class Sensors:
         self.mgnss = None  # GNSS inside the cellular module, read over AT by the modem part
 
     def setup(self):
-        """Build the slots from the board definition and the config (config may add sensors
-        the board does not list, or disable one with false). A slot is data (its driver class
-        and options): ensure() makes the driver, so no closure per slot is kept in RAM."""
-        want = list(self.board.get("sensors", ()))
-        scfg = self.cfg.get("sensors", {})
-        for name in scfg:
-            if scfg[name] is False and name in want:
-                want.remove(name)
-            elif scfg[name] is not False and name not in want:
-                want.append(name)
-        for name in want:
-            o = scfg.get(name) or {}
-            make = None  # the driver class; None: the board's PMU or a GNSS reader gives it
-            if name == "bme280":
-                from .drivers.bme280 import Bme280 as make
-            elif name == "sht4x":
-                from .drivers.sht4x import Sht4x as make
-            elif name == "ds18b20":
-                from .drivers.ds18b20 import Ds18b20 as make
-            elif name == "battery":
-                bc = self.board.get("battery", {})
-                if bc.get("source") != "pmu":
-                    if "pin" not in bc:
-                        continue
-                    from .drivers.battery import Battery as make
-            elif name == "gnss":
-                gc_ = self.board.get("gnss", {})
-                if gc_.get("uart") is not None:
-                    from .drivers.nmea import Gnss
-
-                    self.gnss = Gnss(self.plat.uart("gnss"))
-                    self.clock.sources.append(self.gnss)
-                elif gc_.get("source") != "modem":
-                    continue
-                # else read over AT by the modem part (cell/gnss.py); absent until it runs
-            else:
-                continue
-            self.slots.append(_Slot(name, make, o, o.get("prefix") or _PREFIX.get(name, "")))
+        """Build the slots from the board definition and the config, once per boot: that code
+        is imported for the call and dropped (sensor_slots.py)."""
+        once("mobiot_fw.sensor_slots").build(self)
 
     def ensure(self, s):
         """The slot's driver, made on first use and again after a failure."""
