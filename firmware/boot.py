@@ -3,7 +3,7 @@
 # A provisioning run cut off after its commit record is finished first, so that main.py never
 # imports a mix of two file sets (docs/provisioning.md "Atomic").
 # The manifest module is loaded for this call and dropped (mobiot_fw.once): the app reads the
-# firmware id once, it needs none of this code in RAM (docs/modem.md, "Module layout").
+# firmware id once, it needs none of this code in RAM (docs/memory.md).
 try:
     from mobiot_fw import once
 

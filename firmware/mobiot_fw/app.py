@@ -48,7 +48,7 @@ class Terminal:
             self.modem = ModemPart(plat, board, cfg, ob, self.sensors, self.pmu, sup.beater("modem"), at_clock)
         self.cfg_path = cfg_path
         self._commands = None
-        # read once: the manifest's code is not kept for it (docs/modem.md, "Module layout")
+        # read once: the manifest's code is not kept for it (docs/memory.md)
         self.fwid = once("mobiot_fw.manifest").fwid()
         self.session = Session(ob, cfg["link"],
                                (ob.device, FW_VERSION, board.get("name", cfg.get("board", "?")), self.fwid),

@@ -1,6 +1,6 @@
 # The `crash` event (docs/records.md) made from the crash guard's log on flash (crash.py):
 # needed once, at the first boot after a crash, so crash.report() loads this module for that
-# call and drops it again (mobiot_fw.once; docs/modem.md, "Module layout").
+# call and drops it again (mobiot_fw.once; docs/memory.md).
 from mobiot_fw.crash import LOG, counts, write_counts
 
 

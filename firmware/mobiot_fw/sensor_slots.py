@@ -1,6 +1,6 @@
 # The sensor slots of a terminal (sensors.py), built once per boot from the board definition
 # (docs/boards.md "sensors") and the config (docs/config.md "sensors"): Sensors.setup() imports
-# this module for the call and drops it (mobiot_fw.once; docs/modem.md, "Module layout").
+# this module for the call and drops it (mobiot_fw.once; docs/memory.md).
 from mobiot_fw.sensors import Slot
 
 _PREFIX = {"sht4x": "sht_", "ds18b20": "ds_"}  # value name prefixes unless configured (others: none)

@@ -568,7 +568,7 @@ class Queue:
     # --- internals: open ------------------------------------------------------------------------
     def _open(self):
         # Once per boot: the code that reads the files back is imported for it and dropped
-        # (store/recover.py; docs/modem.md, "Module layout").
+        # (store/recover.py; docs/memory.md).
         from mobiot_fw import once
 
         r = once("mobiot_fw.store.recover")

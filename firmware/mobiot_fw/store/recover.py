@@ -1,7 +1,7 @@
 # The flash queue's recovery at boot (store/flashq.py has the on-flash format and why it
 # survives power loss): reads the segment files, the state file and the ack log back into the
 # queue's RAM index. Queue() imports this module for that once and drops it again
-# (mobiot_fw.once; docs/modem.md, "Module layout"): a board never needs it after boot.
+# (mobiot_fw.once; docs/memory.md): a board never needs it after boot.
 import binascii
 import errno
 import os
