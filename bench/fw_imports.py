@@ -2,7 +2,13 @@
 # board loads them; run by bench/run.py: micropython bench/fw_imports.py MPYDIR
 import sys
 
-sys.path[:0] = [sys.argv[1]]
+import os
+
+# As on a board: the modules are found relative to the current directory (the flash root), so a
+# module's __file__ is "mobiot_fw/x.mpy", not this machine's temporary directory (every module
+# path is a qstr on the heap).
+os.chdir(sys.argv[1])
+sys.path[:0] = [""]
 import gc
 import json
 
