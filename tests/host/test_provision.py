@@ -440,6 +440,14 @@ def _run_main(port: str, tmp_path: Path, source: str, ready: bytes) -> None:
         s.read_until(ready)
 
 
+def _provision_over(port: str, tmp_path: Path, source: str, ready: bytes) -> dict:
+    """Run `source` as main.py, then provision the board while it runs: it must succeed."""
+    _run_main(port, tmp_path, source, ready)
+    r = provision_port(port, "sim", device_id="356938035643809")
+    assert not r["noop"] and r["fwid_reported"]
+    return r
+
+
 # A main.py that keeps most of the heap after Ctrl-C, as a stopped firmware does (its modules
 # stay in sys.modules): what is left is less than a script of provisioning needs to compile.
 HEAP_HOG = """import sys, time, gc
@@ -466,9 +474,7 @@ def test_a_board_whose_program_holds_the_heap_is_provisioned(tmp_path, hw_port):
         pytest.skip("replaces main.py of a virtual board")
     with VBoards(tmp_path / "hog", 1, "--blank") as vb:
         port, _did = vb.boards[0]
-        _run_main(port, tmp_path, HEAP_HOG, b"hogging, free")
-        r = provision_port(port, "sim", device_id="356938035643809")
-        assert not r["noop"] and r["fwid_reported"]
+        r = _provision_over(port, tmp_path, HEAP_HOG, b"hogging, free")
         assert hello_after_reset(port)["fwid"] == r["fwid"]
 
 
@@ -543,9 +549,7 @@ def test_a_board_busy_in_main_py_is_refused_and_a_slow_one_is_waited_for(tmp_pat
         pytest.skip("replaces main.py of a virtual board")
     with VBoards(tmp_path / "busy", 1, "--blank") as vb:
         port, did = vb.boards[0]
-        _run_main(port, tmp_path, SLOW_MAIN, b"slow main.py up")
-        r = provision_port(port, "sim", device_id="356938035643809")
-        assert not r["noop"] and r["fwid_reported"]
+        _provision_over(port, tmp_path, SLOW_MAIN, b"slow main.py up")
         _run_main(port, tmp_path, BUSY_MAIN, b"busy main.py up")
         img = tmp_path / "busy" / did / "flash.img"
         before = image_files(img, tmp_path)
