@@ -148,4 +148,5 @@ def main():
     print(json.dumps(out_json))
 
 
-main()
+if __name__ == "__main__":  # bench/fw_uplink.py imports the fakes above
+    main()

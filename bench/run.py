@@ -10,6 +10,8 @@
   flash), board_heap_full_bytes_<board> for the whole boards/<board>.json.
 - provision_*: bench/bench_provision.py (virtual boards at 115200 baud).
 - flash_*: bench/bench_flash.py (mobiot flash onto emulated boards, one and four in parallel).
+- uplink_*: bench/bench_uplink.py (message sizes of one full report per encoding; the firmware
+  with the MQTT uplink over 10,000 cycles under -X heapsize=128k, bench/fw_uplink.py).
 Figures, not pass/fail: these machines are shared and noisy.
 """
 
@@ -195,11 +197,15 @@ def main() -> int:
     import bench_flash
 
     results.update(bench_flash.run())
+    print("uplink ...", flush=True)
+    import bench_uplink
+
+    results.update(bench_uplink.run())
     out = ROOT / "bench" / "results.json"
     out.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
     print(json.dumps(results, indent=1, sort_keys=True))
     print(f"written to {out}")
-    return 1 if "firmware_error" in results else 0
+    return 1 if "firmware_error" in results or "uplink_error" in results else 0
 
 
 if __name__ == "__main__":

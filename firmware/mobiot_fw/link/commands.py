@@ -6,13 +6,14 @@ from mobiot_fw.link import proto
 
 
 class Commands:
-    def __init__(self, q, cfg, cfg_path="config.json", status=None, wake=None, safe_off=None):
+    def __init__(self, q, cfg, cfg_path="config.json", status=None, wake=None, safe_off=None, event=None):
         self.q = q
         self.cfg = cfg
         self.cfg_path = cfg_path
         self.status = status  # () -> seq: a status record now
         self.wake = wake  # asyncio.Event that starts a report cycle now
         self.safe_off = safe_off  # () -> None: end safe mode (crash.py)
+        self.event = event  # (name, *pairs) -> an event record (!config's outcome)
 
     def handle(self, line, tr):
         """Handle one command line. Never raises: a command that fails is answered with its
@@ -50,6 +51,8 @@ class Commands:
             tr.reply("sample", True)
         elif verb == "interval":
             self._interval(args, tr)
+        elif verb == "config":
+            self._config(args, tr)
         elif verb == "safe":
             if args != "off":
                 tr.reply("safe", False, "usage: !safe off")
@@ -82,4 +85,33 @@ class Commands:
             return
         tr.reply("interval", True, None, (("interval_s", s),))
         self.wake.set()
+
+    def _config(self, args, tr):
+        # A whole new config (docs/uplink.md "Commands down"), under the one config rule
+        # (config.replace): refused as a whole and the last good one stays, or written
+        # atomically with bad keys at their defaults. interval_s takes effect now, the rest at
+        # the next boot (the parts are built from the config at boot).
+        from mobiot_fw import config
+
+        ev = self.event or _nop
+        try:
+            new, errors = config.replace(args, self.cfg_path)
+        except ValueError as e:
+            ev("config_refused", ("reason", str(e)[:120]))
+            tr.reply("config", False, "refused: %s" % str(e)[:80])
+            return
+        except OSError as e:
+            tr.reply("config", False, "not saved: %s" % e)
+            return
+        for msg in errors[:4]:
+            ev("config_fallback", ("reason", msg[:120]))
+        ev("config_changed", ("fallbacks", len(errors)))
+        self.cfg["interval_s"] = new["interval_s"]
+        tr.reply("config", True, None, (("fallbacks", len(errors)), ("next_boot", True)))
+        if self.wake is not None:
+            self.wake.set()
+
+
+def _nop(*_a):
+    pass
 
