@@ -157,6 +157,10 @@ def validate(raw, where="config.json"):
                     errors.append("%s: sensors.%s.%s=%r is not valid; using the default"
                                   % (where, name, oname, opts[oname]))
         cfg["sensors"][name] = good
+    if not cfg["uplink"]["enabled"]:
+        # A board without the uplink keeps only its switch: the section's 17 other keys would
+        # stay in RAM for nothing (docs/uplink.md "Memory"), in safe mode too.
+        cfg["uplink"] = {"enabled": False}
     return cfg, errors
 
 

@@ -52,7 +52,11 @@ class Commands:
         elif verb == "interval":
             self._interval(args, tr)
         elif verb == "config":
-            self._config(args, tr)
+            # a whole new config (docs/uplink.md "Commands down"): its code is loaded for it
+            # and dropped, so a board does not hold it (safe mode included)
+            from mobiot_fw import once
+
+            once("mobiot_fw.link.cfgcmd").config_cmd(self, args, tr)
         elif verb == "safe":
             if args != "off":
                 tr.reply("safe", False, "usage: !safe off")
@@ -85,33 +89,3 @@ class Commands:
             return
         tr.reply("interval", True, None, (("interval_s", s),))
         self.wake.set()
-
-    def _config(self, args, tr):
-        # A whole new config (docs/uplink.md "Commands down"), under the one config rule
-        # (config.replace): refused as a whole and the last good one stays, or written
-        # atomically with bad keys at their defaults. interval_s takes effect now, the rest at
-        # the next boot (the parts are built from the config at boot).
-        from mobiot_fw import config
-
-        ev = self.event or _nop
-        try:
-            new, errors = config.replace(args, self.cfg_path)
-        except ValueError as e:
-            ev("config_refused", ("reason", str(e)[:120]))
-            tr.reply("config", False, "refused: %s" % str(e)[:80])
-            return
-        except OSError as e:
-            tr.reply("config", False, "not saved: %s" % e)
-            return
-        for msg in errors[:4]:
-            ev("config_fallback", ("reason", msg[:120]))
-        ev("config_changed", ("fallbacks", len(errors)))
-        self.cfg["interval_s"] = new["interval_s"]
-        tr.reply("config", True, None, (("fallbacks", len(errors)), ("next_boot", True)))
-        if self.wake is not None:
-            self.wake.set()
-
-
-def _nop(*_a):
-    pass
-
