@@ -43,9 +43,12 @@ def main():
     from mobiot_fw.link import proto
 
     cfg, _ = config.validate({"device_id": "356938035643809", "status_every": 100,
-                              "uplink": {"enabled": False, "host": "broker", "encoding": "compact"}})
-    # enabled False: the bench board has no modem (uplink/part.py would refuse); the Uplink is
-    # built below over the in-memory broker and registered as app.py's part does
+                              "uplink": {"enabled": True, "host": "broker", "encoding": "compact"}})
+    # the Terminal is built with the uplink off (the bench board has no modem: uplink/part.py
+    # would refuse); the Uplink is built below over the in-memory broker with the validated
+    # section and registered as app.py's part does
+    ucfg = cfg["uplink"]
+    cfg["uplink"] = {"enabled": False}
     plat = Plat()
     plat.bus, plat.adc = parts.StaticI2C(), parts.StaticADC()
     out = Null()
@@ -62,7 +65,7 @@ def main():
     dev = t.outbox.device
     cid = "mobiot-" + dev
     down = "mobiot/%s/down" % dev
-    up = Uplink(t.q, cfg["uplink"], dev, broker.stream, t.dispatch, t.outbox.event)
+    up = Uplink(t.q, ucfg, dev, broker.stream, t.dispatch, t.outbox.event)
     t.outbox.transports.append(up)
     gc.collect()
     uplink_bytes = free0 - gc.mem_free()

@@ -30,6 +30,28 @@ FIRST_INDEX = 10
 SCENARIO = data_dir("scenarios") / "strong-ltem.json"
 
 
+# The uplink section of a cellular board's config (docs/config.md, docs/uplink.md): JSON, so
+# that the collector's dashboard shows the records as they are; a short keepalive and backoff
+# so that a demo board is back within seconds of a broker restart.
+UPLINK_CONFIG = {"enabled": True, "transport": "modem", "encoding": "json", "keepalive_s": 60,
+                 "backoff_s": 1, "backoff_max_s": 30}
+
+
+def uplink_board(board, url: str) -> None:
+    """Make a vboard.Board report over its uplink to `url` (mqtt://host:port): its seeded
+    config enables the uplink, and its simulation loads the modem's socket commands
+    (sim/sim_sockets.py), which open real TCP connections on the host."""
+    from .mqtt_ingest import BrokerUrl
+
+    u = BrokerUrl(url)
+    if u.tls:
+        raise MobiotError(f"--uplink {url}: a virtual board's uplink is plain MQTT here (mqtt://)")
+    up = dict(UPLINK_CONFIG, host=u.host, port=u.port)
+    if u.username:
+        up.update(user=u.username, password=u.password or "")
+    board.extra_config = {"uplink": up, "modem": {"apn": "iot.demo"}}
+
+
 def not_ready() -> str | None:
     """Why the cellular board cannot run here, or None when it can."""
     if find_mosquitto() is None:

@@ -35,6 +35,18 @@ def test_demo_cellular_board_lands_in_the_same_database(tmp_path):
     assert by_transport.get("serial") and not by_transport["mqtt"] & by_transport["serial"]
     (port,) = {p for (p,) in con.execute("SELECT DISTINCT port FROM records WHERE transport = 'mqtt'")}
     assert port.startswith("mqtt://127.0.0.1:")
+    # readings, connectivity and the uplink's own event came over the uplink, not only a boot
+    kinds = {k for (k,) in con.execute("SELECT DISTINCT kind FROM records WHERE transport = 'mqtt'")}
+    assert {"reading", "connectivity", "event"} <= kinds, kinds
+    (cell,) = by_transport["mqtt"]
+    events = [v for (v,) in con.execute("SELECT vals FROM records WHERE device = ? AND kind = 'event'", (cell,))]
+    assert any('"uplink_up"' in v for v in events), events
+    # the collector's board lines (the dashboard's rows, logged without a terminal) name each
+    # board's transport: the broker for the cellular board, a serial port for the others
+    status = [ln for ln in proc.stderr.splitlines() if ln.startswith("collect: ")]
+    assert any(cell in ln and f" on {port}" in ln for ln in status), status[-5:]
+    serial_dev = next(iter(by_transport["serial"]))
+    assert any(serial_dev in ln and " on /dev/" in ln for ln in status), status[-5:]
     # The demo stopped its broker: nothing listens on that port any more.
     import socket
 
