@@ -55,9 +55,10 @@ class Terminal:
         self._pmu = None
         self.uplink = None
         if cfg["uplink"]["enabled"]:
-            from mobiot_fw.uplink import part
+            from mobiot_fw import once
 
-            self.uplink = part.make(self, FW_VERSION)  # the cellular uplink (docs/uplink.md)
+            # the cellular uplink (docs/uplink.md); part.py only builds it: not kept in RAM
+            self.uplink = once("mobiot_fw.uplink.part").make(self, FW_VERSION)
 
     def dispatch(self, line, tr):
         """A host command line from any transport (serial now, the cellular uplink later),
