@@ -131,14 +131,9 @@ def sizes() -> dict:
 
 def min_heap_kb(mpy: Path, img: Path, cycles: int = 300) -> int:
     """The smallest heap (KiB, to 4 KiB) that runs the firmware with the uplink (bisection)."""
-    lo, hi = 64, 512
-    while hi - lo > 4:
-        mid = (lo + hi) // 2
-        if _run(mpy, img, f"{mid}k", cycles).returncode == 0:
-            hi = mid
-        else:
-            lo = mid
-    return hi
+    from run import smallest_heap_kb
+
+    return smallest_heap_kb(lambda heap: _run(mpy, img, heap, cycles).returncode == 0, 64, 512, 4)
 
 
 def _run(mpy: Path, img: Path, heap: str, cycles: int) -> subprocess.CompletedProcess:

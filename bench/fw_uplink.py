@@ -15,24 +15,6 @@ import json
 import fw_bench as parts
 
 
-class Plat:
-    def i2c(self):
-        return self.bus
-
-    def battery_adc(self):
-        return self.adc
-
-    def unique_id(self):
-        return "bench"
-
-
-class Null:
-    n = 0
-
-    def write(self, b):
-        self.n += len(b)
-
-
 def main():
     image, cycles = sys.argv[2], int(sys.argv[3])
     import fileblockdev as fb
@@ -49,9 +31,9 @@ def main():
     # section and registered as app.py's part does
     ucfg = cfg["uplink"]
     cfg["uplink"] = {"enabled": False}
-    plat = Plat()
+    plat = parts.Plat()
     plat.bus, plat.adc = parts.StaticI2C(), parts.StaticADC()
-    out = Null()
+    out = parts.Null()
     t = Terminal(plat, cfg, {"name": "bench", "sensors": ["bme280", "sht4x", "battery"]}, out=out,
                  qroot="/bq/q", cfg_path="/bq/config.json")
     t.sensors.setup()

@@ -44,17 +44,21 @@ def _fw_run(mpy: Path, img: Path, heap: str, cycles: int) -> subprocess.Complete
     return subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
 
 
-def min_heap_kb(mpy: Path, img: Path, cycles: int = 1500) -> int:
-    """The smallest heap (KiB, to 2 KiB) that runs the report cycles without MemoryError:
-    the real heap peak of the firmware path, modules included (cycles=0: set-up only)."""
-    lo, hi = 16, 512
-    while hi - lo > 2:
+def smallest_heap_kb(fits, lo: int, hi: int, step: int) -> int:
+    """The smallest heap in (lo, hi] KiB, to `step` KiB, for which fits("NNk") is true (bisection)."""
+    while hi - lo > step:
         mid = (lo + hi) // 2
-        if _fw_run(mpy, img, f"{mid}k", cycles).returncode == 0:
+        if fits(f"{mid}k"):
             hi = mid
         else:
             lo = mid
     return hi
+
+
+def min_heap_kb(mpy: Path, img: Path, cycles: int = 1500) -> int:
+    """The smallest heap (KiB, to 2 KiB) that runs the report cycles without MemoryError:
+    the real heap peak of the firmware path, modules included (cycles=0: set-up only)."""
+    return smallest_heap_kb(lambda heap: _fw_run(mpy, img, heap, cycles).returncode == 0, 16, 512, 2)
 
 
 def firmware() -> dict:
