@@ -17,7 +17,6 @@ LOG = "crash.log"
 OLD = "crash.old"
 CNT = "crash.cnt"
 _LOG_MAX = const(2048)
-_TAIL = const(1024)  # bytes of the log that report() reads: one traceback of the last frames
 _EARLY_MS = const(60000)  # a crash within the first minute of uptime counts towards the streak
 _LOOP = const(3)
 _RESET_DELAY_MS = const(3000)  # time to read the message, or to break in with Ctrl-C
@@ -94,17 +93,11 @@ def report(event, reset):
         return
     try:
         with open(LOG) as f:
-            # the last crash only: its tail of the log, not the whole (up to _LOG_MAX and one
-            # traceback more), so safe mode's small heap is not spent on older crashes
-            f.seek(max(0, os.stat(LOG)[6] - _TAIL))
             txt = f.read()
     except OSError:
         txt = ""
     i = txt.rfind("#crash ")
-    if i >= 0:
-        lines = txt[i:].split("\n")
-    else:  # a traceback longer than the tail: its last lines (the innermost frames, the exception)
-        lines = ["#crash ?"] + txt.split("\n")[1:] if txt else []
+    lines = txt[i:].split("\n") if i >= 0 else []
     up_ms = 0
     if lines:
         try:
