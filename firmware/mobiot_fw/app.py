@@ -58,8 +58,6 @@ class Terminal:
         self._pmu = None
         self.uplink = None
         if cfg["uplink"]["enabled"]:
-            from mobiot_fw import once
-
             # the cellular uplink (docs/uplink.md); part.py only builds it: not kept in RAM
             self.uplink = once("mobiot_fw.uplink.part").make(self, FW_VERSION)
 
