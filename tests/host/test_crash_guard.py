@@ -117,11 +117,8 @@ def test_safe_off_ends_safe_mode_from_the_host(tmp_path):
 
 def test_a_heap_too_small_for_the_app_reboots_reports_and_waits_in_safe_mode(tmp_path):
     # sim-s3 (the LilyGO T-SIM7080G-S3 wiring, modem and PMU simulated in the same interpreter):
-    # the app does not fit a 180k heap beside the simulation; safe mode, much smaller, does.
-    # (176k until the uplink: the simulator's socket hooks and the larger seeded flash leave the
-    # firmware 1056 B less at boot, 58560 B free before boot.py; with main's simulator the
-    # firmware's safe mode still fits 176k. The app needs more than 190k with its modem stack.)
-    with VBoards(tmp_path / "b", 1, "--board", "sim-s3", "--heap", "180k") as vb:
+    # the app does not fit a 176k heap beside the simulation; safe mode, much smaller, does.
+    with VBoards(tmp_path / "b", 1, "--board", "sim-s3", "--heap", "176k") as vb:
         port = vb.boards[0][0]
         with SerialWatch(port) as s:
             out = _upto(s, b'"event":"safe_mode"', BOOT_S)
