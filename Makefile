@@ -16,9 +16,24 @@ JOBS   ?= 2
 
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup test test-stress test-fw test-host lint demo bench collect flash provision vboard clean distclean
+.PHONY: setup mosquitto test test-stress test-fw test-host lint demo bench collect flash provision vboard clean distclean
 
-setup: $(STAMP) $(STUBS)
+setup: $(STAMP) $(STUBS) mosquitto
+
+# The MQTT tests and `make demo` run a real Mosquitto broker (tests/mqtt_fixtures.py). Install it
+# from apt when it is missing and apt is there (CI: a fresh Debian/Ubuntu machine, as root);
+# elsewhere say how, and the MQTT tests skip (fail under CI=true).
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo -n)
+mosquitto:
+	@if command -v mosquitto >/dev/null 2>&1 || test -x /usr/sbin/mosquitto; then :; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing mosquitto (apt-get)"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends mosquitto >/dev/null; \
+	else \
+	  echo "mosquitto not found and no apt-get: install it (brew install mosquitto, dnf install mosquitto," \
+	       "or https://mosquitto.org/download) or set MOSQUITTO=/path/to/mosquitto; the MQTT tests need it" >&2; \
+	fi
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -75,6 +75,28 @@ class StaticADC:
         return 1900000
 
 
+class Plat:
+    """The platform the Terminal gets: the static bus and ADC above (bench/fw_uplink.py too)."""
+
+    def i2c(self):
+        return self.bus
+
+    def battery_adc(self):
+        return self.adc
+
+    def unique_id(self):
+        return "bench"
+
+
+class Null:
+    """The serial link's output: counted, thrown away."""
+
+    n = 0
+
+    def write(self, b):
+        self.n += len(b)
+
+
 def main():
     image, cycles = sys.argv[2], int(sys.argv[3])
     import fileblockdev as fb
@@ -93,22 +115,6 @@ def main():
     # loads the config (app._config)
     from mobiot_fw.app import Terminal
     from mobiot_fw import config
-
-    class Plat:
-        def i2c(self):
-            return self.bus
-
-        def battery_adc(self):
-            return self.adc
-
-        def unique_id(self):
-            return "bench"
-
-    class Null:
-        n = 0
-
-        def write(self, b):
-            self.n += len(b)
 
     cfg, _ = config.validate({"device_id": "356938035643809", "status_every": 100})
     # as app.main does: the config module is dropped once the config is loaded
@@ -156,4 +162,5 @@ def main():
     print(json.dumps(out_json))
 
 
-main()
+if __name__ == "__main__":  # bench/fw_uplink.py imports the fakes above
+    main()

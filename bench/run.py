@@ -10,6 +10,8 @@
   flash), board_heap_full_bytes_<board> for the whole boards/<board>.json.
 - provision_*: bench/bench_provision.py (virtual boards at 115200 baud).
 - flash_*: bench/bench_flash.py (mobiot flash onto emulated boards, one and four in parallel).
+- uplink_*: bench/bench_uplink.py (message sizes of one full report per encoding; the firmware
+  with the MQTT uplink over 10,000 cycles under -X heapsize=128k, bench/fw_uplink.py).
 Figures, not pass/fail: these machines are shared and noisy.
 """
 
@@ -42,17 +44,21 @@ def _fw_run(mpy: Path, img: Path, heap: str, cycles: int) -> subprocess.Complete
     return subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
 
 
-def min_heap_kb(mpy: Path, img: Path, cycles: int = 1500) -> int:
-    """The smallest heap (KiB, to 2 KiB) that runs the report cycles without MemoryError:
-    the real heap peak of the firmware path, modules included (cycles=0: set-up only)."""
-    lo, hi = 16, 512
-    while hi - lo > 2:
+def smallest_heap_kb(fits, lo: int, hi: int, step: int) -> int:
+    """The smallest heap in (lo, hi] KiB, to `step` KiB, for which fits("NNk") is true (bisection)."""
+    while hi - lo > step:
         mid = (lo + hi) // 2
-        if _fw_run(mpy, img, f"{mid}k", cycles).returncode == 0:
+        if fits(f"{mid}k"):
             hi = mid
         else:
             lo = mid
     return hi
+
+
+def min_heap_kb(mpy: Path, img: Path, cycles: int = 1500) -> int:
+    """The smallest heap (KiB, to 2 KiB) that runs the report cycles without MemoryError:
+    the real heap peak of the firmware path, modules included (cycles=0: set-up only)."""
+    return smallest_heap_kb(lambda heap: _fw_run(mpy, img, heap, cycles).returncode == 0, 16, 512, 2)
 
 
 def firmware() -> dict:
@@ -195,11 +201,15 @@ def main() -> int:
     import bench_flash
 
     results.update(bench_flash.run())
+    print("uplink ...", flush=True)
+    import bench_uplink
+
+    results.update(bench_uplink.run())
     out = ROOT / "bench" / "results.json"
     out.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
     print(json.dumps(results, indent=1, sort_keys=True))
     print(f"written to {out}")
-    return 1 if "firmware_error" in results else 0
+    return 1 if "firmware_error" in results or "uplink_error" in results else 0
 
 
 if __name__ == "__main__":

@@ -401,6 +401,8 @@ class ModemSim:
 
     # -- power -----------------------------------------------------------------------------
     def _reset_runtime(self):
+        if getattr(self, "sockets", None) is not None:
+            self.sockets.reset()  # sim_sockets: a power cycle drops every connection
         self.echo = bool(self.cfg.get("echo", True))
         self.cfun = 1
         self.cereg_n = 0
@@ -590,6 +592,9 @@ class ModemSim:
         data = self._mdm.read()
         if not data or self.state != "on" or self.hung:
             return  # a dead or hung modem does not even echo
+        sk = getattr(self, "sockets", None)
+        if sk is not None and sk.want:
+            data = sk.feed(data)  # sim_sockets: the payload after a ">" prompt, raw
         self._acc.extend(data)
         while True:
             i = self._acc.find(b"\r")
@@ -631,7 +636,7 @@ class ModemSim:
             return ["ERROR" if code is None else "+CME ERROR: %d" % code]
         if not up.startswith("AT"):
             return ["ERROR"]
-        h = _HANDLERS.get(_head(up))
+        h = _HANDLERS.get(_head(up)) or _socket_handler(_head(up))
         if h is None:
             return ["ERROR"]
         try:
@@ -1380,3 +1385,13 @@ _HANDLERS = {
     "AT+QGPSEND": _h_qgpsend,
     "AT+QGPSLOC": _h_qgpsloc,
 }
+
+
+def _socket_handler(head):
+    # TCP/TLS socket commands (sim/sim_sockets.py), loaded with the first one: a board that never
+    # opens a socket does not carry the module or `socket` in its interpreter's heap
+    if not (head.startswith("AT+CA") or head.startswith("AT+CSSL") or head.startswith("AT+Q")):
+        return None
+    import sim_sockets
+
+    return sim_sockets.HANDLERS.get(head)

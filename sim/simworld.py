@@ -7,6 +7,7 @@
 # where "board" is the board definition (boards/sim.json) that says which bus and pins carry
 # which device, exactly as the firmware reads it from its own flash.
 import json
+import sys
 import time
 
 info = {}
@@ -37,6 +38,8 @@ def preload():
     # The host filesystem is unmounted once the board's flash is mounted at "/", so every
     # simulation module must be imported now.
     names = ["sim_sensors", "modem_sim"]
+    if info.get("sockets"):
+        names.append("sim_sockets")  # the modem's TCP/TLS commands (vboard --uplink)
     if _cfg("modem").get("pmu"):
         names.append("fake_axp2101")
     for name in names:
@@ -44,6 +47,12 @@ def preload():
             __import__(name)
         except ImportError as e:
             print("vboard: no", name, e)
+    ms = sys.modules.get("modem_sim")
+    if ms is not None:
+        # The simulator's AT log is for in-process tests, which read it; nothing reads it on a
+        # virtual board, where its 256 rotating lines (and their socket payloads) pepper the
+        # board's one heap with long-lived strings: 96 KB free and no 2 KB block left.
+        ms._LOG_MAX = 8
 
 
 def seed():

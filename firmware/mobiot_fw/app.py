@@ -6,6 +6,7 @@
 #   link/commands.py   host commands, the same for every transport
 #   sensors.py         sensor slots and their reading / error events
 #   cell/lifecycle.py  the modem: power, attach, connectivity, GNSS in the modem
+#   uplink/part.py     the cellular uplink: MQTT over the modem's sockets (docs/uplink.md)
 #   supervisor.py      watchdog, status records, deep sleep
 #   cycle.py           the report cycle
 # main.py runs main() inside the crash guard (crash.py): an exception from any task ends
@@ -55,6 +56,10 @@ class Terminal:
                                self.dispatch, out, sup.beater("link"))
         self.cycle = Cycle(cfg, self.sensors, sup, self.modem, self.session, sup.beater("sampler"))
         self._pmu = None
+        self.uplink = None
+        if cfg["uplink"]["enabled"]:
+            # the cellular uplink (docs/uplink.md); part.py only builds it: not kept in RAM
+            self.uplink = once("mobiot_fw.uplink.part").make(self, FW_VERSION)
 
     def dispatch(self, line, tr):
         """A host command line from any transport (serial now, the cellular uplink later),
@@ -64,7 +69,8 @@ class Terminal:
         if c is None:
             from mobiot_fw.link.commands import Commands
 
-            c = self._commands = Commands(self.q, self.cfg, self.cfg_path, self.sup.status, self.cycle.wake)
+            c = self._commands = Commands(self.q, self.cfg, self.cfg_path, self.sup.status, self.cycle.wake,
+                                          event=self.outbox.event)
         c.handle(line, tr)
 
     def pmu(self):
@@ -105,6 +111,8 @@ async def run(t):
         start(t.sensors.gnss.run())
     if t.modem is not None:
         start(t.modem.run())
+    if t.uplink is not None:
+        start(t.uplink.run())
     if t.cfg["sleep"]["deep"]:
         await t.cycle.once()
         await t.sup.maybe_sleep(s)

@@ -28,6 +28,25 @@ SCHEMA = (
     ("modem.psm.t3324_s", "int", 0, 0, 11160),
     ("modem.edrx.cycle_s", "num", 0, 0, 10485.76),
     ("modem.gnss_every", "int", 10, 0, 10000),
+    # the cellular uplink: docs/uplink.md
+    ("uplink.enabled", "bool", False, None, None),
+    ("uplink.transport", "str", "modem", None, None),
+    ("uplink.host", "str", "", None, None),
+    ("uplink.port", "int", 0, 0, 65535),
+    ("uplink.tls", "bool", False, None, None),
+    ("uplink.ca", "str", "ca.crt", None, None),
+    ("uplink.user", "str", "", None, None),
+    ("uplink.password", "str", "", None, None),
+    ("uplink.keepalive_s", "int", 120, 0, 65535),
+    ("uplink.clean", "bool", False, None, None),
+    ("uplink.encoding", "str", "compact", None, None),
+    ("uplink.batch", "int", 1, 1, 23),
+    ("uplink.batch_wait_s", "int", 60, 0, 86400),
+    ("uplink.max_bytes", "int", 1024, 128, 4096),
+    ("uplink.window", "int", 4, 1, 16),
+    ("uplink.resend_s", "int", 300, 10, 86400),
+    ("uplink.backoff_s", "int", 5, 1, 3600),
+    ("uplink.backoff_max_s", "int", 900, 10, 86400),
 )
 
 SENSOR_KEYS = ("bme280", "sht4x", "ds18b20", "battery", "gnss")
@@ -138,6 +157,10 @@ def validate(raw, where="config.json"):
                     errors.append("%s: sensors.%s.%s=%r is not valid; using the default"
                                   % (where, name, oname, opts[oname]))
         cfg["sensors"][name] = good
+    if not cfg["uplink"]["enabled"]:
+        # A board without the uplink keeps only its switch: the section's 17 other keys would
+        # stay in RAM for nothing (docs/uplink.md "Memory"), in safe mode too.
+        cfg["uplink"] = {"enabled": False}
     return cfg, errors
 
 

@@ -50,6 +50,11 @@ EVENTS = (
     ("low_battery", (("bat", "num"),)),
     ("crash", (("exc", "str"), ("frames", "str"), ("reset", "str"), ("up_s", "int"), ("crashes", "int"))),
     ("safe_mode", (("crashes", "int"),)),
+    ("config_changed", (("fallbacks", "int"),)),
+    ("config_refused", (("reason", "str"),)),
+    ("uplink_up", (("transport", "str"), ("tls", "bool"))),
+    ("uplink_down", (("err", "str"), ("code", "int"), ("after_s", "num"))),
+    ("uplink_error", (("err", "str"), ("code", "int"))),
 )
 
 # Reset causes carried by the boot event ("reset"): names of machine.reset_cause() constants.

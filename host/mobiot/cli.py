@@ -22,6 +22,7 @@ COMMANDS = {
     "export": ("mobiot.export:export", "Export collected records (csv, jsonl, senml, geojson track)."),
     "plot": ("mobiot.plot:plot", "Plot sensors, signal with outages, and coverage maps to PNG."),
     "modem": ("mobiot.modem:modem", "Modem tools: decode an AT command log."),
+    "send": ("mobiot.send:send", "Send a command to a board, over MQTT or through the collector's serial port."),
     "demo": ("mobiot.demo:demo", "Four virtual boards (one driving) into the collector, with the dashboard."),
     "flash": ("mobiot.flash:flash", "Flash MicroPython onto a board (esptool), then provision it."),
     "boards": ("mobiot.boards:boards", "The supported boards (mobiot boards show NAME)."),

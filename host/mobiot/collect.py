@@ -31,6 +31,7 @@ from .codec import Decoded, Decoder, encode_acks, encode_command
 from .control import ControlServer, describe_open_error, same_port
 from .dashboard import STATUS_EVERY_S, DeviceView, render, status_lines
 from .errors import MobiotError
+from .mqtt_ingest import MqttIngest, mqtt_options, start_mqtt
 from .store import Store, seq_gaps
 
 # USB bridges and native USB of ESP32 boards, as (VID, PID) from the USB descriptors.
@@ -236,6 +237,7 @@ class Collector:
         self.started = time.time()
         self.totals = {"received": 0, "inserted": 0, "duplicates": 0, "quarantined": 0}
         self.ever_opened = False
+        self.mqtt: MqttIngest | None = None  # the broker of --mqtt, if any
         self.scanned_empty = False
         self.store: Store | None = None
         # An existing database is checked now; a new one is created only once a board has
@@ -716,6 +718,8 @@ class Collector:
     def _check_hopeless(self) -> None:
         """A run that never reached a board fails loudly, in one line saying why."""
         took = time.time() - self.started
+        if self.mqtt is not None and (not self.ports or self.mqtt.messages):
+            return  # a broker: terminals that sleep may well send nothing for a while
         if not self.ports:
             raise MobiotError(f"no board found in {took:.0f} s: looked for USB ids {usb_ids_text()}; give --port")
         if not self.ever_opened:
@@ -767,6 +771,8 @@ class Collector:
             }
             for url, p in self.ports.items()
         }  # fmt: skip
+        if self.mqtt is not None:
+            ports[self.mqtt.url] = self.mqtt.stats()
         return {
             "db": str(self.db_path),
             "duration_s": round(time.time() - self.started, 3),
@@ -816,6 +822,7 @@ def print_summary(summary: dict, as_json: bool) -> None:
 @click.option("--no-dashboard", is_flag=True, help="No live table: a status line per board every 10 s instead.")
 @click.option("--wake", is_flag=True, help="Soft-reset a board found at its MicroPython REPL into its firmware.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@mqtt_options
 def collect(
     ports: tuple[str, ...],
     db: str,
@@ -824,6 +831,7 @@ def collect(
     no_dashboard: bool,
     wake: bool,
     as_json: bool,
+    **mqtt_opts,
 ) -> int:
     """Collect records from boards into SQLite; ack each record after it is committed.
 
@@ -832,9 +840,10 @@ def collect(
     parent = Path(db).resolve().parent
     if not parent.is_dir():
         raise MobiotError(f"cannot create database {db}: directory {parent} does not exist")
-    col = Collector(list(ports), db, baud, scan=not ports, wake=wake)
-    if not ports:
+    col = Collector(list(ports), db, baud, scan=not ports and not mqtt_opts["mqtt"], wake=wake)
+    if not ports and not mqtt_opts["mqtt"]:
         col.log(f"no --port given: collecting from every board with USB id {usb_ids_text()}")
+    col.mqtt = start_mqtt(col, **mqtt_opts)
 
     def on_signal(signum, frame):  # noqa: ARG001
         col.stop.set()
@@ -849,5 +858,7 @@ def collect(
     finally:
         for sig, h in old.items():
             signal.signal(sig, h)
+        if col.mqtt is not None:
+            col.mqtt.stop()
     print_summary(summary, as_json)
     return 0

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 from rich.console import Group
 from rich.table import Table
 
+from .store import transport_of
+
 if TYPE_CHECKING:
     from .collect import Collector
 
@@ -178,6 +180,7 @@ def device_row(dev: str, v: DeviceView, now: float) -> dict[str, str]:
         "fw": v.fw or "-",
         "modem": v.model or "-",
         "port": v.port,
+        "via": transport_of(v.port) if v.port else "-",  # serial, or mqtt (port is then the broker)
         "reg": reg_label(v.reg, v.no_sim),
         "rat": (v.rat or "-") if up else "",
         "oper": (v.oper or "-") if up else "",
@@ -193,7 +196,7 @@ def device_row(dev: str, v: DeviceView, now: float) -> dict[str, str]:
     }
 
 
-COLUMNS = ("device", "board", "fw", "modem", "reg", "rat", "oper", "rsrp", "rsrq", "sinr", "good signal",
+COLUMNS = ("device", "via", "board", "fw", "modem", "reg", "rat", "oper", "rsrp", "rsrq", "sinr", "good signal",
            "queue", "drops", "rec/s", "last seen", "events 10 min")  # fmt: skip
 _RIGHT = {"rsrp", "rsrq", "sinr", "queue", "drops", "rec/s"}
 

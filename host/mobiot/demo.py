@@ -17,6 +17,7 @@ from pathlib import Path
 
 import click
 
+from .demo_uplink import start_cellular_board
 from .errors import MobiotError
 from .upy import data_dir
 
@@ -47,6 +48,7 @@ def demo(duration: float | None, out_dir: str, no_dashboard: bool) -> int:
     # boards only once everything is committed.
     vb = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, start_new_session=True)
     ports = []
+    cell = None
     try:
         assert vb.stdout is not None
         for _ in SCENARIOS:
@@ -57,6 +59,9 @@ def demo(duration: float | None, out_dir: str, no_dashboard: bool) -> int:
             click.echo(f"board {parts[1]} on {parts[0]}", err=True)
         db = out / "collect.sqlite"
         ccmd = [py, "-m", "mobiot", "collect", "--db", str(db)]
+        cell = start_cellular_board(out)  # one more board, over MQTT only (demo_uplink.py)
+        if cell is not None:
+            ccmd += ["--mqtt", cell.url]
         for p in ports:
             ccmd += ["--port", p]
         if duration:
@@ -71,6 +76,8 @@ def demo(duration: float | None, out_dir: str, no_dashboard: bool) -> int:
         if rc not in (0, 130):
             raise MobiotError(f"collector exited with {rc}")
     finally:
+        if cell is not None:
+            cell.stop()
         vb.send_signal(signal.SIGTERM)
         try:
             vb.wait(10)

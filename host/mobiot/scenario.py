@@ -46,6 +46,9 @@ SCHEMA: dict[str, Any] = {
         "imsi": STR,
         "iccid": STR,
         "powered": BOOL,
+        "hosts": ("map", STR),  # sim/sim_sockets.py: name -> address for the socket commands
+        "files": ("map", STR),  # the modem's file system for TLS: name -> host path or PEM text
+        "ca_stack": BOOL,  # SIM7000G firmware with the CA* socket commands
         "echo": BOOL,
         "psm": {"grant": BOOL, "t3412_s": NUM, "t3324_s": NUM},
         "edrx": {"grant": BOOL},

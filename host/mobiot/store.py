@@ -19,7 +19,11 @@ from typing import Any
 from .codec import BadFrame, Frame, record_problem
 from .errors import MobiotError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+# transport of a record or device: how it reached the collector. The port column holds the serial
+# port (or pyserial URL) or the broker URL (mqtt://host:port) it came through.
+TRANSPORTS = ("serial", "mqtt")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -37,12 +41,13 @@ CREATE TABLE IF NOT EXISTS records (
     vals        TEXT    NOT NULL,           -- the record's "values" object, compact JSON
     received_at REAL    NOT NULL,           -- host clock, Unix seconds, first reception
     port        TEXT    NOT NULL,
+    transport   TEXT    NOT NULL DEFAULT 'serial' CHECK (transport IN ('serial', 'mqtt')),
     UNIQUE (device, seq)
 );
 CREATE INDEX IF NOT EXISTS records_device_t ON records (device, t);
 CREATE VIEW IF NOT EXISTS record_values AS
     SELECT r.id AS record_id, r.device, r.boot, r.seq, r.t, r.clock, r.kind,
-           j.key AS name, j.value AS value, j.type AS type, r.received_at, r.port
+           j.key AS name, j.value AS value, j.type AS type, r.received_at, r.port, r.transport
     FROM records AS r, json_each(r.vals) AS j;
 CREATE TABLE IF NOT EXISTS devices (
     device     TEXT PRIMARY KEY,
@@ -50,6 +55,7 @@ CREATE TABLE IF NOT EXISTS devices (
     board      TEXT,
     boot       INTEGER,
     port       TEXT,
+    transport  TEXT,                       -- of the last record or hello
     first_seen REAL NOT NULL,
     last_seen  REAL NOT NULL,
     records    INTEGER NOT NULL DEFAULT 0  -- records received (resends included)
@@ -75,19 +81,19 @@ CREATE TABLE IF NOT EXISTS port_stats (
 """
 
 _INSERT_RECORD = (
-    "INSERT OR IGNORE INTO records (device, boot, seq, t, clock, kind, vals, received_at, port)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT OR IGNORE INTO records (device, boot, seq, t, clock, kind, vals, received_at, port, transport)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_QUARANTINE = "INSERT INTO quarantine (port, received_at, raw, reason) VALUES (?, ?, ?, ?)"
 _UPSERT_DEVICE_SEEN = """
-INSERT INTO devices (device, port, first_seen, last_seen, records) VALUES (?, ?, ?, ?, ?)
-ON CONFLICT (device) DO UPDATE SET port = excluded.port, last_seen = excluded.last_seen,
+INSERT INTO devices (device, port, transport, first_seen, last_seen, records) VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT (device) DO UPDATE SET port = excluded.port, transport = excluded.transport, last_seen = excluded.last_seen,
     records = records + excluded.records
 """
 _UPSERT_DEVICE_HELLO = """
-INSERT INTO devices (device, fw, board, boot, port, first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?)
+INSERT INTO devices (device, fw, board, boot, port, transport, first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (device) DO UPDATE SET fw = excluded.fw, board = excluded.board, boot = excluded.boot,
-    port = excluded.port, last_seen = excluded.last_seen
+    port = excluded.port, transport = excluded.transport, last_seen = excluded.last_seen
 """
 _UPSERT_PORT = """
 INSERT INTO port_stats (port, bytes, frames, records, duplicates, bad_frames, log_lines, opens, last_seen)
@@ -97,6 +103,51 @@ ON CONFLICT (port) DO UPDATE SET bytes = bytes + excluded.bytes, frames = frames
     bad_frames = bad_frames + excluded.bad_frames, log_lines = log_lines + excluded.log_lines,
     opens = opens + excluded.opens, last_seen = coalesce(excluded.last_seen, last_seen)
 """
+
+# Schema migrations: MIGRATIONS[v] takes a version-v database to v + 1, in one transaction, before
+# SCHEMA runs (which then creates what a migration dropped, such as a view, in its new form).
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    # 1 -> 2 (cellular uplink): each record's and device's transport; records from before were serial.
+    1: (
+        "ALTER TABLE records ADD COLUMN transport TEXT NOT NULL DEFAULT 'serial'"
+        " CHECK (transport IN ('serial', 'mqtt'))",
+        "ALTER TABLE devices ADD COLUMN transport TEXT",
+        "UPDATE devices SET transport = 'serial'",
+        "DROP VIEW IF EXISTS record_values",
+    ),
+}
+
+
+def transport_of(port: str) -> str:
+    """The transport of a record from `port`: "mqtt" for a broker URL (mqtt://, mqtts://), else "serial"."""
+    return "mqtt" if port.startswith(("mqtt://", "mqtts://")) else "serial"
+
+
+def _schema_version(db: sqlite3.Connection) -> int | None:
+    if db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone() is None:
+        return None
+    row = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+    return None if row is None else int(row[0])
+
+
+def migrate(db: sqlite3.Connection) -> int | None:
+    """Bring an older collector database up to SCHEMA_VERSION (a no-op on a new or current one);
+    returns the version it found."""
+    db.execute("BEGIN IMMEDIATE")  # a second collector opening the same file waits, then sees v2
+    try:
+        found = v = _schema_version(db)
+        while v is not None and v < SCHEMA_VERSION:
+            for sql in MIGRATIONS[v]:
+                db.execute(sql)
+            v += 1
+            db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(v),))
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+    return found
+
 
 _PORT_FIELDS = ("bytes", "frames", "records", "duplicates", "bad_frames", "log_lines", "opens")
 
@@ -146,6 +197,7 @@ class Store:
         # FULL: a commit is fsynced before flush() returns, so an acked record survives a host
         # power cut too, not only a killed collector (WAL + NORMAL would only survive the latter).
         db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+        migrate(db)
         db.executescript("BEGIN IMMEDIATE;" + SCHEMA + "COMMIT;")
         db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
         row = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
@@ -177,6 +229,7 @@ class Store:
         board's queue forever. Bad frames (CRC/JSON) are quarantined and never acked.
         """
         target = port if ack_to is None else ack_to
+        transport = transport_of(port)
         rec_rows = self._rec_rows
         rec_acks = self._rec_acks
         for fr in frames:
@@ -197,6 +250,7 @@ class Store:
                             _dumps(p["values"]),
                             received_at,
                             port,
+                            transport,
                         )
                     )
                     rec_acks.append((target, seq))
@@ -222,6 +276,7 @@ class Store:
                         str(p.get("board", "")),
                         p.get("boot") if type(p.get("boot")) is int else None,
                         port,
+                        transport,
                         received_at,
                         received_at,
                     )
@@ -276,7 +331,7 @@ class Store:
             if seen:
                 db.executemany(
                     _UPSERT_DEVICE_SEEN,
-                    [(dev, s[0], s[1], s[2], s[3]) for dev, s in seen.items()],
+                    [(dev, s[0], transport_of(s[0]), s[1], s[2], s[3]) for dev, s in seen.items()],
                 )
             if pdelta:
                 db.executemany(_UPSERT_PORT, [(port, *d) for port, d in pdelta.items()])

@@ -115,7 +115,8 @@ def board_definition(board_name: str, scenario: dict | None) -> dict:
     return board
 
 
-def seed_tree(dest: Path, did: str, board_name: str = "sim", board_def: dict | None = None) -> None:
+def seed_tree(dest: Path, did: str, board_name: str = "sim", board_def: dict | None = None,
+              extra_config: dict | None = None) -> None:
     """The files a provisioned board has on flash: what `mobiot provision` puts there."""
     if dest.exists():
         shutil.rmtree(dest)
@@ -136,7 +137,9 @@ def seed_tree(dest: Path, did: str, board_name: str = "sim", board_def: dict | N
         board_def = board_definition(board_name, None)
     # What provisioning puts there too: the device form, only the keys the firmware reads.
     (dest / "board.json").write_text(boarddef.device_json(board_def))
-    (dest / "config.json").write_text(json.dumps(default_config(did, board_name), indent=1) + "\n")
+    cfg = default_config(did, board_name)
+    cfg.update(extra_config or {})
+    (dest / "config.json").write_text(json.dumps(cfg, indent=1) + "\n")
 
 
 def compile_mpy(src: Path, out: Path, name: str) -> None:
@@ -242,7 +245,7 @@ class Board:
                 if seed.exists():
                     shutil.rmtree(seed)
             else:
-                seed_tree(seed, self.device_id, self.board_name, board_def)
+                seed_tree(seed, self.device_id, self.board_name, board_def, getattr(self, "extra_config", None))
             with open(img, "wb") as f:
                 f.truncate(FLASH_SIZE)
             proc = subprocess.run([micropython(), str(SIM_DIR / "vseed.py"), str(self.dir)],
@@ -251,7 +254,8 @@ class Board:
                 img.unlink()
                 raise MobiotError(f"vboard {self.device_id}: could not make its flash: "
                                   f"{(proc.stdout + proc.stderr).strip().splitlines()[-1:]}")
-        sim = {"index": self.index, "device_id": self.device_id, "scenario": self.scenario, "board": board_def}
+        sim = {"index": self.index, "device_id": self.device_id, "scenario": self.scenario, "board": board_def,
+               "sockets": bool(getattr(self, "extra_config", None))}
         (self.dir / "sim.json").write_text(json.dumps(sim))
         (self.dir / "port").write_text(self.port + "\n")
 
@@ -623,8 +627,10 @@ def check_heap(ctx, param, value: str) -> str:  # noqa: ARG001
 @click.option("--heap", default="384k", show_default=True, callback=check_heap,
               help="MicroPython heap of each board (bytes, or 384k, 2M).")
 @click.option("--first", default=0, show_default=True, type=int, help="Index of the first board (ids follow it).")
+@click.option("--uplink", "uplink_url", default=None, metavar="mqtt://HOST:PORT",
+              help="Boards report over their cellular uplink to this broker (docs/uplink.md).")
 def vboard(count: int, state_dir: str, baud: int, scenarios: tuple[str, ...], blank: bool, board_name: str,
-           heap: str, first: int, erased: bool = False) -> int:
+           heap: str, first: int, erased: bool = False, uplink_url: str | None = None) -> int:
     """Run virtual boards; print `<port> <device-id>` per board, then run until SIGINT/SIGTERM."""
     loaded = [load_scenario(s) for s in scenarios]
     micropython()  # fail early and clearly if the interpreter is missing
@@ -640,6 +646,10 @@ def vboard(count: int, state_dir: str, baud: int, scenarios: tuple[str, ...], bl
             b = ErasedBoard(first + i, Path(state_dir).resolve(), baud, sc, heap, board_name)
         else:
             b = Board(first + i, Path(state_dir).resolve(), baud, sc, blank, heap, board_name)
+        if uplink_url:  # config and simulated sockets for the uplink (demo_uplink.py)
+            from .demo_uplink import uplink_board
+
+            uplink_board(b, uplink_url)
         b.prepare()
         boards.append(b)
     stop = threading.Event()

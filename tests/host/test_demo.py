@@ -46,9 +46,17 @@ def _spread(pts) -> float:
     return max(p[0] for p in pts) - min(p[0] for p in pts) + max(p[1] for p in pts) - min(p[1] for p in pts)
 
 
+def _boards() -> int:
+    # the four serial boards, and the cellular one where Mosquitto is there (demo_uplink.py;
+    # tests/host/test_mqtt_demo.py checks that one)
+    from mobiot import demo_uplink
+
+    return 4 + (demo_uplink.not_ready() is None)
+
+
 def _enough(db) -> bool:
     models, pos = _so_far(db)
-    return models == MODELS and len(pos) == 4 and any(_spread(p) > 1e-5 for p in pos.values())
+    return models == MODELS and len(pos) == _boards() and any(_spread(p) > 1e-5 for p in pos.values())
 
 
 def test_demo_collects_four_boards_plots_a_route_and_exports(tmp_path):
@@ -73,7 +81,7 @@ def test_demo_collects_four_boards_plots_a_route_and_exports(tmp_path):
     assert str(db) in stdout
     con = sqlite3.connect(db)
     devices = {d for (d,) in con.execute("SELECT DISTINCT device FROM records")}
-    assert len(devices) == 4
+    assert len(devices) == _boards()
     models = set()
     for line in (out / "records.jsonl").read_text().splitlines():
         r = json.loads(line)
@@ -91,7 +99,7 @@ def test_demo_collects_four_boards_plots_a_route_and_exports(tmp_path):
         if f["geometry"]["type"] == "Point":
             lon, lat = f["geometry"]["coordinates"]
             by_dev.setdefault(f["properties"]["device"], []).append((lat, lon))
-    assert len(by_dev) == 4
+    assert len(by_dev) == _boards()
     moving = {d: pts for d, pts in by_dev.items() if _spread(pts) > 1e-5}  # the others stand still
     assert len(moving) == 1, {d: pts[:3] for d, pts in by_dev.items()}
     (dev, pts), = moving.items()

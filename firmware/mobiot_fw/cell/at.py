@@ -105,6 +105,17 @@ class At:
         self.timeouts = 0  # total
         self.timeouts_in_row = 0
         self._tasks = None
+        # Binary socket data in a response, armed by a socket transport for one read command
+        # (cell/vendor/sock_*.py): a data line "<raw_pre><n>" followed by "," and n raw bytes
+        # (SIMCom +CARECV) or, with raw_next, by CR LF and n raw bytes (Quectel +QIRD). The
+        # bytes go into raw_mv (at most its length kept) and raw_n counts them; the line is
+        # delivered as "<raw_pre><n>" and raw_pre is cleared.
+        self.raw_pre = None
+        self.raw_mv = memoryview(bytearray(0))
+        self.raw_next = False
+        self.raw_n = 0
+        self._raw_left = 0
+        self._raw_lf = False
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self):
@@ -132,40 +143,45 @@ class At:
         command whose real completion is a later line, e.g. '+APP PDP:')."""
         if self._tasks is None:
             self.start()
-        return await self._run(line, line, timeout_ms, expect)
-
-    async def send_data(self, data, timeout_ms=DEFAULT_TIMEOUT_MS, expect=None):
-        """After cmd(..., expect='>'): write the payload and wait for its final (e.g. SEND OK)."""
-        return await self._run(None, data, timeout_ms, expect)
-
-    async def _run(self, line, data, timeout_ms, expect):
-        # line: the command (data is the command line, CR appended), None for a payload
         async with self._lock:
-            self._lines = []
-            self.final = None
-            self._expect = expect
-            self._seen_expect = False
-            self._done.clear()
-            self._cmd = "" if line is None else line
-            self._uart.write(data)
-            if line is not None:
-                self._uart.write(b"\r")  # V.250 §5.2.1: S3 (CR) ends a command line
-            try:
-                await asyncio.wait_for_ms(self._done.wait(), timeout_ms)
-            except asyncio.TimeoutError:
-                self.timeouts += 1
-                self.timeouts_in_row += 1
-                raise AtTimeout("<data>" if line is None else line)
-            finally:
-                self._cmd = None
-            self.timeouts_in_row = 0
-            final = self.final
-            lines = self._lines
-            self._lines = []
-            if final != ">" and cellular.classify(final, line) == cellular.FINAL_ERROR:
-                line = "<data>" if line is None else line
-                raise AtError(line, final, error_code(final))
-            return lines, final
+            return await self._exec(line, line, timeout_ms, expect)
+
+    async def send_data(self, data, timeout_ms=DEFAULT_TIMEOUT_MS, expect=None, cmd=None):
+        """After cmd(..., expect='>'): write the payload and wait for its final (e.g. SEND OK).
+        With cmd: that command, its ">" prompt and the payload as one transaction, so that no
+        other task's command lands in the modem's data mode (AT+CASEND, AT+QISEND, AT+CMGS)."""
+        async with self._lock:
+            if cmd is not None:
+                await self._exec(cmd, cmd, timeout_ms, ">")
+            return await self._exec(None, data, timeout_ms, expect)
+
+    async def _exec(self, line, data, timeout_ms, expect):
+        # line: the command (data is the command line, CR appended), None for a payload
+        self._lines = []
+        self.final = None
+        self._expect = expect
+        self._seen_expect = False
+        self._done.clear()
+        self._cmd = "" if line is None else line
+        self._uart.write(data)
+        if line is not None:
+            self._uart.write(b"\r")  # V.250 §5.2.1: S3 (CR) ends a command line
+        try:
+            await asyncio.wait_for_ms(self._done.wait(), timeout_ms)
+        except asyncio.TimeoutError:
+            self.timeouts += 1
+            self.timeouts_in_row += 1
+            raise AtTimeout("<data>" if line is None else line)
+        finally:
+            self._cmd = None
+        self.timeouts_in_row = 0
+        final = self.final
+        lines = self._lines
+        self._lines = []
+        if final != ">" and cellular.classify(final, line) == cellular.FINAL_ERROR:
+            line = "<data>" if line is None else line
+            raise AtError(line, final, error_code(final))
+        return lines, final
 
     # -- URCs --------------------------------------------------------------------------
     def pending_urcs(self):
@@ -230,6 +246,34 @@ class At:
                 continue
             for i in range(n):
                 c = chunk[i]
+                if self._raw_lf:
+                    self._raw_lf = False
+                    if c == _LF:
+                        continue
+                if self._raw_left:
+                    k = self.raw_n
+                    if k < len(self.raw_mv):
+                        self.raw_mv[k] = c
+                    self.raw_n = k + 1
+                    self._raw_left -= 1
+                    continue
+                if self.raw_pre is not None and (c == _CR if self.raw_next else c == 44) and self._cmd is not None:
+                    # "<prefix><n>" then "," (inline data) or CR LF (data on the next line)
+                    pre = self.raw_pre
+                    k = len(pre)
+                    r = -1
+                    if self._n > k and buf[:k] == pre:
+                        try:
+                            r = int(bytes(buf[k : self._n]))
+                        except ValueError:
+                            pass
+                    if r >= 0:
+                        self._raw_left = r
+                        self.raw_pre = None
+                        self._raw_lf = c == _CR  # the LF of this line's CR LF is not data
+                        self._line(self._n)
+                        self._n = 0
+                        continue
                 if c == _LF or c == _CR:
                     if self._n:
                         self._line(self._n)

@@ -6,13 +6,14 @@ from mobiot_fw.link import proto
 
 
 class Commands:
-    def __init__(self, q, cfg, cfg_path="config.json", status=None, wake=None, safe_off=None):
+    def __init__(self, q, cfg, cfg_path="config.json", status=None, wake=None, safe_off=None, event=None):
         self.q = q
         self.cfg = cfg
         self.cfg_path = cfg_path
         self.status = status  # () -> seq: a status record now
         self.wake = wake  # asyncio.Event that starts a report cycle now
         self.safe_off = safe_off  # () -> None: end safe mode (crash.py)
+        self.event = event  # (name, *pairs) -> an event record (!config's outcome)
 
     def handle(self, line, tr):
         """Handle one command line. Never raises: a command that fails is answered with its
@@ -50,6 +51,12 @@ class Commands:
             tr.reply("sample", True)
         elif verb == "interval":
             self._interval(args, tr)
+        elif verb == "config":
+            # a whole new config (docs/uplink.md "Commands down"): its code is loaded for it
+            # and dropped, so a board does not hold it (safe mode included)
+            from mobiot_fw import once
+
+            once("mobiot_fw.link.cfgcmd").config_cmd(self, args, tr)
         elif verb == "safe":
             if args != "off":
                 tr.reply("safe", False, "usage: !safe off")
@@ -82,4 +89,3 @@ class Commands:
             return
         tr.reply("interval", True, None, (("interval_s", s),))
         self.wake.set()
-

@@ -1,0 +1,100 @@
+# Uplink heap bench on the MicroPython unix port (run by bench/bench_uplink.py, firmware and fakes
+# compiled to .mpy as on a board):
+#   micropython -X heapsize=128k bench/fw_uplink.py MPYDIR IMAGE CYCLES
+# The real main loop's report cycles (as bench/fw_bench.py) with the MQTT uplink beside the
+# serial link: every record is published (compact CBOR) to an in-memory broker, which acks
+# the records down on the device's down topic through the terminal's one command dispatcher.
+# Prints one JSON object: the uplink's heap cost, free heap at cycles 1000 / 2000 / end.
+import sys
+
+sys.path[:0] = [sys.argv[1]]
+import asyncio
+import gc
+import json
+
+import fw_bench as parts
+
+
+def main():
+    image, cycles = sys.argv[2], int(sys.argv[3])
+    import fileblockdev as fb
+
+    fb.mount(fb.FileBlockDev(image, 128), "/bq", mkfs=True)
+    from mobiot_fw import config
+    from mobiot_fw.app import Terminal
+    from mobiot_fw.link import proto
+
+    cfg, _ = config.validate({"device_id": "356938035643809", "status_every": 100,
+                              "uplink": {"enabled": True, "host": "broker", "encoding": "compact"}})
+    # the Terminal is built with the uplink off (the bench board has no modem: uplink/part.py
+    # would refuse); the Uplink is built below over the in-memory broker with the validated
+    # section and registered as app.py's part does
+    ucfg = cfg["uplink"]
+    cfg["uplink"] = {"enabled": False}
+    plat = parts.Plat()
+    plat.bus, plat.adc = parts.StaticI2C(), parts.StaticADC()
+    out = parts.Null()
+    t = Terminal(plat, cfg, {"name": "bench", "sensors": ["bme280", "sht4x", "battery"]}, out=out,
+                 qroot="/bq/q", cfg_path="/bq/config.json")
+    t.sensors.setup()
+    import fakebroker
+
+    broker = fakebroker.Broker(keep=False)
+    gc.collect()
+    free0 = gc.mem_free()
+    from mobiot_fw.uplink.session import Uplink
+
+    dev = t.outbox.device
+    cid = "mobiot-" + dev
+    down = "mobiot/%s/down" % dev
+    up = Uplink(t.q, ucfg, dev, broker.stream, t.dispatch, t.outbox.event)
+    t.outbox.transports.append(up)
+    gc.collect()
+    uplink_bytes = free0 - gc.mem_free()
+    res = {}
+    acked = [0]
+
+    async def run():
+        task = asyncio.create_task(up.run())
+        for _ in range(10000):
+            if up.mq is not None and up.mq.connected:
+                break
+            await asyncio.sleep_ms(1)
+        else:
+            raise SystemExit("uplink did not connect: %r" % (up.mq and up.mq.err))
+        gc.collect()
+        res["connected_free"] = gc.mem_free()
+        for i in range(1, cycles + 1):
+            await t.cycle.once(wait=False)
+            for _ in range(200):  # let the uplink publish (in-memory: a few task switches)
+                await asyncio.sleep_ms(0)
+                if up.q.first_unacked(up.cursor) == 0 and up.inflight == 0:
+                    break
+            if i % 8 == 0:
+                last = t.q.next_seq() - 1
+                broker.send_down(cid, down, proto.encode_command("ack", "%d-%d" % (acked[0] + 1, last)).encode())
+                acked[0] = last
+            if i == 1000 or i == 2000:
+                gc.collect()
+                res["free_%d" % i] = gc.mem_free()
+        for _ in range(200):
+            await asyncio.sleep_ms(0)
+        gc.collect()
+        res["free_end"] = gc.mem_free()
+        up.shutdown()
+        await task
+
+    asyncio.run(run())
+    print(json.dumps({
+        "uplink_cycles": cycles,
+        "uplink_heap_bytes": uplink_bytes,  # Uplink object: encoder tables, MQTT buffers, record scanner
+        "uplink_connected_heap_bytes": free0 - res["connected_free"],  # plus a live connection
+        "uplink_heap_growth_1000_to_end_bytes": res.get("free_1000", res["free_end"]) - res["free_end"],
+        "uplink_heap_growth_2000_to_end_bytes": res.get("free_2000", res["free_end"]) - res["free_end"],
+        "uplink_messages_published": up.published,
+        "uplink_records_left_in_queue": t.q.depth,
+        "uplink_bytes_to_broker": broker.bytes_in,
+    }))
+
+
+main()

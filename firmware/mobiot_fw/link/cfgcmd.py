@@ -1,0 +1,36 @@
+# `!config <json>`: a whole new config sent down (docs/uplink.md "Commands down", docs/config.md
+# "The one config rule"), kept out of link/commands.py so that a board that never gets one
+# (safe mode included) does not hold its code. config.replace refuses a config that fails as a
+# whole (the last good one stays) or writes it atomically with bad keys at their defaults.
+# interval_s takes effect now, the rest at the next boot (the parts are built from the config
+# at boot).
+from micropython import const
+
+_FALLBACKS_MAX = const(4)  # config_fallback events per change: a broken config must not flood the queue
+
+
+def config_cmd(c, args, tr):
+    """Handle `!config` for the Commands object c, answering through transport tr."""
+    from mobiot_fw import config
+
+    ev = c.event or _nop
+    try:
+        new, errors = config.replace(args, c.cfg_path)
+    except ValueError as e:
+        ev("config_refused", ("reason", str(e)[:120]))
+        tr.reply("config", False, "refused: %s" % str(e)[:80])
+        return
+    except OSError as e:
+        tr.reply("config", False, "not saved: %s" % e)
+        return
+    for msg in errors[:_FALLBACKS_MAX]:
+        ev("config_fallback", ("reason", msg[:120]))
+    ev("config_changed", ("fallbacks", len(errors)))
+    c.cfg["interval_s"] = new["interval_s"]
+    tr.reply("config", True, None, (("fallbacks", len(errors)), ("next_boot", True)))
+    if c.wake is not None:
+        c.wake.set()
+
+
+def _nop(*_a):
+    pass

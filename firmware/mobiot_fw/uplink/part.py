@@ -1,0 +1,58 @@
+# The uplink as a part of the terminal (app.py wiring; docs/uplink.md): picks the transport for
+# the board's modem model, tells the session when the network is up and the clock is set, and
+# registers it with the outbox (records) and the supervisor (watchdog allowance).
+from micropython import const
+
+_CONNECT_ALLOW_S = const(180)  # a connect (DNS, TCP, TLS, CONNACK over LTE-M) and its retries
+
+
+def make(t, fw):
+    """The Uplink of Terminal t, registered as an outbox transport; None when the config
+    names a transport this board cannot use (a config_fallback event says so)."""
+    from .session import Uplink
+
+    c = t.cfg["uplink"]
+    ob = t.outbox
+    if c["transport"] != "modem" or t.modem is None:
+        # network.PPP / network.WLAN (uplink/net.py) are not wired yet (docs/uplink.md)
+        ob.event("config_fallback", ("reason", "uplink.transport %s: not available on this board" % c["transport"]),
+                 ("key", "uplink.transport"))
+        return None
+    if c["encoding"] not in ("compact", "senml", "json"):
+        ob.event("config_fallback", ("reason", "uplink.encoding %s: using compact" % c["encoding"]),
+                 ("key", "uplink.encoding"))
+    mp = t.modem
+    holder = []
+
+    def stream():
+        # one transport object for the modem's lifetime (it chains the AT engine's URC handler)
+        if not holder:
+            holder.append(_modem_stream(mp.modem))
+        return holder[0]
+
+    def ready():
+        m = mp.modem
+        return m is not None and m.registered() and not m.needs_attach
+
+    info = (ob.device, fw, t.board.get("name", t.cfg.get("board", "?")), ob.boot)
+    up = Uplink(ob.q, c, ob.device, stream, t.dispatch, ob.event, have_time=lambda: ob.clock.utc is not None,
+                hello=info, ready=ready)
+    ob.transports.append(up)
+    t.sup.allow["uplink"] = (c["backoff_max_s"] + _CONNECT_ALLOW_S) * 1000
+    return up
+
+
+def _modem_stream(m):
+    """The socket transport of the modem model (docs/uplink.md "Transports")."""
+    model = m.model
+    if model in ("SIM7080G", "SIM7000G"):
+        from mobiot_fw.cell.vendor.sock_simcom import SimcomCA
+
+        return SimcomCA(m.at)
+    if model in ("BG95", "BG96"):
+        from mobiot_fw.cell.vendor.sock_quectel import QuectelSock
+
+        return QuectelSock(m.at)
+    from .mqtt import LinkError
+
+    raise LinkError("modem", 0)  # the A7670's socket dialect (CIPOPEN/CCHOPEN): not written yet

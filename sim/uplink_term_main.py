@@ -1,0 +1,130 @@
+# A terminal's uplink end to end, for the host tests (never deployed): the flash queue (RAM
+# littlefs), the modem simulator (real TCP/TLS sockets, sim/sim_sockets.py), the AT engine, the
+# SIMCom socket transport and the uplink session, with records made at a steady rate.
+#   micropython sim/uplink_term_main.py JOBFILE
+# JOBFILE: JSON {"model": "SIM7080G", "host": name, "hosts": {name: "127.0.0.1"}, "port": n,
+#   "tls": bool, "ca": path or null, "records": n, "every_ms": n, "uplink": {...config...},
+#   "modem": {...scenario modem part...}, "reset_after": n (power-cycle the modem when the
+#   broker has had n messages' PUBACKs; 0 never), "run_s": n}
+# Prints one line per event ("EV <json>") and, at the end, "DONE <json>" with the queue's state.
+import sys
+
+_root = (sys.argv[0].rpartition("/")[0] or ".") + "/.."
+sys.path.insert(0, _root + "/firmware")
+sys.path.insert(0, _root + "/sim")
+import asyncio
+import json
+import time
+
+import fileblockdev as fb
+from modem_sim import ModemSim
+from mobiot_fw import config
+from mobiot_fw.cell.at import At
+from mobiot_fw.cell.vendor.sock_simcom import SimcomCA
+from mobiot_fw.link import proto
+from mobiot_fw.store.flashq import Queue
+from mobiot_fw.uplink.session import Uplink
+
+DEV = "868822040061234"
+
+
+def main():
+    with open(sys.argv[1]) as f:
+        job = json.load(f)
+    fb.mount(fb.CutBlockDev(256), "/e2e", mkfs=True)
+    q = Queue("/e2e/q", max_records=5000, max_bytes=512 * 1024)
+    m = {"model": job.get("model", "SIM7080G"), "reg_delay_s": 1, "hosts": job.get("hosts") or {}}
+    if job.get("ca"):
+        m["files"] = {"ca.crt": job["ca"]}
+    m.update(job.get("modem") or {})
+    sim = ModemSim(m["model"], {"modem": m})
+    u = {"enabled": True, "host": job["host"], "port": job["port"], "tls": job.get("tls", False),
+         "backoff_s": 1, "backoff_max_s": 10, "keepalive_s": 30}
+    u.update(job.get("uplink") or {})
+    cfg, errs = config.validate({"uplink": u})
+    assert not errs, errs
+    buf = bytearray(proto.FRAME_MAX)
+    state = {"published": 0, "resets": 0}
+
+    def event(name, *pairs):
+        d = dict(pairs)
+        d["event"] = name
+        print("EV " + json.dumps(d))
+
+    def dispatch(line, link):
+        try:
+            verb, args = proto.parse_command(line)
+        except ValueError as e:
+            link.frame(buf, proto.encode_reply(buf, "?", False, str(e)))
+            return
+        if verb == "ack":
+            try:
+                q.ack_ranges(proto.iter_ack_ranges(args))
+            except ValueError as e:
+                link.frame(buf, proto.encode_reply(buf, "ack", False, str(e)))
+        else:
+            link.frame(buf, proto.encode_reply(buf, verb, False, "unknown command"))
+
+    async def run():
+        at = At(sim.uart()).start()
+        quectel = m["model"] in ("BG95", "BG96")
+        if quectel:
+            from mobiot_fw.cell.vendor.sock_quectel import QuectelSock
+
+            st = QuectelSock(at)
+        else:
+            st = SimcomCA(at)
+        up = Uplink(q, cfg["uplink"], DEV, lambda: st, dispatch, event,
+                    ready=lambda: sim.state == "on" and sim._registered() and sim.pdp_active)
+
+        async def lifecycle():
+            # the modem task's part that matters here: bring the bearer up whenever it is down
+            while True:
+                await asyncio.sleep_ms(500)
+                if sim.state == "on" and sim._registered() and not sim.pdp_active:
+                    try:
+                        await at.cmd("AT+QIACT=1" if quectel else "AT+CNACT=0,1")
+                    except OSError:
+                        pass
+
+        async def records():
+            rb = bytearray(300)
+            for _ in range(job.get("records", 20)):
+                seq = q.next_seq()
+                end = proto.encode_record(rb, 0, DEV, 1, seq, 1764146800 + seq, "utc", "reading",
+                                          (("temp", 20 + seq % 50 / 10), ("bat", 3.9)))
+                q.append(seq, memoryview(rb)[:end])
+                up.kick()
+                await asyncio.sleep_ms(job.get("every_ms", 100))
+
+        async def reset_when():
+            n = job.get("reset_after", 0)
+            if not n:
+                return
+            while up.published < n:
+                await asyncio.sleep_ms(5)
+            # mid-publish: the next message is on its way when the modem restarts
+            sim._power_on(sim.now_s())
+            state["resets"] += 1
+            event("test_modem_reset", ("after", up.published))
+
+        tasks = [asyncio.create_task(t) for t in (up.run(), lifecycle(), records(), reset_when())]
+        t0 = time.ticks_ms()
+        run_ms = job.get("run_s", 60) * 1000
+        want = job.get("records", 20)
+        while time.ticks_diff(time.ticks_ms(), t0) < run_ms:
+            await asyncio.sleep_ms(100)
+            if job.get("until_empty", True) and q.next_seq() - 1 >= want and q.depth == 0:
+                break
+        up.shutdown()
+        await asyncio.sleep_ms(300)
+        for t in tasks:
+            t.cancel()
+        print("DONE " + json.dumps({"depth": q.depth, "made": q.next_seq() - 1, "published": up.published,
+                                    "connects": up.connects, "opened": sim.sockets.opened if hasattr(sim, "sockets")
+                                    else 0, "resets": state["resets"]}))
+
+    asyncio.run(run())
+
+
+main()
