@@ -1,6 +1,6 @@
 # A terminal's uplink end to end, for the host tests (never deployed): the flash queue (RAM
 # littlefs), the modem simulator (real TCP/TLS sockets, sim/sim_sockets.py), the AT engine, the
-# SIMCom socket transport and the uplink session, with records made at a steady rate.
+# model's socket transport (cell/sockets.py) and the uplink session, with records made at a steady rate.
 #   micropython sim/uplink_term_main.py JOBFILE
 # JOBFILE: JSON {"model": "SIM7080G", "host": name, "hosts": {name: "127.0.0.1"}, "port": n,
 #   "tls": bool, "ca": path or null, "records": n, "every_ms": n, "uplink": {...config...},
@@ -20,7 +20,7 @@ import fileblockdev as fb
 from modem_sim import ModemSim
 from mobiot_fw import config
 from mobiot_fw.cell.at import At
-from mobiot_fw.cell.vendor.sock_simcom import SimcomCA
+from mobiot_fw.cell import models, sockets
 from mobiot_fw.link import proto
 from mobiot_fw.store.flashq import Queue
 from mobiot_fw.uplink.session import Uplink
@@ -67,13 +67,11 @@ def main():
 
     async def run():
         at = At(sim.uart()).start()
-        quectel = m["model"] in ("BG95", "BG96")
-        if quectel:
-            from mobiot_fw.cell.vendor.sock_quectel import QuectelSock
-
-            st = QuectelSock(at)
-        else:
-            st = SimcomCA(at)
+        st = sockets.stream(at, sim.model, "internet")
+        # the model's bearer command (cell/models.py "act"), as the modem task sends it
+        _, rows = models.row(sim.model)
+        i = rows.find("\nact ")
+        act, _, act_expect = rows[i + 5 : rows.find("\n", i + 1)].replace("{apn}", "internet").partition("|")
         up = Uplink(q, cfg["uplink"], DEV, lambda: st, dispatch, event,
                     ready=lambda: sim.state == "on" and sim._registered() and sim.pdp_active)
 
@@ -83,7 +81,7 @@ def main():
                 await asyncio.sleep_ms(500)
                 if sim.state == "on" and sim._registered() and not sim.pdp_active:
                     try:
-                        await at.cmd("AT+QIACT=1" if quectel else "AT+CNACT=0,1")
+                        await at.cmd(act, 10000, act_expect or None)
                     except OSError:
                         pass
 

@@ -43,16 +43,12 @@ def make(t, fw):
 
 
 def _modem_stream(m):
-    """The socket transport of the modem model (docs/uplink.md "Transports")."""
-    model = m.model
-    if model in ("SIM7080G", "SIM7000G"):
-        from mobiot_fw.cell.vendor.sock_simcom import SimcomCA
+    """The socket transport of the modem model (docs/uplink.md "Transports", cell/sockets.py)."""
+    from mobiot_fw.cell import sockets
 
-        return SimcomCA(m.at)
-    if model in ("BG95", "BG96"):
-        from mobiot_fw.cell.vendor.sock_quectel import QuectelSock
+    st = sockets.stream(m.at, m.model, m.apn)
+    if st is None:
+        from .mqtt import LinkError
 
-        return QuectelSock(m.at)
-    from .mqtt import LinkError
-
-    raise LinkError("modem", 0)  # the A7670's socket dialect (CIPOPEN/CCHOPEN): not written yet
+        raise LinkError("modem", 0)  # a model without a socket dialect
+    return st
