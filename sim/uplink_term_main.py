@@ -3,7 +3,8 @@
 # model's socket transport (cell/sockets.py) and the uplink session, with records made at a steady rate.
 #   micropython sim/uplink_term_main.py JOBFILE
 # JOBFILE: JSON {"model": "SIM7080G", "host": name, "hosts": {name: "127.0.0.1"}, "port": n,
-#   "tls": bool, "ca": path or null, "records": n, "every_ms": n, "uplink": {...config...},
+#   "tls": bool, "ca": path or null, "install_ca": bool (the CA is on the board's flash, not yet in
+#   the modem), "records": n, "every_ms": n, "uplink": {...config...},
 #   "modem": {...scenario modem part...}, "reset_after": n (power-cycle the modem when the
 #   broker has had n messages' PUBACKs; 0 never), "run_s": n}
 # Prints one line per event ("EV <json>") and, at the end, "DONE <json>" with the queue's state.
@@ -34,8 +35,17 @@ def main():
     fb.mount(fb.CutBlockDev(256), "/e2e", mkfs=True)
     q = Queue("/e2e/q", max_records=5000, max_bytes=512 * 1024)
     m = {"model": job.get("model", "SIM7080G"), "reg_delay_s": 1, "hosts": job.get("hosts") or {}}
-    if job.get("ca"):
-        m["files"] = {"ca.crt": job["ca"]}
+    ca_name = (job.get("uplink") or {}).get("ca", "ca.crt")
+    if job.get("ca") and not job.get("install_ca"):
+        m["files"] = {ca_name: job["ca"]}  # already in the modem's file system
+    elif job.get("ca"):
+        # on the board's flash, as provisioning leaves it: the transport writes it into the
+        # modem with the model's own commands before its TLS open (cell/certs.py)
+        from mobiot_fw.cell import certs
+
+        fb.mount(fb.CutBlockDev(32), certs.DIR, mkfs=True)
+        with open(job["ca"], "rb") as src, open(certs.DIR + "/" + ca_name, "wb") as dst:
+            dst.write(src.read())
     m.update(job.get("modem") or {})
     sim = ModemSim(m["model"], {"modem": m})
     u = {"enabled": True, "host": job["host"], "port": job["port"], "tls": job.get("tls", False),
