@@ -3,8 +3,9 @@
 # model's socket transport (cell/sockets.py) and the uplink session, with records made at a steady rate.
 #   micropython sim/uplink_term_main.py JOBFILE
 # JOBFILE: JSON {"model": "SIM7080G", "host": name, "hosts": {name: "127.0.0.1"}, "port": n,
-#   "tls": bool, "ca": path or null, "install_ca": bool (the CA is on the board's flash, not yet in
-#   the modem), "records": n, "every_ms": n, "uplink": {...config...},
+#   "tls": bool, "ca": path or null, "install_ca": bool (the CA is in the board's secrets.json, not
+#   yet in the modem), "transport": "wlan" (network.WLAN, faked, instead of the modem),
+#   "records": n, "every_ms": n, "uplink": {...config...},
 #   "modem": {...scenario modem part...}, "reset_after": n (power-cycle the modem when the
 #   broker has had n messages' PUBACKs; 0 never), "run_s": n}
 # Prints one line per event ("EV <json>") and, at the end, "DONE <json>" with the queue's state.
@@ -39,13 +40,14 @@ def main():
     if job.get("ca") and not job.get("install_ca"):
         m["files"] = {ca_name: job["ca"]}  # already in the modem's file system
     elif job.get("ca"):
-        # on the board's flash, as provisioning leaves it: the transport writes it into the
-        # modem with the model's own commands before its TLS open (cell/certs.py)
+        # in the board's secrets.json (tls.ca), as provisioning leaves it: the transport writes
+        # it into the modem with the model's own commands before its TLS open (cell/certs.py)
         from mobiot_fw.cell import certs
 
-        fb.mount(fb.CutBlockDev(32), certs.DIR, mkfs=True)
-        with open(job["ca"], "rb") as src, open(certs.DIR + "/" + ca_name, "wb") as dst:
-            dst.write(src.read())
+        fb.mount(fb.CutBlockDev(32), "/sec", mkfs=True)
+        certs.SECRETS = "/sec/secrets.json"
+        with open(job["ca"]) as src, open(certs.SECRETS, "w") as dst:
+            json.dump({"tls": {"ca": src.read()}}, dst)
     m.update(job.get("modem") or {})
     sim = ModemSim(m["model"], {"modem": m})
     u = {"enabled": True, "host": job["host"], "port": job["port"], "tls": job.get("tls", False),
@@ -77,13 +79,29 @@ def main():
 
     async def run():
         at = At(sim.uart()).start()
-        st = sockets.stream(at, sim.model, "internet")
+        if job.get("transport") == "wlan":
+            # network.WLAN (uplink/net.py) against sim/fake_network.py: the unix port has no
+            # network module; the IP traffic uses the host's real sockets
+            import fake_network
+            from mobiot_fw.cell import certs
+            from mobiot_fw.uplink.net import NetSock, WlanLink
+
+            nic = fake_network.WLAN(ssid="mobiot-test")
+            nic.active(True)
+            link = WlanLink(nic, "mobiot-test", "secret")
+            st = NetSock("wlan", lambda: certs.local("ca"))
+            ready = link.ready
+        else:
+            st = sockets.stream(at, sim.model, "internet")
+
+            def ready():
+                return sim.state == "on" and sim._registered() and sim.pdp_active
+
         # the model's bearer command (cell/models.py "act"), as the modem task sends it
         _, rows = models.row(sim.model)
         i = rows.find("\nact ")
         act, _, act_expect = rows[i + 5 : rows.find("\n", i + 1)].replace("{apn}", "internet").partition("|")
-        up = Uplink(q, cfg["uplink"], DEV, lambda: st, dispatch, event,
-                    ready=lambda: sim.state == "on" and sim._registered() and sim.pdp_active)
+        up = Uplink(q, cfg["uplink"], DEV, lambda: st, dispatch, event, ready=ready)
 
         async def lifecycle():
             # the modem task's part that matters here: bring the bearer up whenever it is down

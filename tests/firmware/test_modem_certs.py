@@ -1,9 +1,11 @@
 # TLS material into the modem's file system (cell/certs.py and each dialect's put_file) through
 # the modem simulator's file commands (sim/sim_sockets.py): the exact bytes arrive under the
 # name, with each model's own commands (SIM7080G AT+CFSWFILE, A76XX AT+CCERTDOWN, Quectel
-# AT+QFUPL with its checksum checked), once per boot and again when the file changed, and a TLS
-# open writes the board's /certs/<ca> before it configures TLS. TLS with the installed CA to a
-# real Mosquitto: tests/host/test_uplink_e2e_models.py.
+# AT+QFUPL with its checksum checked), and a TLS open writes the CA of the board's secrets.json
+# (tls.ca, as provisioning leaves it) into the modem before it configures TLS, once per boot.
+# TLS with the installed CA to a real Mosquitto: tests/host/test_uplink_e2e_models.py.
+import json
+
 import fileblockdev as fb
 from test_uplink_sockets import modem, refused, sent
 from mobiot_fw.cell import certs, sockets
@@ -12,12 +14,13 @@ PEM = b"-----BEGIN CERTIFICATE-----\nMIIB\x00\r\n>OK\r\n" + bytes(range(256)) + 
 _mounted = []
 
 
-def board_file(name, data):
+def secrets(**tls):
     if not _mounted:
-        fb.mount(fb.CutBlockDev(64), certs.DIR, mkfs=True)
+        fb.mount(fb.CutBlockDev(64), "/sec", mkfs=True)
         _mounted.append(1)
-    with open(certs.DIR + "/" + name, "wb") as f:
-        f.write(data)
+    certs.SECRETS = "/sec/secrets.json"
+    with open(certs.SECRETS, "w") as f:
+        json.dump({"mqtt": {"username": "u"}, "tls": tls}, f)
 
 
 def xor16(data):
@@ -102,24 +105,29 @@ async def test_quectel_qfupl_checks_the_checksum():
     at.stop()
 
 
-async def test_tls_open_installs_the_board_ca_once_per_boot():
-    board_file("ca.pem", PEM)
+async def test_tls_open_installs_the_secrets_ca_once_per_boot():
+    text = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIU\n" + "QUJD" * 40 + "\n-----END CERTIFICATE-----\n"
+    secrets(ca=text)
+    data = text.encode()
     certs.forget()
     sim, at = await modem("A7670", "AT+CGACT=1,1")
     st = sockets.stream(at, "A7670")
     # no server listens: the open fails, but the CA went into the module before AT+CSSLCFG
     await refused(st.open("127.0.0.1", 1, True, "ca.pem"))
-    assert sim.sockets.fs["ca.pem"] == PEM
+    assert sim.sockets.fs["ca.pem"] == data
     order = [ln for _, d, ln in sim.log if d == "<" and (ln.startswith("AT+CCERTDOWN") or ln.startswith("AT+CSSLCFG"))]
     assert order[0].startswith("AT+CCERTDOWN") and order[1].startswith("AT+CSSLCFG"), order
     await refused(st.open("127.0.0.1", 1, True, "ca.pem"))
-    assert len(sent(sim, "AT+CCERTDOWN")) == 1  # the same file: not written again
-    board_file("ca.pem", PEM + b"\n")
-    await refused(st.open("127.0.0.1", 1, True, "ca.pem"))
-    assert len(sent(sim, "AT+CCERTDOWN")) == 2 and sim.sockets.fs["ca.pem"] == PEM + b"\n"
-    # a file larger than the modems take: a tls error, no connection without TLS
-    board_file("big.pem", b"x" * (certs.MAX_BYTES + 1))
+    assert len(sent(sim, "AT+CCERTDOWN")) == 1  # once per boot
+    # a CA larger than the modems take: a tls error, no connection without TLS
+    certs.forget()
+    secrets(ca="x" * (certs.MAX_BYTES + 1))
     e = await refused(st.open("127.0.0.1", 1, True, "big.pem"))
-    assert e.what == "tls" and sim.sockets.opened == 0
+    assert e.what == "tls" and sim.sockets.opened == 0 and "big.pem" not in sim.sockets.fs
+    # no tls secret: nothing written, the modem's own file is used (here: none -> tls error)
+    certs.forget()
+    secrets()
+    e = await refused(st.open("127.0.0.1", 1, True, "other.pem"))
+    assert e.what == "tls" and len(sent(sim, "AT+CCERTDOWN")) == 1
     sim.stop()
     at.stop()

@@ -68,3 +68,46 @@ def test_sim7000g_old_firmware_refuses_tls(mqtts_broker, tmp_path, upy):
     errs = [e for e in term.events if e["event"] == "uplink_error"]
     assert errs and all(e["err"] == "tls" and e["code"] == -1 for e in errs), term.events
     assert done["published"] == 0 and done["opened"] == 0
+
+
+# network.WLAN: the unix port has no `network` module, so the station is sim/fake_network.py's;
+# the MQTT traffic goes over the unix port's real sockets and ssl to Mosquitto.
+def test_wlan_delivery(mqtt_broker, tmp_path, upy):
+    db = tmp_path / "c.sqlite"
+    col = collect(db, f"mqtt://127.0.0.1:{mqtt_broker.port}")
+    try:
+        term = Terminal(upy, tmp_path, **job(mqtt_broker.port, transport="wlan", records=20))
+        check_exactly_once(db, term, 20)
+        assert [e["transport"] for e in term.events if e["event"] == "uplink_up"] == ["wlan"]
+        assert term.done is not None and term.done["opened"] == 0  # no modem socket was used
+    finally:
+        stop(col)
+
+
+def test_wlan_tls_right_ca(mqtts_broker, tmp_path, upy):
+    db = tmp_path / "c.sqlite"
+    col = collect_tls(db, mqtts_broker)
+    try:
+        term = Terminal(upy, tmp_path, **job(mqtts_broker.port, transport="wlan", tls=True, install_ca=True,
+                                             ca=str(mqtts_broker.pki.ca), records=20,
+                                             uplink={"tls": True, "batch": 5, "batch_wait_s": 1}))
+        check_exactly_once(db, term, 20)
+        up = [e for e in term.events if e["event"] == "uplink_up"]
+        assert up and up[0]["tls"] is True and up[0]["transport"] == "wlan"
+    finally:
+        stop(col)
+
+
+@pytest.mark.parametrize("case", ["wrong_ca", "wrong_name"])
+def test_wlan_tls_refused(mqtts_broker, tmp_path, upy, case):
+    ca = TestPki.make(tmp_path / "other").ca if case == "wrong_ca" else mqtts_broker.pki.ca
+    # wrong_name: the broker's certificate is for localhost / 127.0.0.1, not for this name
+    host = "localhost" if case == "wrong_ca" else "localhost.localdomain.invalid"
+    term = Terminal(upy, tmp_path, **job(mqtts_broker.port, transport="wlan", tls=True, install_ca=True, ca=str(ca),
+                                         host=host, records=3, run_s=20, uplink={"tls": True, "batch": 1}))
+    done = term.wait()
+    errs = [e for e in term.events if e["event"] == "uplink_error"]
+    assert errs and "uplink_up" not in term.names(), term.events
+    assert done["published"] == 0 and done["depth"] == 3
+    if case == "wrong_ca":
+        assert all(e["err"] == "tls" for e in errs), errs
