@@ -98,16 +98,15 @@ def test_wlan_tls_right_ca(mqtts_broker, tmp_path, upy):
         stop(col)
 
 
-@pytest.mark.parametrize("case", ["wrong_ca", "wrong_name"])
-def test_wlan_tls_refused(mqtts_broker, tmp_path, upy, case):
-    ca = TestPki.make(tmp_path / "other").ca if case == "wrong_ca" else mqtts_broker.pki.ca
-    # wrong_name: the broker's certificate is for localhost / 127.0.0.1, not for this name
-    host = "localhost" if case == "wrong_ca" else "localhost.localdomain.invalid"
+def test_wlan_tls_wrong_ca_refused(mqtts_broker, tmp_path, upy):
+    # (a wrong server name is not tested over WLAN: with no simulated DNS here, no second name
+    # reaches this broker portably; the modem path tests it, test_uplink_e2e.py)
+    ca = TestPki.make(tmp_path / "other").ca
     term = Terminal(upy, tmp_path, **job(mqtts_broker.port, transport="wlan", tls=True, install_ca=True, ca=str(ca),
-                                         host=host, records=3, run_s=20, uplink={"tls": True, "batch": 1}))
+                                         records=3, run_s=20, uplink={"tls": True, "batch": 1}))
     done = term.wait()
     errs = [e for e in term.events if e["event"] == "uplink_error"]
-    assert errs and "uplink_up" not in term.names(), term.events
+    assert errs and all(e["err"] == "tls" for e in errs), term.events
+    assert "uplink_up" not in term.names()
     assert done["published"] == 0 and done["depth"] == 3
-    if case == "wrong_ca":
-        assert all(e["err"] == "tls" for e in errs), errs
+    assert 2 <= len(errs) <= 8, len(errs)

@@ -90,7 +90,9 @@ class NetSock:
         self._hs = tls  # until the first bytes came back, an error is the handshake's
 
     def _err(self, e):
-        if self._hs:
+        # MicroPython's ssl raises ValueError("...not correctly signed by the trusted CA") when
+        # the server's certificate fails verification, OSError for the other TLS errors
+        if self._hs or isinstance(e, ValueError):
             return LinkError("tls", _code(e))  # certificate not verified, name mismatch, ...
         return e
 
@@ -100,7 +102,7 @@ class NetSock:
         try:
             self.w.write(mv)
             await self.w.drain()
-        except OSError as e:
+        except (OSError, ValueError) as e:
             raise self._err(e)
 
     async def read_into(self, mv):
@@ -109,7 +111,7 @@ class NetSock:
         while True:
             try:
                 n = await self.r.readinto(mv)  # pyright: ignore[reportAttributeAccessIssue]
-            except OSError as e:
+            except (OSError, ValueError) as e:
                 raise self._err(e)
             if n is not None:
                 break
