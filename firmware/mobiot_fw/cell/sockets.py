@@ -3,7 +3,7 @@
 # are cell/models.py's). Only the chosen module is imported.
 _T = """
 SIM7080G sock_simcom SimcomCA
-SIM7000G sock_simcom SimcomAuto
+SIM7000G sock_sim7000 SimcomAuto
 A7670 sock_a76xx A76xxSock
 A7680C sock_a76xx A76xxSock
 BG95 sock_quectel QuectelSock
