@@ -3,6 +3,8 @@
 # can only be tested against fakes (docs/uplink.md). NetSock's TCP runs over real sockets on
 # loopback; TLS with the right and a wrong CA to a real Mosquitto: tests/host/
 # test_uplink_e2e_models.py.
+import asyncio
+
 import fake_network
 from test_uplink_sim7080 import echo, echo_server
 from mobiot_fw.uplink.mqtt import LinkError
@@ -145,3 +147,71 @@ def test_ca_der_is_the_base64_body():
     b64 = binascii.b2a_base64(der).strip()
     pem = b"junk\n-----BEGIN CERTIFICATE-----\n" + b64[:64] + b"\n" + b64[64:] + b"\n-----END CERTIFICATE-----\n"
     assert ca_der(pem) == der
+
+
+async def test_terminal_without_modem_reports_over_wlan():
+    # uplink.transport "wlan" wired by uplink/part.py: the station from the platform (hw.py's
+    # wlan(), here the fake), credentials from secrets.json, records to a broker on loopback
+    import json
+    import time
+
+    import fileblockdev as fb
+    from fakebroker import Broker
+    from test_uplink_terminal import DEV, UP, Out, until
+    from mobiot_fw import config
+    from mobiot_fw.app import Terminal
+    from mobiot_fw.cell import certs
+
+    nics = []
+
+    class Plat:
+        def pin_in(self, n, on_fall=None):
+            pass
+
+        def reset_cause(self):
+            return "hard"
+
+        def unique_id(self):
+            return "aabbccddeeff"
+
+        def wlan(self):
+            nic = fake_network.WLAN(ssid="field-ap")
+            nic.active(True)
+            nics.append(nic)
+            return nic
+
+    broker = Broker()
+    srv, port = await broker.serve_tcp()
+    fb.mount(fb.CutBlockDev(128), "/tw", mkfs=True)
+    old = certs.SECRETS
+    certs.SECRETS = "/tw/secrets.json"
+    cfg, errs = config.validate({"device_id": DEV, "interval_s": 2, "status_every": 1, "modem": {"enabled": False},
+                                 "uplink": {"enabled": True, "transport": "wlan", "host": "127.0.0.1", "port": port,
+                                            "encoding": "json", "backoff_s": 1, "backoff_max_s": 10}})
+    assert errs == [], errs
+    try:
+        # no credentials: refused with config_fallback, as before
+        t = Terminal(Plat(), cfg, {"name": "t-wlan"}, out=Out(), qroot="/tw/q0", cfg_path="/tw/config.json")
+        assert t.uplink is None and not nics
+        with open(certs.SECRETS, "w") as f:
+            json.dump({"wlan": {"ssid": "field-ap", "password": "pw"}}, f)
+        t = Terminal(Plat(), cfg, {"name": "t-wlan"}, out=Out(), qroot="/tw/q", cfg_path="/tw/config.json")
+        assert t.uplink is not None and len(nics) == 1
+        tasks = [asyncio.create_task(c) for c in (t.uplink.run(), t.cycle.run())]
+        try:
+            await until(lambda: broker.payloads(UP), 60)
+            ev = [r["values"] for p in broker.payloads(UP) for r in json.loads(p) if r["kind"] == "event"]
+            t0 = time.ticks_ms()
+            while not any(v.get("event") == "uplink_up" for v in ev) and time.ticks_diff(time.ticks_ms(), t0) < 60000:
+                await asyncio.sleep_ms(100)
+                ev = [r["values"] for p in broker.payloads(UP) for r in json.loads(p) if r["kind"] == "event"]
+            assert {"event": "uplink_up", "transport": "wlan", "tls": False} in ev, ev
+            assert ("connect", "field-ap") in nics[0].log
+        finally:
+            t.uplink.shutdown()
+            for k in tasks:
+                k.cancel()
+    finally:
+        certs.SECRETS = old
+        broker.drop()
+        srv.close()

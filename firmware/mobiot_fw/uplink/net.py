@@ -234,20 +234,21 @@ class PppStream(NetSock):
         await super().open(host, port, tls, ca)
 
 
-def wlan_uplink(plat, secrets="secrets.json"):
+def wlan_uplink(plat):
     """(stream factory, ready) for uplink.transport "wlan", or None without credentials. The
     station's SSID and key are secrets.json wlan.ssid / wlan.password; the CA of a TLS broker is
-    tls.ca (cell/certs.py local)."""
+    tls.ca (cell/certs.py: the one reader of secrets.json's path)."""
     import json
 
+    from mobiot_fw.cell import certs
+
     try:
-        with open(secrets) as f:
+        with open(certs.SECRETS) as f:
             w = json.load(f).get("wlan") or {}
     except (OSError, ValueError):
         w = {}
     if not w.get("ssid"):
         return None
-    from mobiot_fw.cell import certs
 
     link = WlanLink(plat.wlan(), w["ssid"], w.get("password") or "")
     return (lambda: NetSock("wlan", lambda: certs.local("ca"))), link.ready
