@@ -157,23 +157,14 @@ async def test_terminal_without_modem_reports_over_wlan():
 
     import fileblockdev as fb
     from fakebroker import Broker
-    from test_uplink_terminal import DEV, UP, Out, until
+    from test_uplink_terminal import DEV, UP, Out, Plat, until
     from mobiot_fw import config
     from mobiot_fw.app import Terminal
     from mobiot_fw.cell import certs
 
     nics = []
 
-    class Plat:
-        def pin_in(self, n, on_fall=None):
-            pass
-
-        def reset_cause(self):
-            return "hard"
-
-        def unique_id(self):
-            return "aabbccddeeff"
-
+    class WlanPlat(Plat):
         def wlan(self):
             nic = fake_network.WLAN(ssid="field-ap")
             nic.active(True)
@@ -191,11 +182,11 @@ async def test_terminal_without_modem_reports_over_wlan():
     assert errs == [], errs
     try:
         # no credentials: refused with config_fallback, as before
-        t = Terminal(Plat(), cfg, {"name": "t-wlan"}, out=Out(), qroot="/tw/q0", cfg_path="/tw/config.json")
+        t = Terminal(WlanPlat(None), cfg, {"name": "t-wlan"}, out=Out(), qroot="/tw/q0", cfg_path="/tw/config.json")
         assert t.uplink is None and not nics
         with open(certs.SECRETS, "w") as f:
             json.dump({"wlan": {"ssid": "field-ap", "password": "pw"}}, f)
-        t = Terminal(Plat(), cfg, {"name": "t-wlan"}, out=Out(), qroot="/tw/q", cfg_path="/tw/config.json")
+        t = Terminal(WlanPlat(None), cfg, {"name": "t-wlan"}, out=Out(), qroot="/tw/q", cfg_path="/tw/config.json")
         assert t.uplink is not None and len(nics) == 1
         tasks = [asyncio.create_task(c) for c in (t.uplink.run(), t.cycle.run())]
         try:

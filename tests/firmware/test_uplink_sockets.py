@@ -7,27 +7,13 @@
 # and a wrong CA: tests/host/test_uplink_e2e.py.
 import asyncio
 
-from test_uplink_sim7080 import echo, echo_server, until
-from modem_sim import ModemSim
+from test_uplink_sim7080 import echo, echo_server, modem, until
 from mobiot_fw.cell import sockets
-from mobiot_fw.cell.at import At
 from mobiot_fw.uplink.mqtt import LinkError
 
 
 def data(n, k):
     return bytes((i * k + (i >> 8)) & 0xFF for i in range(n))
-
-
-async def modem(model, act, **sc):
-    m = {"model": model, "reg_delay_s": 0}
-    m.update(sc)
-    sim = ModemSim(model, {"modem": m})
-    at = At(sim.uart()).start()
-    await until(lambda: sim.state == "on" and sim._registered())
-    await at.cmd("ATE0")
-    if act:
-        await at.cmd(act)
-    return sim, at
 
 
 def sent(sim, head):
