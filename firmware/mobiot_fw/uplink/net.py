@@ -108,9 +108,15 @@ class NetSock:
     async def read_into(self, mv):
         if self.closed or self.r is None:
             return 0
+        sock = self.r.s  # pyright: ignore[reportAttributeAccessIssue]
         while True:
             try:
-                n = await self.r.readinto(mv)  # pyright: ignore[reportAttributeAccessIssue]
+                # first straight from the (non-blocking) socket: TLS keeps decrypted bytes of
+                # a record inside mbedTLS, where polling the TCP socket does not see them, so a
+                # stream that only waited for "readable" could wait for ever
+                n = sock.readinto(mv)
+                if n is None:
+                    n = await self.r.readinto(mv)  # pyright: ignore[reportAttributeAccessIssue]
             except (OSError, ValueError) as e:
                 raise self._err(e)
             if n is not None:
