@@ -5,7 +5,13 @@
 # flash queue on littlefs, a host acking every few cycles) and prints one JSON object.
 import sys
 
-sys.path[:0] = [sys.argv[1]]
+import os
+
+# As on a board: the modules are found relative to the current directory (the flash root), so a
+# module's __file__ is "mobiot_fw/x.mpy", not this machine's temporary directory (every module
+# path is a qstr on the heap).
+os.chdir(sys.argv[1])
+sys.path[:0] = [""]
 import asyncio
 import gc
 import json
@@ -83,8 +89,10 @@ def main():
     gc.collect()
     fakes = free0 - gc.mem_free()
 
-    from mobiot_fw import config
+    # in a board's order: main.py imports the app (and with it the parts), then app.main()
+    # loads the config (app._config)
     from mobiot_fw.app import Terminal
+    from mobiot_fw import config
 
     class Plat:
         def i2c(self):

@@ -272,13 +272,15 @@ _GNSS_DEFAULT = {
 }
 
 
-class _ResetLine:
-    """Pin-like RESET input of the module, asserted at level `active` (LilyGO T-A7670 drives it
-    through a transistor: MODEM_RESET_LEVEL HIGH). Released after being asserted, the module
-    restarts as from power-on, hung or not. The pulse width is not checked."""
+class _Line:
+    """Pin-like input of the module, asserted at level `active`; `changed(asserted)` is called
+    on every change of level. The power key: level `active` means the module's PWRKEY is pulled
+    low (boards drive it through an NPN, so a high GPIO presses the key); the sim measures pulse
+    widths. The RESET input: LilyGO T-A7670 drives it through a transistor (MODEM_RESET_LEVEL
+    HIGH); released after being asserted, the module restarts as from power-on."""
 
-    def __init__(self, sim, active=1):
-        self._sim = sim
+    def __init__(self, changed, active=1):
+        self._changed = changed
         self._active = active
         self._level = 1 - active
 
@@ -288,31 +290,7 @@ class _ResetLine:
         v = 1 if v else 0
         if v != self._level:
             self._level = v
-            if v != self._active and self._sim.state != "off":
-                self._sim.resets += 1
-                self._sim._power_on(self._sim.now_s())
-        return None
-
-    def __call__(self, v=None):
-        return self.value(v)
-
-
-class _Key:
-    """Pin-like power key. Level `active` means the module's PWRKEY is pulled low (boards
-    drive it through an NPN, so a high GPIO presses the key); the sim measures pulse widths."""
-
-    def __init__(self, sim, active=1):
-        self._sim = sim
-        self._active = active
-        self._level = 1 - active
-
-    def value(self, v=None):
-        if v is None:
-            return self._level
-        v = 1 if v else 0
-        if v != self._level:
-            self._level = v
-            self._sim._key(v == self._active)
+            self._changed(v == self._active)
         return None
 
     def __call__(self, v=None):
@@ -372,8 +350,8 @@ class ModemSim:
         self._mdm.on_rx = self._rx
         self._fw.on_write = self.start  # a powered modem boots even if nobody presses the key
         self._acc = bytearray()
-        self.pwrkey = _Key(self)
-        self.reset_line = _ResetLine(self)
+        self.pwrkey = _Line(self._key)
+        self.reset_line = _Line(self._reset)
         self.resets = 0
         self.events = list(cfg.get("events") or ())
         self.responses = cfg.get("responses") or {}
@@ -436,6 +414,13 @@ class ModemSim:
         self.gnss_on_s = None  # sim time GNSS was powered on, None while off
         self._last_stat = None
         self._reg_from_s = None
+
+    def _reset(self, asserted):
+        # RESET released: the module restarts as from power-on, hung or not (the pulse width
+        # is not checked)
+        if not asserted and self.state != "off":
+            self.resets += 1
+            self._power_on(self.now_s())
 
     def _key(self, pressed):
         self.start()

@@ -5,7 +5,7 @@ VERSION = "0.1.0"
 def once(name):
     """Import module `name` (dotted, e.g. "mobiot_fw.cell.ids") for one use and forget it again
     (sys.modules and the package attribute): its code is garbage once the caller drops the
-    module. For code a board runs once per boot, power-on or attach (docs/modem.md, "which
+    module. For code a board runs once per boot, power-on or attach (docs/memory.md, "which
     modules are in RAM when")."""
     import sys
 

@@ -17,7 +17,7 @@ import asyncio
 from micropython import const
 
 from mobiot_fw import VERSION as FW_VERSION
-from mobiot_fw import manifest
+from mobiot_fw import once
 # Imported here, not in Terminal(): loaded before the config and the queue exist, the modules
 # fragment the heap less (make bench: 4 KB less heap needed).
 from mobiot_fw.clock import Clock
@@ -49,7 +49,10 @@ class Terminal:
             self.modem = ModemPart(plat, board, cfg, ob, self.sensors, self.pmu, sup.beater("modem"), at_clock)
         self.cfg_path = cfg_path
         self._commands = None
-        self.session = Session(ob, cfg["link"], (ob.device, FW_VERSION, board.get("name", cfg.get("board", "?"))),
+        # read once: the manifest's code is not kept for it (docs/memory.md)
+        self.fwid = once("mobiot_fw.manifest").fwid()
+        self.session = Session(ob, cfg["link"],
+                               (ob.device, FW_VERSION, board.get("name", cfg.get("board", "?")), self.fwid),
                                self.dispatch, out, sup.beater("link"))
         self.cycle = Cycle(cfg, self.sensors, sup, self.modem, self.session, sup.beater("sampler"))
         self._pmu = None
@@ -148,7 +151,7 @@ def main():
     t = Terminal(plat, cfg, board, wdt=wdt)
     reset = plat.reset_cause()
     ev = t.outbox.event
-    ev("boot", ("reset", reset), ("fw", FW_VERSION), ("fwid", manifest.fwid()))
+    ev("boot", ("reset", reset), ("fw", FW_VERSION), ("fwid", t.fwid))
     crash.report(ev, reset)
     for msg in errors[:_EV_MAX]:
         ev("config_fallback", ("reason", msg[:120]))

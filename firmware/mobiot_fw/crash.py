@@ -32,7 +32,7 @@ def counts():
         return 0, 0
 
 
-def _write(streak, unreported):
+def write_counts(streak, unreported):
     with open(CNT + ".new", "w") as f:
         f.write("%d %d\n" % (streak, unreported))
     os.rename(CNT + ".new", CNT)
@@ -47,7 +47,7 @@ def survived():
     """The app ran a healthy minute: the streak is over (unreported crashes stay)."""
     streak, unreported = counts()
     if streak:
-        _write(0, unreported)
+        write_counts(0, unreported)
 
 
 clear = survived  # !safe off
@@ -66,7 +66,7 @@ def died(e, delay_ms=_RESET_DELAY_MS):
     up_ms = time.ticks_diff(time.ticks_ms(), _T0)
     try:
         streak, unreported = counts()
-        _write(streak + 1 if up_ms < _EARLY_MS else 0, unreported + 1)
+        write_counts(streak + 1 if up_ms < _EARLY_MS else 0, unreported + 1)
         try:
             rotate = os.stat(LOG)[6] > _LOG_MAX
         except OSError:
@@ -87,35 +87,9 @@ def died(e, delay_ms=_RESET_DELAY_MS):
 
 
 def report(event, reset):
-    """Send the last crash as a `crash` event (docs/records.md) if one is unreported."""
-    streak, unreported = counts()
-    if not unreported:
-        return
-    try:
-        with open(LOG) as f:
-            txt = f.read()
-    except OSError:
-        txt = ""
-    i = txt.rfind("#crash ")
-    lines = txt[i:].split("\n") if i >= 0 else []
-    up_ms = 0
-    if lines:
-        try:
-            up_ms = int(lines[0].split("=")[1])
-        except (IndexError, ValueError):
-            pass
-    frames = []
-    exc = ""
-    for ln in lines[1:]:
-        ln = ln.strip()
-        if ln.startswith("File "):
-            # 'File "mobiot_fw/app.py", line 12, in main' -> 'mobiot_fw/app.py:12 main'
-            p = ln.split('"')
-            if len(p) == 3:
-                w = p[2].replace(",", " ").split()  # ['line', '12', 'in', 'main']
-                frames.append("%s:%s %s" % (p[1], w[1] if len(w) > 1 else "?", w[-1] if w else "?"))
-        elif ln and not ln.startswith("Traceback"):
-            exc = ln
-    event("crash", ("exc", exc[:120]), ("frames", " < ".join(frames[-4:])[:240]), ("reset", reset),
-          ("up_s", up_ms // 1000), ("crashes", unreported))
-    _write(streak, 0)
+    """Send the last crash as a `crash` event (docs/records.md) if one is unreported. The
+    code that reads the log back is loaded only then, and dropped (crash_report.py)."""
+    if counts()[1]:
+        from mobiot_fw import once
+
+        once("mobiot_fw.crash_report").report(event, reset)

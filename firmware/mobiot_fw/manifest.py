@@ -12,8 +12,6 @@ _MANIFEST = "manifest.json"
 _COMMIT = "manifest.new"
 _FWID_MAX = 16
 
-_fwid = None
-
 
 def _exists(p):
     try:
@@ -24,20 +22,18 @@ def _exists(p):
 
 
 def fwid():
-    """The firmware id of the deployed set ("" when the board has no manifest)."""
-    global _fwid
-    if _fwid is None:
-        _fwid = ""
-        try:
-            import json
+    """The firmware id of the deployed set ("" when the board has no manifest). Read once per
+    boot by the app (this module is not kept in RAM for it)."""
+    try:
+        import json
 
-            with open(_MANIFEST) as f:
-                v = json.load(f).get("fwid")
-            if isinstance(v, str):
-                _fwid = v[:_FWID_MAX]
-        except (OSError, ValueError, AttributeError):
-            pass
-    return _fwid
+        with open(_MANIFEST) as f:
+            v = json.load(f).get("fwid")
+        if isinstance(v, str):
+            return v[:_FWID_MAX]
+    except (OSError, ValueError, AttributeError):
+        pass
+    return ""
 
 
 def roll_forward():

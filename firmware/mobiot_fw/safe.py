@@ -8,7 +8,7 @@ import time
 import asyncio
 from micropython import const
 
-from mobiot_fw import crash, manifest
+from mobiot_fw import crash
 
 _REPORT_EVERY_MS = const(3600000)  # safe_mode again every hour while nobody repairs the board
 _OFF_DELAY_MS = const(500)  # the reply goes out before the reset
@@ -37,9 +37,10 @@ def main():
                 cfg.get("device_id") or plat.unique_id(), Clock())
     off = []
     cmds = Commands(ob.q, cfg, safe_off=lambda: off.append(1))
-    s = Session(ob, cfg["link"], (ob.device, FW_VERSION, cfg.get("board", "?")), cmds.handle)
+    fwid = once("mobiot_fw.manifest").fwid()
+    s = Session(ob, cfg["link"], (ob.device, FW_VERSION, cfg.get("board", "?"), fwid), cmds.handle)
     reset = plat.reset_cause()
-    ob.event("boot", ("reset", reset), ("fw", FW_VERSION), ("fwid", manifest.fwid()))
+    ob.event("boot", ("reset", reset), ("fw", FW_VERSION), ("fwid", fwid))
     crash.report(ob.event, reset)
 
     async def run():

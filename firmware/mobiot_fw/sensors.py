@@ -7,18 +7,22 @@ import time
 import asyncio
 from micropython import const
 
+from mobiot_fw import once
+
 _RECOVER_CYCLES = const(30)  # a failed sensor is retried (re-initialised) every N cycles
 _GNSS_QUIET_MS = const(60000)  # no GNSS error reported in the first minute after boot
 _ERRNAMES = {19: "ENODEV", 5: "EIO", 110: "ETIMEDOUT", 116: "ETIMEDOUT"}
 
 
-class _Slot:
-    """One configured sensor: its driver (made lazily: the device may be absent at boot),
-    its value names with the configured prefix, and its error state."""
+class Slot:
+    """One configured sensor (made by sensor_slots.build): its driver class and options (the
+    driver is made lazily by Sensors.ensure: the device may be absent at boot), its value names
+    with the prefix, and its error state."""
 
-    def __init__(self, name, make, prefix):
+    def __init__(self, name, make, opts, prefix):
         self.name = name
         self.make = make
+        self.opts = opts
         self.prefix = prefix
         self.drv = None
         self.keys = ()
@@ -26,13 +30,6 @@ class _Slot:
         self.failed_at = 0
         self.retry = 0
         self.live = False  # started this cycle
-
-    def ensure(self):
-        if self.drv is None:
-            drv = self.make()
-            self.keys = tuple(self.prefix + n for n in drv.NAMES)
-            self.drv = drv
-        return self.drv
 
 
 class Sensors:
@@ -49,61 +46,45 @@ class Sensors:
         self.mgnss = None  # GNSS inside the cellular module, read over AT by the modem part
 
     def setup(self):
-        """Build the slots from the board definition and the config (config may add sensors
-        the board does not list, or disable one with false)."""
-        want = list(self.board.get("sensors", ()))
-        scfg = self.cfg.get("sensors", {})
-        for name in scfg:
-            if scfg[name] is False and name in want:
-                want.remove(name)
-            elif scfg[name] is not False and name not in want:
-                want.append(name)
-        plat = self.plat
-        add = self.slots.append
-        for name in want:
-            o = scfg.get(name) or {}
-            pre = o.get("prefix", "")
-            if name == "bme280":
-                from .drivers.bme280 import Bme280
+        """Build the slots from the board definition and the config, once per boot: that code
+        is imported for the call and dropped (sensor_slots.py)."""
+        once("mobiot_fw.sensor_slots").build(self)
 
-                add(_Slot(name, lambda o=o: Bme280(plat.i2c(), o.get("addr", 0x76)), pre))
-            elif name == "sht4x":
-                from .drivers.sht4x import Sht4x
-
-                add(_Slot(name, lambda o=o: Sht4x(plat.i2c(), o.get("addr", 0x44)), pre or "sht_"))
-            elif name == "ds18b20":
-                from .drivers.ds18b20 import Ds18b20
-
-                add(_Slot(name, lambda: Ds18b20(plat.onewire()), pre or "ds_"))
-            elif name == "battery":
-                from .drivers.battery import Battery
-
+    def ensure(self, s):
+        """The slot's driver, made on first use and again after a failure."""
+        drv = s.drv
+        if drv is not None:
+            return drv
+        name, make, o, plat = s.name, s.make, s.opts, self.plat
+        if name == "bme280":
+            drv = make(plat.i2c(), o.get("addr", 0x76))
+        elif name == "sht4x":
+            drv = make(plat.i2c(), o.get("addr", 0x44))
+        elif name == "ds18b20":
+            drv = make(plat.onewire())
+        elif name == "battery":
+            if make is None:
+                drv = self.pmu().battery()
+            else:
                 bc = self.board.get("battery", {})
-                if bc.get("source") == "pmu":
-                    add(_Slot(name, lambda: self.pmu().battery(), pre))
-                    continue
-                if "pin" not in bc:
-                    continue
-
-                def mk(o=o, bc=bc):
-                    return Battery(plat.battery_adc(), o.get("divider", bc.get("divider", 2.0)),
-                                   o.get("scale", 1.0), o.get("offset", 0.0))
-
-                add(_Slot(name, mk, pre))
-            elif name == "gnss":
-                gc_ = self.board.get("gnss", {})
-                if gc_.get("uart") is not None:
-                    from .drivers.nmea import Gnss
-
-                    self.gnss = Gnss(plat.uart("gnss"))
-                    self.clock.sources.append(self.gnss)
-                    add(_Slot(name, lambda: self.gnss, pre))
-                elif gc_.get("source") == "modem":
-                    # read over AT by the modem part (cell/gnss.py); absent until it runs
-                    add(_Slot(name, self._modem_gnss, pre))
+                drv = make(plat.battery_adc(), o.get("divider", bc.get("divider", 2.0)), o.get("scale", 1.0),
+                           o.get("offset", 0.0))
+        elif self.gnss is not None:
+            drv = self.gnss
+        else:
+            drv = self._modem_gnss()
+        keys = []
+        for n in drv.NAMES:
+            keys.append(s.prefix + n)
+        s.keys = tuple(keys)
+        s.drv = drv
+        return drv
 
     def wants(self, name):
-        return name in [s.name for s in self.slots]
+        for s in self.slots:
+            if s.name == name:
+                return True
+        return False
 
     def use_modem_gnss(self, g):
         """The modem part made its GNSS reader: the gnss slot reads it, records take its UTC."""
@@ -145,7 +126,7 @@ class Sensors:
                 s.retry -= 1
                 continue
             try:
-                ms = s.ensure().start()
+                ms = self.ensure(s).start()
                 if ms > wait_ms:
                     wait_ms = ms
                 s.live = True

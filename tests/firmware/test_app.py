@@ -272,3 +272,24 @@ def test_an_exception_in_any_task_ends_the_terminal_for_the_crash_guard():
     except MemoryError as e:
         assert "no heap" in str(e)
     assert t.out.frames()[0][0] == "H"  # the link came up first
+
+
+def test_once_per_boot_code_is_not_held_after_set_up():
+    # docs/memory.md: the queue's recovery, the manifest reader and the sensor slot builder run
+    # once per boot and are dropped; the parts themselves stay.
+    import sys
+
+    _fresh()
+    i2c = FakeI2C({0x76: FakeBme280(temp=21.5, hum=40.0, press=100000.0), 0x44: FakeSht4x(temp=22.0, hum=45.0)})
+    for m in ("mobiot_fw.store.recover", "mobiot_fw.manifest", "mobiot_fw.sensor_slots"):
+        sys.modules.pop(m, None)
+    t = _term(Plat(i2c))
+    _run(t.sample())
+    held = [m for m in sys.modules if m.startswith("mobiot_fw.")]
+    for m in ("mobiot_fw.store.recover", "mobiot_fw.manifest", "mobiot_fw.sensor_slots", "mobiot_fw.crash_report"):
+        assert m not in held, (m, held)
+    for m in ("mobiot_fw.store.flashq", "mobiot_fw.sensors", "mobiot_fw.drivers.bme280", "mobiot_fw.drivers.sht4x"):
+        assert m in held, (m, held)
+    # the slots were built all the same, and the queue opened
+    assert [s.name for s in t.t.sensors.slots] == ["bme280", "sht4x"]
+    assert t.q.next_seq() > 1

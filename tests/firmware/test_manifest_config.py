@@ -78,13 +78,12 @@ def test_no_commit_record_leaves_the_old_set():
 def test_fwid_comes_from_the_manifest():
     d = _tmpdir()
     try:
-        manifest._fwid = None
         assert manifest.fwid() == ""  # no manifest: no id
         _write("manifest.json", json.dumps({"fwid": "f0df0df2", "files": {}}))
-        manifest._fwid = None
         assert manifest.fwid() == "f0df0df2"
+        _write("manifest.json", json.dumps({"fwid": 7}))
+        assert manifest.fwid() == ""  # not a string: no id
     finally:
-        manifest._fwid = None
         _done(d)
 
 

@@ -74,7 +74,7 @@ def _rig(link=None):
     status = []
     cmds = Commands(ob.q, cfg, MNT + "/config.json", status=lambda: status.append(ob.event("st")))
     out = Out()
-    s = Session(ob, cfg["link"], ("7", "0.1.0", "t"), cmds.handle, out)
+    s = Session(ob, cfg["link"], ("7", "0.1.0", "t", ""), cmds.handle, out)
     return ob, s, cmds, out, status
 
 

@@ -54,6 +54,7 @@ from micropython import const
 
 from mobiot_fw import once
 from mobiot_fw.cell.at import AtError, AtTimeout
+from mobiot_fw.cell.parse import row_values
 from mobiot_fw.drivers.nmea import days_from_civil, parse_date, parse_latlon, parse_time
 
 _KMH_MS = 1 / 3.6
@@ -206,18 +207,6 @@ PARSERS = {
     "AT+QGPSLOC": parse_qgpsloc,
 }
 
-# One row per model: power on/off commands, the fix query, and whether GNSS excludes LTE.
-#   SIM7000/SIM7080 AT Command Manuals: AT+CGNSPWR=<0|1>; A76XX: AT+CGNSSPWR=<0|1> (answers
-#   OK, then +CGNSSPWR: READY!); BG95 GNSS Application Note: AT+QGPS=1, AT+QGPSEND.
-MODELS = {
-    "SIM7080G": {"on": ("AT+CGNSPWR=1",), "off": ("AT+CGNSPWR=0",), "read": "AT+CGNSINF", "exclusive": True},
-    "SIM7000G": {"on": ("AT+CGNSPWR=1",), "off": ("AT+CGNSPWR=0",), "read": "AT+CGNSINF", "exclusive": False},
-    "A7670": {"on": ("AT+CGNSSPWR=1",), "off": ("AT+CGNSSPWR=0",), "read": "AT+CGNSSINFO", "exclusive": False},
-    "BG95": {"on": ("AT+QGPS=1",), "off": ("AT+QGPSEND",), "read": "AT+QGPSLOC=2", "exclusive": False},
-}
-MODELS["BG96"] = MODELS["BG95"]
-
-
 def _prefix(cmd):
     name = cmd[2:]
     for c in "=?":
@@ -236,18 +225,19 @@ class ModemGnss:
     NAMES = ("lat", "lon", "alt", "spd", "sats", "fix")
 
     def __init__(self, at, model, on_at=None, read_at=None, exclusive=None, stale_ms=_STALE_MS):
-        model = once("mobiot_fw.cell.models").canonical(model) or model  # the one alias table
-        if model not in MODELS:
+        # the model's gnss_* lines: the one model table (cell/models.py), aliases and "like" included
+        name, row = once("mobiot_fw.cell.models").row(model)
+        on = row_values(row, "gnss_on")
+        if not on:
             raise ValueError("no modem GNSS for %s" % model)
-        m = MODELS[model]
         self.at = at
-        self.model = model
-        self.on_cmds = tuple(on_at or ()) + tuple(c for c in m["on"] if not on_at or c not in on_at)
-        self.off_cmds = m["off"]
-        self.read_at = read_at or m["read"]
+        self.model = name
+        self.on_cmds = tuple(on_at or ()) + tuple(c for c in on if not on_at or c not in on_at)
+        self.off_cmds = tuple(row_values(row, "gnss_off"))
+        self.read_at = read_at or row_values(row, "gnss_read")[0]
         self._parse = PARSERS[self.read_at]
         self._pfx = _prefix(self.read_at)
-        self.exclusive = m["exclusive"] if exclusive is None else bool(exclusive)
+        self.exclusive = row_values(row, "gnss_exclusive") == ["1"] if exclusive is None else bool(exclusive)
         self.stale_ms = stale_ms
         self._clock = getattr(at, "clock", None) or time.ticks_ms
         self.powered = False

@@ -22,6 +22,10 @@
 #   rdp              eDRX read command (TS 27.007 §7.41: eDRX the network granted), if any
 #   nitz             the command that lets the modem set its clock from the network's NITZ
 #   sleep            the command that lets the modem sleep while DTR is high (Modem.sleep)
+#   gnss_on          a command that powers the modem's GNSS on (in order; none: no GNSS)
+#   gnss_off         a command that powers it off
+#   gnss_read        the fix query (cell/gnss.py PARSERS has its parser)
+#   gnss_exclusive   1: GNSS and LTE share the RF path, the radio goes off for a fix
 #   like             a model whose lines follow (a key's first line wins)
 #
 # Sources:
@@ -46,6 +50,10 @@
 #   Slow Clock"; the Hardware Designs' "Sleep mode": with DTR high and no activity the module
 #   sleeps, DTR low wakes the UART, usable ~50 ms later). Quectel AT+QSCLK=1 (BG95 AT Commands
 #   Manual "AT+QSCLK"; BG95 Hardware Design "Sleep mode": MAIN_DTR high allows sleep, low wakes).
+# GNSS: SIM7000/SIM7080 AT Command Manuals: AT+CGNSPWR=<0|1>, AT+CGNSINF; A76XX: AT+CGNSSPWR=<0|1>
+#   (answers OK, then +CGNSSPWR: READY!), AT+CGNSSINFO; BG95 GNSS Application Note: AT+QGPS=1,
+#   AT+QGPSEND, AT+QGPSLOC=2. SIM7080G exclusive: LilyGO T-SIM7080G README, Tips 1 (GNSS and
+#   LTE share the RF path).
 # BG96: as BG95 (BG95&BG96 Compatible Design), power-off pulse 800 ms (§4.3.2: >= 650 ms).
 # A7680C (LTE Cat 1, SIMCom A76XX platform): A76XX Series AT Command Manual V1.11 (2023-12-07),
 #   the same commands as A7670 (AT+CNMP, AT+CPSI?, AT+CICCID, AT+CGPADDR, AT+CGACT), so the row is
@@ -84,6 +92,10 @@ ptw AT+CPTWEDRXS=2,{act},"{ptw}","{edrx}"
 nitz AT+CLTS=1
 sleep AT+CSCLK=1
 rdp AT+CEDRXRDP
+gnss_on AT+CGNSPWR=1
+gnss_off AT+CGNSPWR=0
+gnss_read AT+CGNSINF
+gnss_exclusive 1
 =SIM7000G SIM7000
 on_ms 1100
 off_ms 1500
@@ -102,6 +114,9 @@ cereg 4
 nitz AT+CLTS=1
 sleep AT+CSCLK=1
 rdp AT+CEDRXRDP
+gnss_on AT+CGNSPWR=1
+gnss_off AT+CGNSPWR=0
+gnss_read AT+CGNSINF
 =A7670 A7670E A7670G A7670SA
 on_ms 200
 off_ms 3000
@@ -119,6 +134,9 @@ ccid AT+CICCID
 cereg 2
 nitz AT+CLTS=1
 sleep AT+CSCLK=1
+gnss_on AT+CGNSSPWR=1
+gnss_off AT+CGNSSPWR=0
+gnss_read AT+CGNSSINFO
 =BG95 BG95-M3
 on_ms 600
 off_ms 900
@@ -140,6 +158,9 @@ ptw AT+QPTWEDRXS=2,{act},"{ptw}","{edrx}"
 nitz AT+CTZU=1
 sleep AT+QSCLK=1
 rdp AT+CEDRXRDP
+gnss_on AT+QGPS=1
+gnss_off AT+QGPSEND
+gnss_read AT+QGPSLOC=2
 =BG96
 off_ms 800
 like BG95

@@ -111,16 +111,7 @@ class Modem:
 
     def _all(self, key):
         """The values of every `key` line of the model, in order."""
-        out = []
-        r = self._row
-        k = "\n" + key + " "
-        i = r.find(k)
-        while i >= 0:
-            i += len(k)
-            e = r.find("\n", i)
-            out.append(r[i:e])
-            i = r.find(k, e)
-        return out
+        return cellular.row_values(self._row, key)
 
     # -- events ----------------------------------------------------------------------------
     def _event(self, name, detail=""):

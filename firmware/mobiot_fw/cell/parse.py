@@ -289,6 +289,20 @@ def _reg_fields(name, body):
     return f, False
 
 
+def row_values(row, key):
+    """The values of every `key` line of a model's row (cell/models.py row()), in order. Here,
+    not in models.py: the driver reads its row long after the model table is dropped."""
+    out = []
+    k = "\n" + key + " "
+    i = row.find(k)
+    while i >= 0:
+        i += len(k)
+        e = row.find("\n", i)
+        out.append(row[i:e])
+        i = row.find(k, e)
+    return out
+
+
 def model_is(model, *prefixes):
     if not model:
         return False

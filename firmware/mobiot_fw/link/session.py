@@ -9,7 +9,6 @@ import time
 import asyncio
 from micropython import const
 
-from mobiot_fw import manifest
 from mobiot_fw.link import proto
 
 _LINE_MAX = const(200)  # longest host command line accepted (docs/protocol.md: short lines)
@@ -22,7 +21,7 @@ class Session:
         self.outbox = outbox
         self.q = outbox.q
         self.buf = outbox.buf  # shared: a frame is written out before the next one is made
-        self.info = info  # (device, fw version, board name) for the H frame
+        self.info = info  # (device, fw version, board name, firmware id) for the H frame
         self.dispatch = dispatch  # (line, transport) -> None: link/commands.py; None ignores them
         self.out = out if out is not None else getattr(sys.stdout, "buffer", sys.stdout)
         self.beat = beat  # () -> None: the supervisor's check-in for this task
@@ -44,8 +43,8 @@ class Session:
             self.inflight[seq] = time.ticks_ms()
 
     def hello(self):
-        d, fw, board = self.info
-        self._write(proto.encode_hello(self.buf, d, fw, board, self.outbox.boot, self.hold, manifest.fwid()))
+        d, fw, board, fwid = self.info
+        self._write(proto.encode_hello(self.buf, d, fw, board, self.outbox.boot, self.hold, fwid))
 
     def reply(self, cmd, ok, err=None, extra=None):
         self._write(proto.encode_reply(self.buf, cmd, ok, err, extra))

@@ -47,18 +47,18 @@ from array import array
 from micropython import const
 
 
-_MAGIC = const(0xA7)
-_HDR = const(12)
-_ENT = const(12)
+MAGIC = const(0xA7)
+HDR = const(12)
+ENT = const(12)
 _BATCH = const(16)  # ack entries written per log append
-_SEG_MAX = const(30)  # bitmap of a segment must stay a small int on 32-bit ports
-_ST_MAGIC = b"MQS1"
+SEG_MAX = const(30)  # bitmap of a segment must stay a small int on 32-bit ports
+ST_MAGIC = b"MQS1"
 _ENOENT = const(2)
 _EEXIST = const(17)
 _ENOSPC = const(28)
 
 
-def _u32(b, o):
+def u32(b, o):
     return b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)
 
 
@@ -67,6 +67,10 @@ def _put32(b, o, v):
     b[o + 1] = (v >> 8) & 0xFF
     b[o + 2] = (v >> 16) & 0xFF
     b[o + 3] = (v >> 24) & 0xFF
+
+
+def seg_path(root, first):
+    return "%s/s%08x" % (root, first)
 
 
 def _full(n):
@@ -89,7 +93,7 @@ def _exists(path):
         return False
 
 
-def _remove(path):
+def remove(path):
     try:
         os.remove(path)
     except OSError as e:
@@ -106,7 +110,7 @@ def _replace(src, dst):
         # would put the data in src alone, and src is a temporary the next attempt truncates.
         if e.args[0] != _EEXIST:
             raise
-        _remove(dst)  # open() merges a lone or leftover src (see _load_log)
+        remove(dst)  # open() merges a lone or leftover src (see _open)
         os.rename(src, dst)
 
 
@@ -122,7 +126,7 @@ class Queue:
         log_max=2048,
         max_segments=0,
     ):
-        if not 1 <= seg_records <= _SEG_MAX:
+        if not 1 <= seg_records <= SEG_MAX:
             raise ValueError("seg_records")
         if max_bytes < 2 * seg_bytes:
             raise ValueError("max_bytes")
@@ -149,10 +153,10 @@ class Queue:
         self._log_limit = log_max
         self.drops = 0  # records dropped because the queue was full, since open
         self.corrupt = 0  # records discarded because their CRC failed, since open
-        self._rbuf = bytearray(_HDR + max_payload)
+        self._rbuf = bytearray(HDR + max_payload)
         self._rmv = memoryview(self._rbuf)
-        self._hdr = bytearray(_HDR)
-        self._abuf = bytearray(_ENT * _BATCH)
+        self._hdr = bytearray(HDR)
+        self._abuf = bytearray(ENT * _BATCH)
         self._amv = memoryview(self._abuf)
         self._na = 0
         self._flushed = 0  # records marked by _flush_acks since the caller reset it
@@ -164,7 +168,7 @@ class Queue:
 
     # --- paths -------------------------------------------------------------------------------
     def _seg_path(self, first):
-        return "%s/s%08x" % (self.root, first)
+        return seg_path(self.root, first)
 
     def _p(self, name):
         return self.root + "/" + name
@@ -206,7 +210,7 @@ class Queue:
         n = len(payload)
         if n > self.max_payload:
             raise ValueError("payload too long")
-        rec = _HDR + n
+        rec = HDR + n
         while self._unacked >= self.max_records:
             if not self._drop_oldest_record():
                 break
@@ -288,7 +292,7 @@ class Queue:
         n = self._read_at(i, k)
         if n < 0:
             return None
-        return self._rmv[_HDR : _HDR + n]
+        return self._rmv[HDR : HDR + n]
 
     def unacked(self, after=0):
         """Iterate (seq, payload memoryview) of queued records, oldest first. The memoryview is
@@ -312,7 +316,7 @@ class Queue:
 
     def _write_record(self, seq, payload, n, new):
         h = self._hdr
-        h[0] = _MAGIC
+        h[0] = MAGIC
         h[1] = 0
         h[2] = n & 0xFF
         h[3] = n >> 8
@@ -350,8 +354,8 @@ class Queue:
                 except OSError:
                     pass
         self._count[j] += 1
-        self._size[j] += _HDR + n
-        self._bytes += _HDR + n
+        self._size[j] += HDR + n
+        self._bytes += HDR + n
 
     def _drop_oldest_record(self):
         s = self.first_unacked(0)
@@ -366,7 +370,7 @@ class Queue:
 
     def _drop_oldest_segment(self):
         n = self._count[0] - _popcount(self._bits[0])
-        _remove(self._seg_path(self._first[0]))
+        remove(self._seg_path(self._first[0]))
         self._unacked -= n
         self.drops += n
         self._shift()
@@ -386,7 +390,7 @@ class Queue:
     def _gc(self):
         # delete fully acked segments from the old end, never the newest (it carries next seq)
         while self._nseg > 1 and self._bits[0] == _full(self._count[0]):
-            _remove(self._seg_path(self._first[0]))
+            remove(self._seg_path(self._first[0]))
             self._shift()
         if self._log_size > self._log_limit:
             self._compact()
@@ -440,7 +444,7 @@ class Queue:
             return 0
         if self._na == _BATCH:
             self._flush_acks()
-        o = self._na * _ENT
+        o = self._na * ENT
         _put32(self._abuf, o, a)
         _put32(self._abuf, o + 4, b)
         _put32(self._abuf, o + 8, binascii.crc32(self._amv[o : o + 8]))
@@ -453,15 +457,15 @@ class Queue:
             return
         f = open(self._p("a"), "ab")
         try:
-            f.write(self._amv[: na * _ENT])
+            f.write(self._amv[: na * ENT])
         finally:
             f.close()  # committed: the acks survive power loss from here on
-        self._log_size += na * _ENT
+        self._log_size += na * ENT
         self._na = 0
         abuf = self._abuf
         for k in range(na):
-            o = k * _ENT
-            m = self._mark(_u32(abuf, o), _u32(abuf, o + 4))
+            o = k * ENT
+            m = self._mark(u32(abuf, o), u32(abuf, o + 4))
             self._unacked -= m
             self._flushed += m
 
@@ -484,18 +488,18 @@ class Queue:
                     s = k
                     while k < c and (bits >> k) & 1:
                         k += 1
-                    o = na * _ENT
+                    o = na * ENT
                     _put32(abuf, o, f0 + s)
                     _put32(abuf, o + 4, f0 + k - 1)
                     _put32(abuf, o + 8, binascii.crc32(self._amv[o : o + 8]))
                     na += 1
                     if na == _BATCH:
                         f.write(abuf)
-                        size += na * _ENT
+                        size += na * ENT
                         na = 0
             if na:
-                f.write(self._amv[: na * _ENT])
-                size += na * _ENT
+                f.write(self._amv[: na * ENT])
+                size += na * ENT
         finally:
             f.close()
         _replace(tmp, self._p("a"))
@@ -517,33 +521,33 @@ class Queue:
                 off = 0
             while j < k:  # skip over earlier records by their headers
                 f.seek(off)
-                if f.readinto(h) != _HDR or h[0] != _MAGIC or _u32(h, 4) != first + j:
+                if f.readinto(h) != HDR or h[0] != MAGIC or u32(h, 4) != first + j:
                     return self._discard(i, j)
-                off += _HDR + (h[2] | h[3] << 8)
+                off += HDR + (h[2] | h[3] << 8)
                 j += 1
             f.seek(off)
-            got = f.readinto(self._rbuf, _HDR)
+            got = f.readinto(self._rbuf, HDR)
             n = self._rbuf[2] | self._rbuf[3] << 8
-            if got != _HDR or self._rbuf[0] != _MAGIC or _u32(self._rbuf, 4) != first + k:
+            if got != HDR or self._rbuf[0] != MAGIC or u32(self._rbuf, 4) != first + k:
                 return self._discard(i, k)
             if n > self.max_payload:
                 return self._discard(i, k)
-            if f.readinto(self._rmv[_HDR : _HDR + n]) != n or not self._crc_ok(self._rbuf, n):
+            if f.readinto(self._rmv[HDR : HDR + n]) != n or not self._crc_ok(self._rbuf, n):
                 self._c_first = first  # the next record can still be found after this one
                 self._c_idx = k + 1
-                self._c_off = off + _HDR + n
+                self._c_off = off + HDR + n
                 self._discard_one(first + k)
                 return -1
             self._c_first = first
             self._c_idx = k + 1
-            self._c_off = off + _HDR + n
+            self._c_off = off + HDR + n
             return n
         finally:
             f.close()
 
     def _crc_ok(self, b, n):
-        c = binascii.crc32(self._rmv[_HDR : _HDR + n], binascii.crc32(self._rmv[0:8]))
-        return c == _u32(b, 8)
+        c = binascii.crc32(self._rmv[HDR : HDR + n], binascii.crc32(self._rmv[0:8]))
+        return c == u32(b, 8)
 
     def _discard_one(self, seq):
         self._flushed = 0
@@ -563,147 +567,41 @@ class Queue:
 
     # --- internals: open ------------------------------------------------------------------------
     def _open(self):
-        root = self.root
-        try:
-            os.mkdir(root)
-        except OSError as e:
-            if e.args[0] != _EEXIST:
-                raise
-        firsts = []
-        for ent in os.ilistdir(root):
-            name = ent[0]
-            if len(name) == 9 and name[0] == "s":
-                try:
-                    firsts.append(int(name[1:], 16))
-                except ValueError:
-                    pass
-        firsts.sort()
-        while len(firsts) > self._cap:  # config shrank: the oldest go
-            _remove(self._seg_path(firsts.pop(0)))
-        for i in range(len(firsts)):
-            f0 = firsts[i]
-            path = self._seg_path(f0)
-            self._first[i] = f0
-            self._bits[i] = 0
-            if i + 1 < len(firsts):
-                c = firsts[i + 1] - f0
-                if c > _SEG_MAX:  # not contiguous (lost segment?): count what is there
-                    c, _, _ = self._scan(path, f0)
-                self._count[i] = c
-                self._size[i] = os.stat(path)[6]
-            else:
-                c, ok_bytes, size = self._scan(path, f0)
-                self._count[i] = c
-                self._size[i] = size
-                self._sealed = size > ok_bytes or c >= _SEG_MAX
-                if c == 0 and size:
-                    # only a torn first record: nothing valid, keep the name (it holds next seq)
-                    f = open(path, "wb")
-                    f.close()
-                    self._size[i] = 0
-                    self._sealed = False
-            self._bytes += self._size[i]
-        self._nseg = len(firsts)
+        # Once per boot: the code that reads the files back is imported for it and dropped
+        # (store/recover.py; docs/memory.md).
+        from mobiot_fw import once
+
+        r = once("mobiot_fw.store.recover")
+        n, self._sealed, self._bytes = r.segments(self.root, self._cap, self.max_payload, self._rbuf, self._first,
+                                                  self._count, self._size)
+        self._nseg = n
         nxt = 1
-        if self._nseg:
-            j = self._nseg - 1
-            nxt = self._first[j] + self._count[j]
-        boot, last = self._read_state()
+        if n:
+            nxt = self._first[n - 1] + self._count[n - 1]
+        boot, last = r.read_state(self.root)
         self._boot = boot
         self._next = nxt if nxt > last + 1 else last + 1
-        self._load_log()
+        # a.new outlives a compaction cut before or inside its rename, or inside _replace's
+        # remove-then-rename. Each of its entries was written from RAM state that holds only
+        # acks already durable in a, so whichever of a and a.new is newer, their union is
+        # exactly the durable acks: read both and rewrite the log. (Dropping a.new because a
+        # exists loses acks when a was removed and then recreated by a later append.)
+        good, torn = r.read_log(self._p("a"), self._hdr, self._mark)
+        left = r.read_log(self._p("a.new"), self._hdr, self._mark)[0] >= 0
+        del r
+        self._log_size = good if good > 0 else 0
+        if torn or left:  # later appends must not hide behind garbage, a.new must go
+            self._compact()
         n = 0
         for i in range(self._nseg):
             n += self._count[i] - _popcount(self._bits[i])
         self._unacked = n
         self._gc()
 
-    def _scan(self, path, first):
-        # -> (records, bytes they take, file size). Walks the headers and stops at the first
-        # that is unreadable or runs past the end of the file: a torn tail. A whole record whose
-        # payload fails its CRC still counts (its seq is used up); read() discards it.
-        try:
-            size = os.stat(path)[6]
-            f = open(path, "rb")
-        except OSError:
-            return 0, 0, 0
-        c = 0
-        off = 0
-        h = self._rbuf
-        try:
-            while c < _SEG_MAX and off + _HDR <= size:
-                f.seek(off)
-                if f.readinto(h, _HDR) != _HDR or h[0] != _MAGIC or _u32(h, 4) != first + c:
-                    break
-                n = h[2] | h[3] << 8
-                if n > self.max_payload or off + _HDR + n > size:
-                    break
-                off += _HDR + n
-                c += 1
-        finally:
-            f.close()
-        return c, off, size
-
-    def _load_log(self):
-        # a.new outlives a compaction cut before or inside its rename, or inside _replace's
-        # remove-then-rename. Each of its entries was written from RAM state that holds only
-        # acks already durable in a, so whichever of a and a.new is newer, their union is
-        # exactly the durable acks: read both and rewrite the log. (Dropping a.new because a
-        # exists loses acks when a was removed and then recreated by a later append.)
-        good, torn = self._read_log(self._p("a"))
-        left = self._read_log(self._p("a.new"))[0] >= 0
-        self._log_size = good if good > 0 else 0
-        if torn or left:  # later appends must not hide behind garbage, a.new must go
-            self._compact()
-
-    def _read_log(self, path):
-        # mark the acks of one log file; -> (bytes of valid entries, torn tail); (-1, False) if
-        # there is no such file
-        try:
-            f = open(path, "rb")
-        except OSError:
-            return -1, False
-        good = 0
-        torn = False
-        e = self._hdr
-        try:
-            while True:
-                got = f.readinto(e)
-                if got != _ENT:
-                    torn = got > 0
-                    break
-                if binascii.crc32(memoryview(e)[0:8]) != _u32(e, 8):
-                    torn = True
-                    break
-                self._mark(_u32(e, 0), _u32(e, 4))
-                good += _ENT
-        finally:
-            f.close()
-        return good, torn
-
     # --- internals: state file ------------------------------------------------------------------
-    def _read_state(self):
-        boot = 0
-        last = 0
-        for name in ("st", "st.new"):
-            try:
-                f = open(self._p(name), "rb")
-            except OSError:
-                continue
-            try:
-                b = f.read(16)
-            finally:
-                f.close()
-            if len(b) == 16 and b[0:4] == _ST_MAGIC and binascii.crc32(b[0:12]) == _u32(b, 12):
-                if _u32(b, 4) > boot:
-                    boot = _u32(b, 4)
-                if _u32(b, 8) > last:
-                    last = _u32(b, 8)
-        return boot, last
-
     def _write_state(self):
         b = bytearray(16)
-        b[0:4] = _ST_MAGIC
+        b[0:4] = ST_MAGIC
         _put32(b, 4, self._boot)
         _put32(b, 8, self._next - 1)
         _put32(b, 12, binascii.crc32(b[0:12]))
