@@ -4,8 +4,8 @@
 # record show beside FW_VERSION. /manifest.new is a provisioning run's commit record: once it
 # exists the new set is decided, and roll_forward() (run by boot.py before main.py imports
 # anything) finishes its renames, so that an interruption leaves the old set or the new one.
-# The host's own copy of these steps (host/mobiot/prov_board.py ROLL_FORWARD) runs on boards
-# that have no firmware yet; both must stay the same.
+# On a board that has no firmware yet, `mobiot provision` runs this very roll_forward(): it sends
+# the function's source, read from this file (host/mobiot/prov_board.py firmware_code()).
 import os
 
 _MANIFEST = "manifest.json"

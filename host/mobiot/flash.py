@@ -25,6 +25,7 @@ import click
 
 from . import boarddef, espimage
 from .errors import MobiotError
+from .netserial import rfc2217_class
 from .upy import BOARDS_DIR
 
 LOCK_FILE = BOARDS_DIR / "images.lock"
@@ -199,25 +200,6 @@ class _Logger:
         pass
 
 
-def _rfc2217_port():
-    """pyserial's RFC 2217 client, minus one cost: it renegotiates every port option (four
-    round trips, each polled every 50 ms) whenever the read timeout changes, and esptool
-    changes it around most commands. A read timeout is local to the client, so here setting it
-    sets only that."""
-    import serial.rfc2217
-
-    class Rfc2217(serial.rfc2217.Serial):
-        @property
-        def timeout(self):
-            return self._timeout
-
-        @timeout.setter
-        def timeout(self, value):
-            self._timeout = value
-
-    return Rfc2217
-
-
 def _flash_worker(job: dict, q) -> None:
     port = job["port"]
     try:
@@ -257,7 +239,7 @@ def _flash_esptool(job: dict, q) -> dict:
         # per command and restores it after, and on an RFC 2217 port (pyserial's client) each
         # change is a round of option negotiation costing 0.2-0.3 s.
         if port.startswith("rfc2217://"):
-            ser = _rfc2217_port()(port, timeout=DEFAULT_TIMEOUT)
+            ser = rfc2217_class()(port, timeout=DEFAULT_TIMEOUT)
         else:
             ser = serial.serial_for_url(port, timeout=DEFAULT_TIMEOUT, exclusive=True)
     except (serial.SerialException, OSError, ValueError) as exc:

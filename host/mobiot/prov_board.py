@@ -13,6 +13,10 @@ Flash layout they keep (littlefs: os.rename replaces its target atomically):
 
 from __future__ import annotations
 
+import ast
+
+from .upy import FIRMWARE_DIR
+
 # Helpers every script starts with: sha256 of a file (None when absent), exists, read JSON.
 _LIB = """import sys,os,json,hashlib,binascii
 def _h(p):
@@ -36,26 +40,53 @@ def _rm(p):
  except OSError:pass
 """
 
-# The roll-forward of a decided set (same steps as firmware/boot.py): idempotent, so that an
-# interruption anywhere in it is finished by the next run or the next boot.
-ROLL_FORWARD = """def _fwd():
- m=_j('manifest.new')
- if m is None:_rm('manifest.new');return
- for p in m.get('apply',()):
-  if _e(p+'.new'):os.rename(p+'.new',p)
- for p in m.get('remove',()):
-  if _e(p):os.rename(p,p+'.old')
- os.rename('manifest.new','manifest.json')
-"""
+def firmware_code(module: str, entry: str) -> str:
+    """`entry` of firmware/mobiot_fw/<module>.py and what it needs of that module (its imports,
+    constants, and the functions it calls), as MicroPython source without comments or
+    docstrings. The board runs the firmware's own code this way even before the firmware is
+    on it, so that the steps exist once (the firmware runs them at boot), and the bytes on
+    the line are few."""
+    tree = ast.parse((FIRMWARE_DIR / "mobiot_fw" / f"{module}.py").read_text())
+    funcs = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+    need, todo = set(), [entry]
+    while todo:
+        name = todo.pop()
+        if name in need:
+            continue
+        need.add(name)
+        todo += [n.id for n in ast.walk(funcs[name]) if isinstance(n, ast.Name) and n.id in funcs]
+    body = []
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef):
+            if node.name not in need:
+                continue
+            doc = node.body[0]
+            if isinstance(doc, ast.Expr) and isinstance(doc.value, ast.Constant) and isinstance(doc.value.value, str):
+                node.body = node.body[1:] or [ast.Pass()]
+        elif not isinstance(node, (ast.Import, ast.ImportFrom, ast.Assign, ast.AnnAssign)):
+            continue
+        body.append(node)
+    # one space a level: MicroPython takes any consistent indentation
+    lines = ast.unparse(ast.Module(body=body, type_ignores=[])).splitlines()
+    out = [" " * ((len(ln) - len(ln.lstrip(" "))) // 4) + ln.lstrip(" ") for ln in lines if ln.strip()]
+    return "\n".join(out).replace("%", "%%") + "\n"  # the scripts below are %-templates
+
+
+# The roll-forward of a decided set: firmware/mobiot_fw/manifest.py roll_forward(), which boot.py
+# runs at every boot; idempotent, so an interruption anywhere in it is finished by the next
+# run or the next boot.
+ROLL_FORWARD = firmware_code("manifest", "roll_forward")
 
 # Probe: finish a pending commit, clear what an interrupted run left, then report the board's
 # identity, flash state and the sha256 of every file of its manifest and of the new tree, in
-# one round trip.
-PROBE = _LIB + ROLL_FORWARD + """if _e('manifest.new'):_fwd()
+# one round trip. The hashes come one line a file ("M" or "-" for in the board's manifest or
+# not, the sha256 or "-", the path) rather than in the JSON: a whole tree's worth of JSON is
+# one 6 KB string, a block a small heap may not have in one piece.
+PROBE = _LIB + ROLL_FORWARD + """roll_forward()
 m=_j('manifest.json') or {}
 fs=m.get('files') or {}
 W=%(want)r
-r={'impl':[sys.implementation.name,list(sys.implementation.version)[:3],getattr(sys.implementation,'_mpy',None),sys.platform],'fwid':m.get('fwid'),'mfiles':sorted(fs)}
+r={'impl':[sys.implementation.name,list(sys.implementation.version)[:3],getattr(sys.implementation,'_mpy',None),sys.platform],'fwid':m.get('fwid')}
 try:
  import machine;r['uid']=binascii.hexlify(machine.unique_id()).decode()
 except Exception:r['uid']=None
@@ -65,12 +96,11 @@ except Exception:r['free']=None
 try:
  f=open('.mobiot-w','w');f.write('w');f.close();os.remove('.mobiot-w');r['rw']=0
 except OSError as e:r['rw']=e.args[0]
-h={}
-for p in set(fs)|set(W):
- _rm(p+'.new');_rm(p+'.old');h[p]=_h(p)
 for p in ('manifest.old','manifest.tmp.new'):_rm(p)
-r['hash']=h
 print(json.dumps(r))
+for p in set(fs)|set(W):
+ _rm(p+'.new');_rm(p+'.old');print('M' if p in fs else '-',_h(p) or '-',p)
+print('end')
 """
 
 # Receiver: the files arrive as one raw-deflate stream, escaped so that no 0x03 (Ctrl-C, which
@@ -152,7 +182,7 @@ for p in A:
  if _e(p):_cp(p,p+'.old')
 if _e('manifest.json'):_cp('manifest.json','manifest.old')
 os.rename('manifest.tmp.new','manifest.new')
-_fwd()
+roll_forward()
 _rm('crash.cnt')
 print('committed')
 """

@@ -11,6 +11,7 @@ as Python source and waits for the board after each one).
 from __future__ import annotations
 
 import json
+import random
 import time
 import zlib
 from collections.abc import Callable
@@ -20,9 +21,13 @@ import serial
 from . import prov_board
 from .codec import Decoder, encode_command
 from .errors import MobiotError
+from .netserial import local_timeouts
 
 RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
 FRIENDLY = b">>> "
+# What a MicroPython board prints that another device would not: a main.py that keeps running
+# after Ctrl-C is then "busy", not "not MicroPython".
+BUSY_SIGNS = (b"KeyboardInterrupt", b"Traceback (most recent call last)", b"MicroPython", b"soft reboot")
 # Stream framing (prov_board.RECEIVE): blocks of 64 bytes, four in flight, so at most 256
 # unread bytes wait in the board's 259-byte serial input buffer.
 BLOCK = 64
@@ -31,6 +36,14 @@ IN_FLIGHT = 4
 # heap cleared by a soft reset just before; 32 KiB would save 1 % more and cost twice the RAM.
 WBITS = 14
 _DLE, _CTRL_C = b"\x10", b"\x03"
+# How long a board may take to answer one step (a prompt, a reboot, the next byte of a reply):
+# only a board that hangs reaches it, never a slow one (CI runs virtual boards on 2 busy cores,
+# where a soft reset alone can take tens of seconds).
+ANSWER_S = 120
+# How long a board may talk without giving a prompt after Ctrl-C before it is called busy or
+# not MicroPython: a booting board prints for a while before its REPL is up.
+PROMPT_S = 30.0
+SYNC_RETRY_S = 15.0
 
 
 def escape(data: bytes) -> bytes:
@@ -67,8 +80,21 @@ class Session:
         # (read_until) work once reads return. 30 s: mpremote's raw-paste flow control waits
         # one read for the board's next window, and a busy machine (CI: 2 shared cores running
         # virtual boards) can take more than 10 s to grant it.
+        local_timeouts(self.ser)  # rfc2217://: read() below sets the timeout around every read
         self.ser.timeout = 30.0
+        # mpremote waits at most 10 s between two bytes of an answer (read_until's default,
+        # which exec_raw_no_follow and raw_paste_write use): a loaded machine can exceed it,
+        # and then mpremote gives up in the middle of a raw paste. Patient instead.
+        plain = self.t.read_until
+
+        def read_until(min_num_bytes, ending, timeout=10, data_consumer=None, timeout_overall=None):
+            if timeout is not None:
+                timeout = max(int(timeout), ANSWER_S)
+            return plain(min_num_bytes, ending, timeout, data_consumer, timeout_overall)
+
+        setattr(self.t, "read_until", read_until)  # noqa: B010 - an instance attribute, on purpose
         self.seen = bytearray()
+        self._nonce = random.randrange(1 << 20)
 
     # -- raw bytes ---------------------------------------------------------------------------
     def write(self, data: bytes) -> None:
@@ -98,9 +124,14 @@ class Session:
             pass
 
     # -- getting to the REPL ---------------------------------------------------------------
-    def attach(self) -> None:
+    def attach(self, clean: bool = True) -> None:
         """Stop whatever runs and enter the raw REPL. A board that says nothing may be asleep:
-        wait for its next wake (its hello frame), hold it with `!hello`, then stop it."""
+        wait for its next wake (its hello frame), hold it with `!hello`, then stop it.
+
+        clean: then soft-reset in the raw REPL (boot.py runs, main.py does not), so that what
+        runs next has the whole heap. A firmware stopped by Ctrl-C keeps every module it
+        imported and every buffer it holds: on an ESP32 that is most of its ~110 KB heap, and
+        the scripts sent next (each compiled on the board) failed there with MemoryError."""
         deadline = time.monotonic() + self.wake_timeout_s
         dec = Decoder()
         frames = 0
@@ -129,22 +160,47 @@ class Session:
                         ctrl_c_since = None
                 noise += data
                 del noise[:-4096]
-            if noise and ctrl_c_since and now - ctrl_c_since > 10:
+            if noise and ctrl_c_since and now - ctrl_c_since > PROMPT_S:
                 # It talks but gives no prompt: our firmware (frames) or a program that catches
                 # KeyboardInterrupt keeps main.py running; anything else is not MicroPython.
-                if frames or b"KeyboardInterrupt" in noise or b"Traceback" in noise:
+                if frames or any(m in noise for m in BUSY_SIGNS):
                     raise MobiotError(f"{self.port}: board busy in main.py: it does not stop for Ctrl-C "
-                                      f"(no REPL prompt within 10 s)")
-                raise MobiotError(f"{self.port}: not a MicroPython REPL (no prompt after Ctrl-C for 10 s; "
+                                      f"(no REPL prompt within {PROMPT_S:g} s)")
+                raise MobiotError(f"{self.port}: not a MicroPython REPL (no prompt after Ctrl-C for {PROMPT_S:g} s; "
                                   f"got {bytes(noise[-40:])!r})")
             if now > deadline:
                 raise MobiotError(f"{self.port}: no answer within {self.wake_timeout_s:g} s: not running "
                                   f"MicroPython, or asleep longer than --wake-timeout")
-        self.seen.clear()
-        self.write(b"\r\x01")
-        # byte by byte: mpremote reads the ">" prompt that follows the banner itself
-        self.expect(RAW_BANNER, 10, "the raw REPL", exact=True)
+        self.sync()
+        if clean:
+            self.soft_reset_raw()
         self.t.in_raw_repl = True
+
+    def sync(self) -> None:
+        """Make sure the raw REPL has taken everything sent so far, and wait at its prompt.
+
+        The Ctrl-C / Ctrl-A sent before the banner came may still be on their way (a board
+        takes its input late while it boots or while its machine is busy): each makes the raw
+        REPL print its banner again, and one arriving in the middle of mpremote's raw-paste
+        request breaks it ("unexpected read during raw paste"). The board answers a command
+        sent now only after all of them, because it reads its input in order."""
+        deadline = time.monotonic() + ANSWER_S
+        while True:
+            self._nonce += 1
+            self.write(b"\x03print('mobiot-sync:%%d:'%%(%d+1))\x04" % self._nonce)
+            try:
+                # Not a deadline: an answer not come by then is asked for again (a board seen
+                # to hang in its command until interrupted, under load), with a new number so
+                # that a late answer to the old one is not taken for it.
+                self.expect(b"mobiot-sync:%d:" % (self._nonce + 1), SYNC_RETRY_S, "answer in the raw REPL",
+                            exact=True)
+                break
+            except MobiotError:
+                if time.monotonic() > deadline:
+                    raise
+                self.write(b"\r\x03\x03\r\x01")  # interrupt it, back to the raw REPL
+        # byte by byte: mpremote reads the ">" prompt that follows the command's end itself
+        self.expect(b"\x04\x04", ANSWER_S, "end of the answer in the raw REPL", exact=True)
 
     def expect(self, marker: bytes, timeout_s: float, what: str, exact: bool = False) -> bytes:
         """Read until `marker` (exact: not one byte past it, for mpremote to read on)."""
@@ -194,10 +250,24 @@ class Session:
         return out.decode(errors="replace")
 
     def probe(self, want: list[str]) -> dict:
+        """prov_board.PROBE's answer: its JSON line, with "hash" (path -> sha256 or None) and
+        "mfiles" (the paths of the board's manifest) from the lines that follow it."""
         out = self.run(prov_board.PROBE % {"want": want}, "probe")
+        lines = out.strip().splitlines()
         try:
-            return json.loads(out.strip().splitlines()[-1])
-        except (ValueError, IndexError) as exc:
+            i = max(k for k, line in enumerate(lines) if line.startswith("{"))
+            info = json.loads(lines[i])
+            if lines[-1].strip() != "end":
+                raise ValueError("no end line")
+            info["hash"], mfiles = {}, []
+            for line in lines[i + 1:-1]:
+                flag, sha, path = line.strip().split(" ", 2)
+                info["hash"][path] = None if sha == "-" else sha
+                if flag == "M":
+                    mfiles.append(path)
+            info["mfiles"] = sorted(mfiles)
+            return info
+        except ValueError as exc:
             raise MobiotError(f"{self.port}: unexpected probe answer {out[-80:]!r}") from exc
 
     def stream(self, files: list[tuple[str, bytes]], progress: Callable[[int, int], None]) -> None:
@@ -253,15 +323,18 @@ class Session:
         """Soft reset in the raw REPL: a clean heap, boot.py run, main.py not (ports/esp32/main.c)."""
         self.seen.clear()
         self.write(b"\x04")
-        self.expect(b"soft reboot\r\n", 15, "soft reboot")
-        self.expect(RAW_BANNER, 15, "raw REPL after the soft reboot", exact=True)
+        # both byte by byte: a board that reboots quickly (or a port that delivers late, as an
+        # RFC 2217 server does) sends banner and prompt with "soft reboot" in one read, and
+        # mpremote then waits for the ">" that this read took
+        self.expect(b"soft reboot\r\n", ANSWER_S, "soft reboot", exact=True)
+        self.expect(RAW_BANNER, ANSWER_S, "raw REPL after the soft reboot", exact=True)
 
     def restart_firmware(self) -> None:
         """Leave the raw REPL and soft-reset from the friendly one, which runs boot.py and
         main.py (ports/esp32/main.c: a soft reset in the raw REPL would skip main.py)."""
         self.seen.clear()
         self.write(b"\r\x02")
-        self.expect(FRIENDLY, 10, "REPL prompt")
+        self.expect(FRIENDLY, ANSWER_S, "REPL prompt")
         self.write(b"\x04")
         self.t.in_raw_repl = False
 

@@ -78,7 +78,7 @@ def check_board_runtime(port: str, board_name: str, board: dict, impl: list, mpy
 
 
 def provision_port(port: str, board: str, *, device_id: str | None = None, config=None, secrets=None,
-                   baud: int = 115200, wake_timeout_s: float = 120.0, verify_timeout_s: float = 60.0,
+                   baud: int = 115200, wake_timeout_s: float = 120.0, verify_timeout_s: float = 120.0,
                    progress: Callable[[str, int, int], None] | None = None,
                    log: Callable[[str], None] | None = None, mpy_cross_exe: str | None = None) -> dict:
     """Provision one board on `port` with boards/<board>.json, config (dict or TOML/JSON file)
@@ -135,7 +135,7 @@ def _provision(s: Session, port: str, board: str, board_def: dict, cfg: dict | N
         raise MobiotError(f"{port}: flash full: {info['free']} bytes free, provisioning needs {need} "
                           f"(new files, their backups and {FREE_MARGIN} spare); nothing was changed")
     manifest = json.dumps(dict(tree.manifest, apply=send, remove=remove), separators=(",", ":")).encode()
-    s.soft_reset_raw()  # the decompressor's window needs a heap the stopped firmware does not hold
+    s.soft_reset_raw()  # the probe's globals gone too: the decompressor's 16 KiB window in one piece
     s.stream([(p, tree.files[p]) for p in send] + [("manifest.tmp", manifest)], lambda d, t: prog("copy", d, t))
     s.run(prov_board.COMMIT, "commit")
     prog("verify", 0, 1)

@@ -68,11 +68,13 @@ def test_bare_board_to_records_in_the_collector(tmp_path, server):  # noqa: F811
     try:
         pty, did, rfc = vb.boards[0]
         assert mobiot("boards", "pin", "sim", env=env).returncode == 0
-        # flashed through the URL (it carries the reset lines), provisioned on the pty: flash's
-        # own provisioning step over an rfc2217:// URL does not get into the raw REPL yet
-        done = mobiot("flash", "--port", rfc, "--board", "sim", "--no-provision", env=env)
+        # flashed and provisioned through the URL (it carries the reset lines), as over a
+        # network serial server (esp_rfc2217_server)
+        done = mobiot("flash", "--port", rfc, "--board", "sim", env=env, timeout=600)
         assert done.returncode == 0, done.stderr
-        prov = mobiot("provision", "--port", pty, "--board", "sim", "--device-id", did, env=env, timeout=300)
+        assert "provisioned" in done.stdout
+        # again, as a fleet's inventory would: now with the device id
+        prov = mobiot("provision", "--port", rfc, "--board", "sim", "--device-id", did, env=env, timeout=300)
         assert prov.returncode == 0, prov.stderr
         db = tmp_path / "c.sqlite"
         col = mobiot("collect", "--port", pty, "--db", str(db), "--duration", "60", "--no-dashboard", env=env,

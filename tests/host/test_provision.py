@@ -17,8 +17,9 @@ import pytest
 
 from mobiot.errors import MobiotError
 from mobiot.prov_build import DEVICE_FILES
+from mobiot.prov_link import Session
 from mobiot.provision import provision_port
-from vbhelp import ROOT, SerialWatch, VBoards, mpremote
+from vbhelp import ROOT, WAIT_S, SerialWatch, VBoards, mpremote
 
 SECRET_PW = "s3cr3t-Pa55-9f1c"  # distinctive strings to look for everywhere afterwards
 SECRET_KEY = "-----BEGIN PRIVATE KEY-----MIIEvQ-test-7d2e"
@@ -325,8 +326,8 @@ def test_a_sleeping_board_is_caught_at_its_next_wake(tmp_path):
         cfg = {"interval_s": 3, "maint_window_ms": 800, "sleep": {"deep": True}, "modem": {"enabled": False}}
         provision_port(port, "sim", config=cfg)
         with SerialWatch(port) as s:  # wait until it is really down
-            s.read_until(b'"event":"boot"', 30)
-        r = provision_port(port, "sim", config=dict(cfg, interval_s=4), wake_timeout_s=60)
+            s.read_until(b'"event":"boot"', WAIT_S)
+        r = provision_port(port, "sim", config=dict(cfg, interval_s=4), wake_timeout_s=WAIT_S)
         assert r["copied"] == ["config.json"]
         assert json.loads(mpremote(port, "fs", "cat", ":config.json").stdout)["interval_s"] == 4
 
@@ -336,10 +337,17 @@ def test_full_flash_is_refused_and_the_board_keeps_its_files(tmp_path):
         port, _did = vb.boards[0]
         old = provision_port(port, "sim")
         # fill the flash from the board itself (nothing crosses the line): 32 KB files up to
-        # ENOSPC (littlefs drops the file that failed)
-        mpremote(port, "exec", "import os\nb=bytes(4096)\nn=0\nwhile 1:\n p='fill%d.bin'%n\n try:\n"
-                 "  with open(p,'wb') as f:\n   for i in range(8):f.write(b)\n except OSError:\n"
-                 "  os.remove(p)\n  break\n n+=1", timeout=300)
+        # ENOSPC (littlefs drops the file that failed). Through a provisioning session, whose
+        # reads have deadlines (the mpremote CLI waits forever for a byte that never comes);
+        # a "." a file keeps the answer alive however slow the machine is.
+        s = Session(port)
+        try:
+            s.attach()
+            s.run("import os\nb=bytes(4096)\nn=0\nwhile 1:\n p='fill%d.bin'%n\n try:\n"
+                  "  with open(p,'wb') as f:\n   for i in range(8):f.write(b)\n except OSError:\n"
+                  "  os.remove(p)\n  break\n n+=1;print('.',end='')", "fill", timeout_s=WAIT_S)
+        finally:
+            s.close()
         # refused up front from statvfs, or (littlefs counts free blocks loosely) at the first
         # write that fails, with what was written so far removed
         with pytest.raises(MobiotError, match=rf"{port}: flash full.*nothing was changed"):
@@ -418,3 +426,149 @@ exec {real} "$@"
         assert hello["fwid"] == old["fwid"] and hello["device"] == did
         files = board_files(port)
         assert "crash.cnt" not in files and not [p for p in files if p.endswith((".new", ".old"))]
+
+
+def _run_main(port: str, tmp_path: Path, source: str, ready: bytes) -> None:
+    """Put `source` on the board as main.py, soft-reset into it and wait until it prints `ready`."""
+    main = tmp_path / "main.py"
+    main.write_text(source)
+    mpremote(port, "fs", "cp", str(main), ":main.py")
+    with SerialWatch(port) as s:
+        s.write(b"\r\x03\x03\r\x02")
+        s.read_until(b">>> ")
+        s.write(b"\x04")
+        s.read_until(ready)
+
+
+def _provision_over(port: str, tmp_path: Path, source: str, ready: bytes) -> dict:
+    """Run `source` as main.py, then provision the board while it runs: it must succeed."""
+    _run_main(port, tmp_path, source, ready)
+    r = provision_port(port, "sim", device_id="356938035643809")
+    assert not r["noop"] and r["fwid_reported"]
+    return r
+
+
+# A main.py that keeps most of the heap after Ctrl-C, as a stopped firmware does (its modules
+# stay in sys.modules): what is left is less than a script of provisioning needs to compile.
+HEAP_HOG = """import sys, time, gc
+hog = []
+try:
+    while True:
+        hog.append(bytearray(1024))
+except MemoryError:
+    pass
+for _ in range(2):
+    hog.pop()
+sys.modules["hog"] = hog
+gc.collect()
+print("hogging, free", gc.mem_free())
+while True:
+    time.sleep_ms(100)
+"""
+
+
+def test_a_board_whose_program_holds_the_heap_is_provisioned(tmp_path, hw_port):
+    """Ctrl-C stops main.py but frees nothing it keeps: provisioning soft-resets in the raw
+    REPL before its first script, which otherwise fails with MemoryError on the board."""
+    if hw_port:
+        pytest.skip("replaces main.py of a virtual board")
+    with VBoards(tmp_path / "hog", 1, "--blank") as vb:
+        port, _did = vb.boards[0]
+        r = _provision_over(port, tmp_path, HEAP_HOG, b"hogging, free")
+        assert hello_after_reset(port)["fwid"] == r["fwid"]
+
+
+# A boot.py that mounts the flash read-only (as a board protecting its files does): every
+# write then fails with EROFS, reads work.
+READ_ONLY_BOOT = """import vfs
+_fs = vfs.mount()[0][0]
+vfs.umount('/')
+vfs.mount(_fs, '/', readonly=True)
+del _fs
+print('flash mounted read-only')
+"""
+
+
+def test_read_only_flash_is_refused_and_nothing_changes(tmp_path, hw_port):
+    if hw_port:
+        pytest.skip("replaces boot.py of a virtual board")
+    with VBoards(tmp_path / "ro") as vb:
+        port, _did = vb.boards[0]
+        boot = tmp_path / "boot.py"
+        boot.write_text(READ_ONLY_BOOT)
+        mpremote(port, "fs", "cp", str(boot), ":boot.py")
+        before = board_files(port)
+        with pytest.raises(MobiotError, match=rf"^{port}: flash is read-only \(errno 30 writing a test file\); "
+                                              r"nothing was changed$"):
+            provision_port(port, "sim", config={"interval_s": 7})
+        assert board_files(port) == before
+
+
+# A main.py that logs every exception and carries on, KeyboardInterrupt too.
+BUSY_MAIN = """import sys, time
+print('busy main.py up')
+while True:
+    try:
+        while True:
+            time.sleep_ms(50)
+    except BaseException as e:
+        sys.print_exception(e)
+"""
+
+# A main.py that takes its time to stop: it swallows the first Ctrl-Cs.
+SLOW_MAIN = """import time
+print('slow main.py up')
+n = 0
+while n < 4:
+    try:
+        time.sleep_ms(50)
+    except KeyboardInterrupt:
+        n += 1
+        print('not yet', n)
+"""
+
+
+def image_files(img: Path, tmp_path: Path) -> dict[str, str]:
+    """sha256 of every file in a virtual board's flash image, read from a copy of it by the
+    unix port (sim/flashdev.py), without a word to the board: for a board that will not stop."""
+    copy = tmp_path / "image-copy.img"
+    copy.write_bytes(img.read_bytes())
+    sim, path = str(ROOT / "sim"), str(copy)
+    code = (f"import sys,vfs,os,hashlib,binascii\nsys.path.insert(0,{sim!r})\nfrom flashdev import FlashDev\n"
+            f"vfs.mount(vfs.VfsLfs2(FlashDev(open({path!r},'r+b'))),'/f')\n"
+            "def w(d):\n for e in os.ilistdir(d):\n  p=d+'/'+e[0]\n  if e[1]==0x4000:w(p)\n  else:\n"
+            "   h=hashlib.sha256();f=open(p,'rb');h.update(f.read());f.close()\n"
+            "   print(p[3:],binascii.hexlify(h.digest()).decode())\nw('/f')\n")
+    out = subprocess.run([str(Path(sys.executable).with_name("micropython")), "-c", code], capture_output=True,
+                         text=True, timeout=120, check=True).stdout
+    return dict(line.split() for line in out.splitlines() if line.strip())
+
+
+def test_a_board_busy_in_main_py_is_refused_and_a_slow_one_is_waited_for(tmp_path, hw_port):
+    if hw_port:
+        pytest.skip("replaces main.py of a virtual board")
+    with VBoards(tmp_path / "busy", 1, "--blank") as vb:
+        port, did = vb.boards[0]
+        _provision_over(port, tmp_path, SLOW_MAIN, b"slow main.py up")
+        _run_main(port, tmp_path, BUSY_MAIN, b"busy main.py up")
+        img = tmp_path / "busy" / did / "flash.img"
+        before = image_files(img, tmp_path)
+        assert before["main.py"] == hashlib.sha256(BUSY_MAIN.encode()).hexdigest()
+        with pytest.raises(MobiotError, match=rf"^{port}: board busy in main.py: it does not stop for Ctrl-C "
+                                              r"\(no REPL prompt within \d+ s\)$"):
+            provision_port(port, "sim", device_id="356938035643809", config={"interval_s": 9})
+        assert image_files(img, tmp_path) == before  # nothing written, not even a temporary file
+        with SerialWatch(port) as s:  # and it still runs its main.py
+            s.write(b"\x03")
+            s.read_until(b"KeyboardInterrupt")
+
+
+def test_a_silent_port_times_out_as_a_board_asleep_too_long(tmp_path):
+    master, slave = os.openpty()  # nothing answers: a board asleep for longer than the wait
+    try:
+        with pytest.raises(MobiotError, match=r"no answer within 3 s: not running MicroPython, or asleep "
+                                              r"longer than --wake-timeout$"):
+            provision_port(os.ttyname(slave), "sim", wake_timeout_s=3)
+    finally:
+        os.close(master)
+        os.close(slave)
