@@ -1387,10 +1387,14 @@ _HANDLERS = {
 }
 
 
+_SOCKET_HEADS = ("AT+CA", "AT+CSSL", "AT+Q", "AT+CIP", "AT+CCH", "AT+CCERT", "AT+CFS", "AT+NET", "AT+CSTT",
+                  "AT+CIICR", "AT+CIFSR")
+
+
 def _socket_handler(head):
     # TCP/TLS socket commands (sim/sim_sockets.py), loaded with the first one: a board that never
     # opens a socket does not carry the module or `socket` in its interpreter's heap
-    if not (head.startswith("AT+CA") or head.startswith("AT+CSSL") or head.startswith("AT+Q")):
+    if not head.startswith(_SOCKET_HEADS):
         return None
     import sim_sockets
 

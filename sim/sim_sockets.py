@@ -29,13 +29,17 @@ _SEND_MAX = 1460
 
 
 class _Conn:
-    def __init__(self, sock, recv_urc="+CADATAIND: %d", closed_urc="+CASTATE: %d,0", send_ok="OK"):
+    def __init__(self, sock, recv_urc="+CADATAIND: %d", closed_urc="+CASTATE: %d,0", send_ok="OK",
+                 send_report=None, push=None):
         self.sock = sock
         self.rx = bytearray()
         self.open = True
-        self.recv_urc = recv_urc  # the URC that says data arrived (the dialect's)
+        self.recv_urc = recv_urc  # the URC that says data arrived (the dialect's; %d: the id)
         self.closed_urc = closed_urc
         self.send_ok = send_ok  # the final after a payload
+        self.send_report = send_report  # a line after it ("+CIPSEND: %d,%d,%d"), or None
+        self.push = push  # None: data waits to be read; else f(cid, data): written to the UART
+        self.ready = True  # False until an open's result URC is out: no data URC before it
 
 
 class Sockets:
@@ -50,6 +54,14 @@ class Sockets:
         self.want = 0  # raw bytes still expected after a ">" prompt
         self._data = bytearray()
         self._send_cid = None
+        self._sink = None
+        self.fs = {}  # name -> bytes written by the firmware (AT+CFSWFILE, AT+CCERTDOWN, AT+QFUPL);
+        # kept across power cycles: it is the modem's flash
+        self.cip = "IP INITIAL"  # SIM7000 CIP stack state (AT+CIPSTATUS)
+        self.cip_manual = False  # AT+CIPRXGET=1 (SIM7000, A76XX)
+        self.netopen = False  # A76XX AT+NETOPEN
+        self.cch = False  # A76XX AT+CCHSTART
+        self.cch_manual = False  # A76XX AT+CCHSET=<report>,1
         self._task = None
         self.opened = 0  # connections made (tests)
 
@@ -63,6 +75,9 @@ class Sockets:
         self.ctx = {}
         self.want = 0
         self._data = bytearray()
+        self._sink = None
+        self.cip = "IP INITIAL"
+        self.cip_manual = self.netopen = self.cch = self.cch_manual = False
 
     def feed(self, data):
         """Bytes from the firmware while a payload is expected: take them; returns the rest."""
@@ -70,13 +85,30 @@ class Sockets:
         self._data.extend(data[:k])
         self.want -= k
         if not self.want:
-            cid = self._send_cid
             payload = bytes(self._data)
             self._data = bytearray()
+            sink = self._sink
+            self._sink = None
+            if sink is not None:
+                self.sim._send(sink(payload))
+                return data[k:]
+            cid = self._send_cid
             c = self.conns.get(cid)
             ok = c is not None and c.open and self.sim._registered() and _sendall(c.sock, payload)
-            self.sim._send([c.send_ok if ok else "SEND FAIL" if c is not None and c.send_ok != "OK" else "ERROR"])
+            if ok:
+                out = [c.send_ok]
+                if c.send_report:
+                    out.append(c.send_report % (cid, len(payload), len(payload)))
+            else:
+                out = ["SEND FAIL" if c is not None and c.send_ok != "OK" else "ERROR"]
+            self.sim._send(out)
         return data[k:]
+
+    def expect(self, n, sink):
+        """The next n raw bytes from the firmware go to sink(payload) -> lines to answer (a file
+        written into the modem's file system)."""
+        self.want = n
+        self._sink = sink
 
     def start(self):
         if self._task is None:
@@ -90,7 +122,7 @@ class Sockets:
             if sim.state != "on" or sim.hung:
                 continue
             for cid, c in list(self.conns.items()):
-                if not c.open:
+                if not c.open or not c.ready:
                     continue
                 if not sim._registered():
                     # out of coverage: the TCP connection times out at the modem
@@ -102,15 +134,22 @@ class Sockets:
                 if got == b"":
                     self._drop(cid, c)
                     continue
+                if c.push is not None:
+                    c.push(cid, got)
+                    continue
                 was_empty = not c.rx
                 c.rx.extend(got)
                 if was_empty:
-                    sim._urc(c.recv_urc % cid)
+                    sim._urc(_fmt(c.recv_urc, cid))
 
     def _drop(self, cid, c):
         c.open = False
         _close(c.sock)
-        self.sim._urc(c.closed_urc % cid)
+        self.sim._urc(_fmt(c.closed_urc, cid))
+
+
+def _fmt(urc, cid):
+    return urc % cid if "%" in urc else urc  # the SIM7000 CIP stack's URCs carry no id
 
 
 def _close(s):
@@ -180,6 +219,9 @@ def _ca_only(sim):
 
 
 def _file(sim, name):
+    got = getattr(sim, "sockets", None)
+    if got is not None and name in got.fs:
+        return got.fs[name]  # written over AT by the firmware (cell/certs.py)
     files = sim.cfg.get("files") or {}
     v = files.get(name)
     if v is None:
@@ -219,6 +261,8 @@ def _h_casslcfg(sim, rest, line):
 
 
 def _h_csslcfg(sim, rest, line):
+    if _a76(sim):
+        return _a76_csslcfg(sim, line)
     if not _ca_only(sim):
         return ["ERROR"]
     a = _args(line[len("AT+CSSLCFG"):])
@@ -240,6 +284,8 @@ def _h_csslcfg(sim, rest, line):
 def _h_caopen(sim, rest, line):
     if not _ca_only(sim):
         return ["ERROR"]
+    if rest == "=?":  # the test command: the SIM7000G firmware check (cell/vendor/sock_simcom.py)
+        return ['+CAOPEN: (0-12),(0-3),("TCP","UDP"),"ADDRESS",(1-65535)', "OK"]
     a = _args(line[len("AT+CAOPEN"):])
     cid = int(a[0])
     s = _socks(sim)
@@ -255,10 +301,10 @@ def _h_caopen(sim, rest, line):
     return ["+CAOPEN: %d,%d" % (cid, res), "OK"]
 
 
-def _open(sim, s, cid, host, port, tls, conn=None):
+def _open(sim, s, cid, host, port, tls, conn=None, bearer=None):
     # (tls: None for plain TCP, else (CA file name or None, server name or None)); returns the
-    # SIMCom +CAOPEN result code
-    if not (sim._registered() and sim.pdp_active):
+    # SIMCom +CAOPEN result code. bearer: the stack's own bearer state (default: the PDP context)
+    if not (sim._registered() and (sim.pdp_active if bearer is None else bearer)):
         return 21  # network not active
     name = host  # the server name TLS checks, unless AT+CSSLCFG="SNI" set another
     host = (sim.cfg.get("hosts") or {}).get(host, host)
@@ -388,9 +434,20 @@ def _q_conn(ssl_):
     return lambda sock: _Conn(sock, pre + '"recv",%d', pre + '"closed",%d', "SEND OK")
 
 
-async def _q_later(sim, line):
+async def _q_later(sim, line, key=None):
+    # an open's result URC, a little after OK; the connection's own URCs only after it
     await asyncio.sleep_ms(150)
     sim._urc(line)
+    c = sim.sockets.conns.get(key) if key is not None else None
+    if c is not None:
+        c.ready = True
+
+
+def _later_open(sim, s, key, line):
+    c = s.conns.get(key)
+    if c is not None:
+        c.ready = False
+    asyncio.create_task(_q_later(sim, line, key))
 
 
 def _h_qsslcfg(sim, rest, line):
@@ -409,7 +466,7 @@ def _h_qiopen(sim, rest, line):
     cid = int(a[1])
     s = _socks(sim)
     res = _open(sim, s, cid, a[3], int(a[4]), None, _q_conn(False))
-    asyncio.create_task(_q_later(sim, "+QIOPEN: %d,%d" % (cid, _Q_ERR.get(res, 566))))
+    _later_open(sim, s, cid, "+QIOPEN: %d,%d" % (cid, _Q_ERR.get(res, 566)))
     return ["OK"]
 
 
@@ -421,7 +478,7 @@ def _h_qsslopen(sim, rest, line):
     s = _socks(sim)
     c = s.ctx.get(ctx) or {}
     res = _open(sim, s, cid, a[3], int(a[4]), (c.get("cacert"), None), _q_conn(True))
-    asyncio.create_task(_q_later(sim, "+QSSLOPEN: %d,%d" % (cid, _Q_ERR.get(res, 566))))
+    _later_open(sim, s, cid, "+QSSLOPEN: %d,%d" % (cid, _Q_ERR.get(res, 566)))
     return ["OK"]
 
 
@@ -456,7 +513,477 @@ def _h_qiclose(sim, rest, line):
     return ["OK"]
 
 
+
+# ---- the modem's file system for TLS material (cell/certs.py) ---------------------------------
+# SIM7080G: AT+CFSINIT, AT+CFSWFILE=<index>,"<name>",<mode>,<size>,<timeout ms> -> DOWNLOAD,
+#   <size> bytes, OK; AT+CFSTERM (SIM7080 Series AT Command Manual, "AT Commands for FS":
+#   <index> 3 is /customer/, <size> at most 10240; AT+CFSDFILE=3,"<name>" deletes). SIM7000G the
+#   same (SIM7000 manual, FS).
+# A76XX: AT+CCERTDOWN="<name>",<len> -> ">", <len> bytes, OK (A76XX manual, SSL chapter: names
+#   end .pem or .der, at most 10240 bytes); AT+CCERTLIST lists them, AT+CCERTDELE="<name>" deletes.
+# Quectel: AT+QFUPL="<name>",<size>,<timeout s> -> CONNECT, <size> bytes, +QFUPL: <size>,<sum>
+#   OK (BG95 / EC200U FILE Application Note; <sum> the XOR of the 16-bit words, big-endian).
+_FILE_MAX = 10240
+
+
+def _store(sim, name, n, done):
+    s = _socks(sim)
+
+    def sink(payload):
+        s.fs[name] = payload
+        return done(payload)
+
+    s.expect(n, sink)
+
+
+def _h_cfsinit(sim, rest, line):
+    if sim.m.get("vendor") != "simcom" or _a76(sim):
+        return ["ERROR"]
+    _socks(sim).cfs = True
+    return ["OK"]
+
+
+def _h_cfsterm(sim, rest, line):
+    if sim.m.get("vendor") != "simcom" or _a76(sim):
+        return ["ERROR"]
+    _socks(sim).cfs = False
+    return ["OK"]
+
+
+def _h_cfswfile(sim, rest, line):
+    s = _socks(sim)
+    if sim.m.get("vendor") != "simcom" or _a76(sim) or not getattr(s, "cfs", False):
+        return ["ERROR"]  # AT+CFSINIT first (the manual: the FS buffer is allocated there)
+    a = _args(line[len("AT+CFSWFILE"):])
+    idx, name, n = int(a[0]), a[1], int(a[3])
+    if idx != 3 or not 0 < n <= _FILE_MAX:
+        return ["ERROR"]
+    _store(sim, name, n, lambda p: ["OK"])
+    return ["DOWNLOAD"]
+
+
+def _h_cfsdfile(sim, rest, line):
+    s = _socks(sim)
+    if sim.m.get("vendor") != "simcom" or _a76(sim) or not getattr(s, "cfs", False):
+        return ["ERROR"]
+    a = _args(line[len("AT+CFSDFILE"):])
+    return ["OK"] if s.fs.pop(a[1], None) is not None else ["ERROR"]
+
+
+def _h_ccertdele(sim, rest, line):
+    if not _a76(sim):
+        return ["ERROR"]
+    a = _args(line[len("AT+CCERTDELE"):])
+    return ["OK"] if _socks(sim).fs.pop(a[0], None) is not None else ["ERROR"]
+
+
+def _h_ccertdown(sim, rest, line):
+    if not _a76(sim):
+        return ["ERROR"]
+    a = _args(line[len("AT+CCERTDOWN"):])
+    name, n = a[0], int(a[1])
+    if not (name.endswith(".pem") or name.endswith(".der")) or not 0 < n <= _FILE_MAX:
+        return ["ERROR"]
+    _store(sim, name, n, lambda p: ["OK"])
+    return [">"]
+
+
+def _h_ccertlist(sim, rest, line):
+    if not _a76(sim):
+        return ["ERROR"]
+    return ['+CCERTLIST: "%s"' % n for n in sorted(_socks(sim).fs)] + ["OK"]
+
+
+def qfupl_sum(data):
+    """The +QFUPL checksum: XOR of the data's 16-bit big-endian words (odd tail padded with 0)."""
+    x = 0
+    for i in range(0, len(data), 2):
+        w = data[i] << 8
+        if i + 1 < len(data):
+            w |= data[i + 1]
+        x ^= w
+    return x
+
+
+def _h_qfupl(sim, rest, line):
+    if not _quectel(sim):
+        return ["ERROR"]
+    a = _args(line[len("AT+QFUPL"):])
+    name, n = a[0], int(a[1])
+    if name.upper().startswith("UFS:"):
+        name = name[4:]
+    if not 0 < n <= _FILE_MAX * 10:
+        return ["ERROR"]
+    if name in _socks(sim).fs:
+        return ["+CME ERROR: 407"]  # file already exists (Quectel FILE AN error codes)
+    _store(sim, name, n, lambda p: ["+QFUPL: %d,%x" % (len(p), qfupl_sum(p)), "OK"])
+    return ["CONNECT"]
+
+
+def _h_qfdel(sim, rest, line):
+    if not _quectel(sim):
+        return ["ERROR"]
+    a = _args(line[len("AT+QFDEL"):])
+    name = a[0][4:] if a[0].upper().startswith("UFS:") else a[0]
+    if _socks(sim).fs.pop(name, None) is None:
+        return ["+CME ERROR: 405"]  # file not found (Quectel FILE AN error codes)
+    return ["OK"]
+
+
+# ---- SIMCom A76XX (A7670, A7680C): A76XX Series AT Command Manual V1.11 -----------------------
+#   AT+CIPRXGET=1 manual receive (else data is pushed: +RECEIVE,<link>,<len> CR LF <data>)
+#   AT+NETOPEN  OK, +NETOPEN: 0 (already open: +IP ERROR: Network is already opened, ERROR)
+#   AT+CIPOPEN=<link>,"TCP","<host>",<port>  OK, +CIPOPEN: <link>,<err>
+#       (0 ok, 2 network not opened, 11 DNS parse failed, 12 unknown error: refused here)
+#   AT+CIPSEND=<link>,<len>  ">", <len> bytes, OK, +CIPSEND: <link>,<len>,<len>
+#   AT+CIPRXGET=2,<link>,<len>  +CIPRXGET: 2,<link>,<n>,<rest> CR LF <n bytes> CR LF OK
+#       (nothing buffered: +IP ERROR: No data, ERROR)
+#   AT+CIPCLOSE=<link>  OK, +CIPCLOSE: <link>,0; URC +IPCLOSE: <link>,1 (closed by the peer)
+#   AT+CSSLCFG="sslversion"|"authmode"|"cacert"|"enableSNI"|"clientcert"|"clientkey",<ctx>,<v>
+#   AT+CCHSET=<report>,<recv mode 1: manual, +CCHEVENT: <session>,RECV EVENT>
+#   AT+CCHSTART OK, +CCHSTART: 0 (started already: ERROR); AT+CCHSTOP OK, +CCHSTOP: 0
+#   AT+CCHSSLCFG=<session>,<ctx>
+#   AT+CCHOPEN=<session>,"<host>",<port>,2  OK, +CCHOPEN: <session>,<err> (0 ok, 9 network
+#       error, 13 DNS, 14 connect, 15 handshake: every certificate failure here)
+#   AT+CCHSEND=<session>,<len>  ">", <len> bytes, OK
+#   AT+CCHRECV=<session>,<len>  OK, +CCHRECV: DATA,<session>,<n> CR LF <n bytes>, then
+#       +CCHRECV: <session>,0
+#   AT+CCHCLOSE=<session>  OK, +CCHCLOSE: <session>,0; URC +CCH_PEER_CLOSED: <session>
+_A76_ERR = {0: 0, 20: 11, 21: 2, 23: 12, 26: 15, 27: 15}  # _open's SIMCom code -> +CIPOPEN <err>
+_CCH_ERR = {0: 0, 20: 13, 21: 9, 23: 14, 26: 15, 27: 15}  # -> +CCHOPEN <err>
+
+
+def _a76(sim):
+    return sim.model in ("A7670", "A7680C")
+
+
+def _a76_csslcfg(sim, line):
+    a = _args(line[len("AT+CSSLCFG"):])
+    key = a[0].lower()
+    if key not in ("sslversion", "authmode", "cacert", "enablesni", "clientcert", "clientkey", "ignorelocaltime"):
+        return ["ERROR"]
+    c = _socks(sim).ctx.setdefault(int(a[1]), {})
+    if key in ("cacert", "clientcert", "clientkey") and _file(sim, a[2]) is None:
+        return ["ERROR"]  # the manual: the file must have been downloaded with AT+CCERTDOWN
+    c[key] = a[2]
+    return ["OK"]
+
+
+def _a76_push(sim):
+    def push(cid, data):
+        sim._log(">", "+RECEIVE,%d,%d <%d bytes>" % (cid, len(data), len(data)))
+        sim._mdm.write(b"\r\n+RECEIVE,%d,%d\r\n" % (cid, len(data)) + data)
+
+    return push
+
+
+def _h_netopen(sim, rest, line):
+    if not _a76(sim):
+        return ["ERROR"]
+    s = _socks(sim)
+    if rest == "?":
+        return ["+NETOPEN: %d" % (1 if s.netopen else 0), "OK"]
+    if s.netopen:
+        return ["+IP ERROR: Network is already opened", "ERROR"]
+    ok = sim._registered() and sim.pdp_active
+    s.netopen = ok
+    asyncio.create_task(_q_later(sim, "+NETOPEN: %d" % (0 if ok else 1)))
+    return ["OK"]
+
+
+def _h_netclose(sim, rest, line):
+    if not _a76(sim):
+        return ["ERROR"]
+    s = _socks(sim)
+    s.netopen = False
+    asyncio.create_task(_q_later(sim, "+NETCLOSE: 0"))
+    return ["OK"]
+
+
+def _h_cipopen(sim, rest, line):
+    if not _a76(sim):
+        return ["ERROR"]
+    a = _args(line[len("AT+CIPOPEN"):])
+    cid = int(a[0])
+    s = _socks(sim)
+    if not 0 <= cid <= 9 or a[1].upper() != "TCP" or cid in s.conns and s.conns[cid].open:
+        return ["ERROR"]
+    push = None if s.cip_manual else _a76_push(sim)
+    def conn(sock):
+        return _Conn(sock, "+CIPRXGET: 1,%d", "+IPCLOSE: %d,1", "OK", "+CIPSEND: %d,%d,%d", push)
+    res = _open(sim, s, cid, a[2], int(a[3]), None, conn, s.netopen)
+    _later_open(sim, s, cid, "+CIPOPEN: %d,%d" % (cid, _A76_ERR.get(res, 12)))
+    return ["OK"]
+
+
+def _h_cipsend(sim, rest, line):
+    a = _args(line[len("AT+CIPSEND"):])
+    if _a76(sim):
+        return _prompt(sim, int(a[0]), int(a[1]))
+    if sim.model == "SIM7000G":
+        return _prompt(sim, 0, int(a[0]))  # one connection (AT+CIPMUX=0)
+    return ["ERROR"]
+
+
+def _h_ciprxget(sim, rest, line):
+    a = _args(line[len("AT+CIPRXGET"):])
+    s = _socks(sim)
+    a76 = _a76(sim)
+    if not (a76 or sim.model == "SIM7000G"):
+        return ["ERROR"]
+    mode = int(a[0])
+    if mode in (0, 1):
+        s.cip_manual = mode == 1
+        return ["OK"]
+    if mode != 2:
+        return ["ERROR"]
+    cid, n = (int(a[1]), int(a[2])) if a76 else (0, int(a[1]))
+    c = s.conns.get(cid)
+    if c is None:
+        return ["ERROR"]
+    if not c.rx:
+        return ["+IP ERROR: No data", "ERROR"] if a76 else ["+CIPRXGET: 2,0,0", "OK"]
+    data = _take(sim, cid, n)
+    if data is None:
+        return ["ERROR"]
+    k = len(data)
+    head = "+CIPRXGET: 2,%d,%d,%d" % (cid, k, len(c.rx)) if a76 else "+CIPRXGET: 2,%d,%d" % (k, len(c.rx))
+    sim._log(">", head + " <%d bytes>" % k)
+    sim._mdm.write(b"\r\n" + head.encode() + b"\r\n" + data + b"\r\n")
+    return ["OK"]
+
+
+def _h_cipclose(sim, rest, line):
+    s = _socks(sim)
+    if _a76(sim):
+        cid = int(_args(line[len("AT+CIPCLOSE"):])[0])
+        c = s.conns.pop(cid, None)
+        if c is None:
+            return ["ERROR"]
+        _close(c.sock)
+        asyncio.create_task(_q_later(sim, "+CIPCLOSE: %d,0" % cid))
+        return ["OK"]
+    if sim.model == "SIM7000G":
+        c = s.conns.pop(0, None)
+        if c is None:
+            return ["ERROR"]
+        _close(c.sock)
+        s.cip = "IP CLOSE"
+        return ["CLOSE OK"]
+    return ["ERROR"]
+
+
+def _h_cchset(sim, rest, line):
+    if not _a76(sim):
+        return ["ERROR"]
+    a = _args(line[len("AT+CCHSET"):])
+    _socks(sim).cch_manual = len(a) > 1 and a[1] == "1"
+    return ["OK"]
+
+
+def _h_cchstart(sim, rest, line):
+    if not _a76(sim):
+        return ["ERROR"]
+    s = _socks(sim)
+    if s.cch:
+        return ["ERROR"]
+    s.cch = True
+    asyncio.create_task(_q_later(sim, "+CCHSTART: 0"))
+    return ["OK"]
+
+
+def _h_cchstop(sim, rest, line):
+    if not _a76(sim):
+        return ["ERROR"]
+    s = _socks(sim)
+    s.cch = False
+    return ["OK", "+CCHSTOP: 0"]
+
+
+def _h_cchsslcfg(sim, rest, line):
+    if not _a76(sim):
+        return ["ERROR"]
+    a = _args(line[len("AT+CCHSSLCFG"):])
+    _socks(sim).ssl.setdefault(int(a[0]), {})["crindex"] = int(a[1])
+    return ["OK"]
+
+
+def _h_cchopen(sim, rest, line):
+    if not _a76(sim):
+        return ["ERROR"]
+    a = _args(line[len("AT+CCHOPEN"):])
+    cid = int(a[0])
+    s = _socks(sim)
+    key = 100 + cid  # CCH sessions beside the CIPOPEN links in one table
+    if not s.cch or not 0 <= cid <= 1 or key in s.conns and s.conns[key].open or a[3] != "2":
+        return ["ERROR"]
+    ctx = s.ctx.get((s.ssl.get(cid) or {}).get("crindex", 0)) or {}
+    tls = (ctx.get("cacert"), None) if ctx.get("authmode", "0") != "0" else None
+    if tls is None:
+        # authmode 0 would talk TLS without checking the server: the firmware never asks that,
+        # and the simulator has no unverified TLS client, so it refuses the session
+        asyncio.create_task(_q_later(sim, "+CCHOPEN: %d,15" % cid))
+        return ["OK"]
+    def conn(sock):
+        return _Conn(sock, "+CCHEVENT: %d,RECV EVENT" % cid, "+CCH_PEER_CLOSED: %d" % cid, "OK",
+                                  None, None if s.cch_manual else _cch_push(sim, cid))
+    res = _open(sim, s, key, a[1], int(a[2]), tls, conn)
+    _later_open(sim, s, key, "+CCHOPEN: %d,%d" % (cid, _CCH_ERR.get(res, 14)))
+    return ["OK"]
+
+
+def _cch_push(sim, cid):
+    def push(_key, data):
+        sim._mdm.write(b"\r\n+CCHRECV: DATA,%d,%d\r\n" % (cid, len(data)) + data)
+
+    return push
+
+
+def _h_cchsend(sim, rest, line):
+    if not _a76(sim):
+        return ["ERROR"]
+    a = _args(line[len("AT+CCHSEND"):])
+    return _prompt(sim, 100 + int(a[0]), int(a[1]))
+
+
+def _h_cchrecv(sim, rest, line):
+    if not _a76(sim):
+        return ["ERROR"]
+    a = _args(line[len("AT+CCHRECV"):])
+    cid = int(a[0])
+    n = int(a[1]) if len(a) > 1 else _RECV_MAX
+    data = _take(sim, 100 + cid, min(n, _RECV_MAX))
+    if data is None:
+        return ["+CCHRECV: %d,11" % cid, "ERROR"]  # 11: state error (no such session)
+    sim._send(["OK"])
+    if data:
+        sim._log(">", "+CCHRECV: DATA,%d,%d <%d bytes>" % (cid, len(data), len(data)))
+        sim._mdm.write(b"\r\n+CCHRECV: DATA,%d,%d\r\n" % (cid, len(data)) + data)
+    return ["+CCHRECV: %d,0" % cid]
+
+
+def _h_cchclose(sim, rest, line):
+    if not _a76(sim):
+        return ["ERROR"]
+    cid = int(_args(line[len("AT+CCHCLOSE"):])[0])
+    c = _socks(sim).conns.pop(100 + cid, None)
+    if c is None:
+        return ["ERROR"]
+    _close(c.sock)
+    asyncio.create_task(_q_later(sim, "+CCHCLOSE: %d,0" % cid))
+    return ["OK"]
+
+
+# ---- SIM7000G firmware without the CA* commands: the CIP stack ----------------------------------
+# SIM7000 Series AT Command Manual V1.03, chapter 8 "AT Commands for TCPIP Application Toolkit",
+# one connection (AT+CIPMUX=0). States (AT+CIPSTATUS): IP INITIAL -AT+CSTT-> IP START -AT+CIICR->
+# IP GPRSACT -AT+CIFSR-> IP STATUS -AT+CIPSTART-> CONNECT OK (or IP CLOSE); AT+CIPSHUT -> IP
+# INITIAL from any state. AT+CIPSTART answers OK, then CONNECT OK / CONNECT FAIL. Data waits
+# for AT+CIPRXGET=2,<len> after AT+CIPRXGET=1 (URC "+CIPRXGET: 1"), else it is written to the
+# UART as it comes. AT+CIPSSL: not there (the firmware refuses TLS on this stack).
+
+
+def _sim7000(sim):
+    return sim.model == "SIM7000G"
+
+
+def _h_cipshut(sim, rest, line):
+    if not _sim7000(sim):
+        return ["ERROR"]
+    s = _socks(sim)
+    c = s.conns.pop(0, None)
+    if c is not None:
+        _close(c.sock)
+    s.cip = "IP INITIAL"
+    return ["SHUT OK"]
+
+
+def _h_cipmux(sim, rest, line):
+    return ["OK"] if _sim7000(sim) and rest in ("=0", "?") else ["ERROR"]
+
+
+def _h_cstt(sim, rest, line):
+    s = _socks(sim)
+    if not _sim7000(sim) or s.cip != "IP INITIAL":
+        return ["ERROR"]
+    s.cip = "IP START"
+    return ["OK"]
+
+
+def _h_ciicr(sim, rest, line):
+    s = _socks(sim)
+    if not _sim7000(sim) or s.cip != "IP START" or not sim._registered():
+        return ["ERROR"]
+    s.cip = "IP GPRSACT"
+    return ["OK"]
+
+
+def _h_cifsr_e0(sim, rest, line):
+    # "AT+CIFSR;E0": the IP address (no OK of its own), then E0's OK
+    s = _socks(sim)
+    if not _sim7000(sim) or s.cip not in ("IP GPRSACT", "IP STATUS", "IP CLOSE", "CONNECT OK"):
+        return ["ERROR"]
+    if s.cip == "IP GPRSACT":
+        s.cip = "IP STATUS"
+    sim.echo = False
+    return [sim.cfg.get("ip") or "10.0.0.2", "OK"]
+
+
+def _h_cipstatus(sim, rest, line):
+    if not _sim7000(sim):
+        return ["ERROR"]
+    return ["OK", "STATE: %s" % _socks(sim).cip]
+
+
+def _h_cipstart(sim, rest, line):
+    s = _socks(sim)
+    if not _sim7000(sim) or s.cip not in ("IP STATUS", "IP CLOSE"):
+        return ["ERROR"]
+    a = _args(line[len("AT+CIPSTART"):])
+    if a[0].upper() != "TCP":
+        return ["ERROR"]
+
+    def push(_cid, data):
+        sim._mdm.write(data)
+
+    def conn(sock):
+        return _Conn(sock, "+CIPRXGET: 1", "CLOSED", "SEND OK", None, None if s.cip_manual else push)
+    res = _open(sim, s, 0, a[1], int(a[2]), None, conn, True)
+    s.cip = "CONNECT OK" if res == 0 else "IP CLOSE"
+    _later_open(sim, s, 0, "CONNECT OK" if res == 0 else "CONNECT FAIL")
+    return ["OK"]
+
 HANDLERS = {
+    "AT+CFSINIT": _h_cfsinit,
+    "AT+CFSTERM": _h_cfsterm,
+    "AT+CFSWFILE": _h_cfswfile,
+    "AT+CCERTDOWN": _h_ccertdown,
+    "AT+CCERTDELE": _h_ccertdele,
+    "AT+CFSDFILE": _h_cfsdfile,
+    "AT+CCERTLIST": _h_ccertlist,
+    "AT+QFUPL": _h_qfupl,
+    "AT+QFDEL": _h_qfdel,
+    "AT+NETOPEN": _h_netopen,
+    "AT+NETCLOSE": _h_netclose,
+    "AT+CIPOPEN": _h_cipopen,
+    "AT+CIPSEND": _h_cipsend,
+    "AT+CIPRXGET": _h_ciprxget,
+    "AT+CIPCLOSE": _h_cipclose,
+    "AT+CCHSET": _h_cchset,
+    "AT+CCHSTART": _h_cchstart,
+    "AT+CCHSTOP": _h_cchstop,
+    "AT+CCHSSLCFG": _h_cchsslcfg,
+    "AT+CCHOPEN": _h_cchopen,
+    "AT+CCHSEND": _h_cchsend,
+    "AT+CCHRECV": _h_cchrecv,
+    "AT+CCHCLOSE": _h_cchclose,
+    "AT+CIPSHUT": _h_cipshut,
+    "AT+CIPMUX": _h_cipmux,
+    "AT+CSTT": _h_cstt,
+    "AT+CIICR": _h_ciicr,
+    "AT+CIFSR;E0": _h_cifsr_e0,
+    "AT+CIPSTATUS": _h_cipstatus,
+    "AT+CIPSTART": _h_cipstart,
     "AT+QSSLCFG": _h_qsslcfg,
     "AT+QIOPEN": _h_qiopen,
     "AT+QSSLOPEN": _h_qsslopen,

@@ -1,9 +1,11 @@
 # A terminal's uplink end to end, for the host tests (never deployed): the flash queue (RAM
 # littlefs), the modem simulator (real TCP/TLS sockets, sim/sim_sockets.py), the AT engine, the
-# SIMCom socket transport and the uplink session, with records made at a steady rate.
+# model's socket transport (cell/sockets.py) and the uplink session, with records made at a steady rate.
 #   micropython sim/uplink_term_main.py JOBFILE
 # JOBFILE: JSON {"model": "SIM7080G", "host": name, "hosts": {name: "127.0.0.1"}, "port": n,
-#   "tls": bool, "ca": path or null, "records": n, "every_ms": n, "uplink": {...config...},
+#   "tls": bool, "ca": path or null, "install_ca": bool (the CA is in the board's secrets.json, not
+#   yet in the modem), "transport": "wlan" (network.WLAN, faked, instead of the modem),
+#   "records": n, "every_ms": n, "uplink": {...config...},
 #   "modem": {...scenario modem part...}, "reset_after": n (power-cycle the modem when the
 #   broker has had n messages' PUBACKs; 0 never), "run_s": n}
 # Prints one line per event ("EV <json>") and, at the end, "DONE <json>" with the queue's state.
@@ -20,7 +22,7 @@ import fileblockdev as fb
 from modem_sim import ModemSim
 from mobiot_fw import config
 from mobiot_fw.cell.at import At
-from mobiot_fw.cell.vendor.sock_simcom import SimcomCA
+from mobiot_fw.cell import models, sockets
 from mobiot_fw.link import proto
 from mobiot_fw.store.flashq import Queue
 from mobiot_fw.uplink.session import Uplink
@@ -34,8 +36,18 @@ def main():
     fb.mount(fb.CutBlockDev(256), "/e2e", mkfs=True)
     q = Queue("/e2e/q", max_records=5000, max_bytes=512 * 1024)
     m = {"model": job.get("model", "SIM7080G"), "reg_delay_s": 1, "hosts": job.get("hosts") or {}}
-    if job.get("ca"):
-        m["files"] = {"ca.crt": job["ca"]}
+    ca_name = (job.get("uplink") or {}).get("ca", "ca.crt")
+    if job.get("ca") and not job.get("install_ca"):
+        m["files"] = {ca_name: job["ca"]}  # already in the modem's file system
+    elif job.get("ca"):
+        # in the board's secrets.json (tls.ca), as provisioning leaves it: the transport writes
+        # it into the modem with the model's own commands before its TLS open (cell/certs.py)
+        from mobiot_fw.cell import certs
+
+        fb.mount(fb.CutBlockDev(32), "/sec", mkfs=True)
+        certs.SECRETS = "/sec/secrets.json"
+        with open(job["ca"]) as src, open(certs.SECRETS, "w") as dst:
+            json.dump({"tls": {"ca": src.read()}}, dst)
     m.update(job.get("modem") or {})
     sim = ModemSim(m["model"], {"modem": m})
     u = {"enabled": True, "host": job["host"], "port": job["port"], "tls": job.get("tls", False),
@@ -67,15 +79,29 @@ def main():
 
     async def run():
         at = At(sim.uart()).start()
-        quectel = m["model"] in ("BG95", "BG96")
-        if quectel:
-            from mobiot_fw.cell.vendor.sock_quectel import QuectelSock
+        if job.get("transport") == "wlan":
+            # network.WLAN (uplink/net.py) against sim/fake_network.py: the unix port has no
+            # network module; the IP traffic uses the host's real sockets
+            import fake_network
+            from mobiot_fw.cell import certs
+            from mobiot_fw.uplink.net import NetSock, WlanLink
 
-            st = QuectelSock(at)
+            nic = fake_network.WLAN(ssid="mobiot-test")
+            nic.active(True)
+            link = WlanLink(nic, "mobiot-test", "secret")
+            st = NetSock("wlan", lambda: certs.local("ca"))
+            ready = link.ready
         else:
-            st = SimcomCA(at)
-        up = Uplink(q, cfg["uplink"], DEV, lambda: st, dispatch, event,
-                    ready=lambda: sim.state == "on" and sim._registered() and sim.pdp_active)
+            st = sockets.stream(at, sim.model, "internet")
+
+            def ready():
+                return sim.state == "on" and sim._registered() and sim.pdp_active
+
+        # the model's bearer command (cell/models.py "act"), as the modem task sends it
+        _, rows = models.row(sim.model)
+        i = rows.find("\nact ")
+        act, _, act_expect = rows[i + 5 : rows.find("\n", i + 1)].replace("{apn}", "internet").partition("|")
+        up = Uplink(q, cfg["uplink"], DEV, lambda: st, dispatch, event, ready=ready)
 
         async def lifecycle():
             # the modem task's part that matters here: bring the bearer up whenever it is down
@@ -83,7 +109,7 @@ def main():
                 await asyncio.sleep_ms(500)
                 if sim.state == "on" and sim._registered() and not sim.pdp_active:
                     try:
-                        await at.cmd("AT+QIACT=1" if quectel else "AT+CNACT=0,1")
+                        await at.cmd(act, 10000, act_expect or None)
                     except OSError:
                         pass
 

@@ -1,4 +1,4 @@
-# The one module that touches `machine` (and `onewire`): builds the board's peripherals from
+# The one module that touches `machine` (and `onewire`, and `network`): builds the board's peripherals from
 # its board definition (boards/<name>.json, copied to /board.json at provisioning; schema in
 # docs/boards.md). Everything else takes what this returns as arguments, so tests pass fakes.
 # On a virtual board the same code runs against the simulated `machine` of sim/.
@@ -84,3 +84,21 @@ class Platform:
 
     def unique_id(self):
         return "".join("%02x" % b for b in machine.unique_id())
+
+    # -- network interfaces (uplink/net.py; docs/uplink.md "Transports"). `network` is imported
+    # here only: the unix port has none, and a board that never uses them never loads it.
+    def wlan(self):
+        """The station interface, active (MicroPython docs "class WLAN": WLAN(STA_IF),
+        active(True); connect(ssid, key) then joins in the background)."""
+        import network
+
+        nic = network.WLAN(network.STA_IF)
+        nic.active(True)
+        return nic
+
+    def ppp(self, stream):
+        """network.PPP over the modem's UART (MicroPython docs "class PPP", 1.24 and later:
+        PPP(stream), connect(security, user, key), isconnected(), disconnect())."""
+        import network
+
+        return network.PPP(stream)

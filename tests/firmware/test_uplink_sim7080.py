@@ -26,14 +26,16 @@ async def until(cond, s=60):
         await asyncio.sleep_ms(20)
 
 
-async def modem(model="SIM7080G", **sc):
+async def modem(model="SIM7080G", act="AT+CNACT=0,1", **sc):
+    # a registered simulated modem with its bearer up (act: the model's command, None: none)
     m = {"model": model, "reg_delay_s": 0}
     m.update(sc)
     sim = ModemSim(model, {"modem": m})
     at = At(sim.uart()).start()
     await until(lambda: sim.state == "on" and sim._registered())
     await at.cmd("ATE0")
-    await at.cmd("AT+CNACT=0,1")
+    if act:
+        await at.cmd(act)
     return sim, at
 
 

@@ -71,6 +71,21 @@ def error_code(line):
         return s or None
 
 
+def _lead_int(buf, i, n):
+    # the decimal number at buf[i:n] up to a ",": "12" (+QIRD: 12) or "12,0" (+CIPRXGET: 2,0,12,0,
+    # read length then rest length, A76XX / SIM7000 manuals AT+CIPRXGET); -1 when none
+    r = -1
+    while i < n:
+        c = buf[i]
+        if c == 44 and r >= 0:
+            break
+        if not 48 <= c <= 57:
+            return -1
+        r = (0 if r < 0 else r * 10) + c - 48
+        i += 1
+    return r
+
+
 class At:
     def __init__(
         self, uart, urc_handler=None, echo_ok=True, clock=None, urc_queue=_URC_QUEUE, line_max=_LINE_MAX
@@ -138,7 +153,8 @@ class At:
         """Send one command; return (lines, final) where lines are the response's data lines
         (echo and URCs removed) and final the final result line.  Raises AtError on ERROR /
         +CME ERROR / +CMS ERROR and AtTimeout when no final arrives within timeout_ms.
-        expect: '>' waits for the data prompt instead of a final (final is then '>');
+        expect: '>' waits for the data prompt instead of a final (final is then '>'); '=WORD'
+        waits for a prompt line WORD instead (final is then WORD);
         any other string also waits, after the final, for a line starting with it (a
         command whose real completion is a later line, e.g. '+APP PDP:')."""
         if self._tasks is None:
@@ -146,13 +162,13 @@ class At:
         async with self._lock:
             return await self._exec(line, line, timeout_ms, expect)
 
-    async def send_data(self, data, timeout_ms=DEFAULT_TIMEOUT_MS, expect=None, cmd=None):
+    async def send_data(self, data, timeout_ms=DEFAULT_TIMEOUT_MS, expect=None, cmd=None, prompt=">"):
         """After cmd(..., expect='>'): write the payload and wait for its final (e.g. SEND OK).
         With cmd: that command, its ">" prompt and the payload as one transaction, so that no
         other task's command lands in the modem's data mode (AT+CASEND, AT+QISEND, AT+CMGS)."""
         async with self._lock:
             if cmd is not None:
-                await self._exec(cmd, cmd, timeout_ms, ">")
+                await self._exec(cmd, cmd, timeout_ms, prompt)
             return await self._exec(None, data, timeout_ms, expect)
 
     async def _exec(self, line, data, timeout_ms, expect):
@@ -263,10 +279,7 @@ class At:
                     k = len(pre)
                     r = -1
                     if self._n > k and buf[:k] == pre:
-                        try:
-                            r = int(bytes(buf[k : self._n]))
-                        except ValueError:
-                            pass
+                        r = _lead_int(buf, k, self._n)
                     if r >= 0:
                         self._raw_left = r
                         self.raw_pre = None
@@ -308,6 +321,12 @@ class At:
                 self._put_urc(line)
             return
         exp = self._expect
+        if exp is not None and exp[0] == "=" and line == exp[1:]:
+            # a data prompt that is a whole line: DOWNLOAD (SIM7080 AT+CFSWFILE), CONNECT
+            # (Quectel AT+QFUPL): it ends the command phase like ">"
+            self.final = line
+            self._done.set()
+            return
         if exp is not None and exp != ">" and line.startswith(exp):
             self._add(line)
             self._seen_expect = True

@@ -58,10 +58,12 @@ _URC_WORDS = (
 # +CEDRXP (7.40), +CTZV/+CTZE/+CTZEU (8.41/8.45), +CMTI (27.005 3.4.1); SIMCom: *PSUTTZ, DST,
 # *PSNWID (SIM7000 manual, AT+CLTS), +APP PDP (SIM7080 7.2.1 AT+CNACT), +CADATAIND, +CASTATE
 # (SIM7080 CA socket URCs); A76XX: *ATREADY (A76XX manual URC list); Quectel: +QIND, +QIURC,
-# +QUSIM, +QPSMTIMER (BG95 manual).
+# +QUSIM, +QPSMTIMER (BG95 manual); socket URCs: +CIPRXGET (data arrived, SIM7000 manual 8.2 and
+# A76XX manual AT+CIPRXGET), +IPCLOSE (A76XX AT+CIPCLOSE), +CCHEVENT, +CCH_PEER_CLOSED (A76XX SSL
+# chapter), +QSSLURC (BG95 SSL Application Note). A name the pending command answers stays data.
 _URC_NAMES = (
     "|CGEV|CSCON|CEDRXP|CTZV|CTZE|CTZEU|CMTI|PSUTTZ|PSNWID|DST|APP PDP|CADATAIND|CASTATE|QIND|QIURC"
-    "|QUSIM|QPSMTIMER|PDP|SMSTATE|ATREADY|"
+    "|QUSIM|QPSMTIMER|PDP|SMSTATE|ATREADY|CIPRXGET|IPCLOSE|CCHEVENT|CCH_PEER_CLOSED|QSSLURC|"
 )
 
 # Prefixed lines that are the answer to their read command (AT+X?) and unsolicited otherwise.

@@ -9,12 +9,17 @@ _CONNECT_ALLOW_S = const(180)  # a connect (DNS, TCP, TLS, CONNACK over LTE-M) a
 def make(t, fw):
     """The Uplink of Terminal t, registered as an outbox transport; None when the config
     names a transport this board cannot use (a config_fallback event says so)."""
-    from .session import Uplink
-
     c = t.cfg["uplink"]
     ob = t.outbox
+    if c["transport"] == "wlan":
+        from .net import wlan_uplink  # network.WLAN (docs/uplink.md "Transports")
+
+        w = wlan_uplink(t.plat)
+        if w is not None:
+            return _register(t, fw, c, w[0], w[1])
     if c["transport"] != "modem" or t.modem is None:
-        # network.PPP / network.WLAN (uplink/net.py) are not wired yet (docs/uplink.md)
+        # network.PPP (uplink/net.py PppLink) is not wired: the modem part would have to stop
+        # its AT traffic while PPP owns the UART (docs/uplink.md); WLAN without credentials
         ob.event("config_fallback", ("reason", "uplink.transport %s: not available on this board" % c["transport"]),
                  ("key", "uplink.transport"))
         return None
@@ -34,6 +39,13 @@ def make(t, fw):
         m = mp.modem
         return m is not None and m.registered() and not m.needs_attach
 
+    return _register(t, fw, c, stream, ready)
+
+
+def _register(t, fw, c, stream, ready):
+    from .session import Uplink
+
+    ob = t.outbox
     info = (ob.device, fw, t.board.get("name", t.cfg.get("board", "?")), ob.boot)
     up = Uplink(ob.q, c, ob.device, stream, t.dispatch, ob.event, have_time=lambda: ob.clock.utc is not None,
                 hello=info, ready=ready)
@@ -43,16 +55,12 @@ def make(t, fw):
 
 
 def _modem_stream(m):
-    """The socket transport of the modem model (docs/uplink.md "Transports")."""
-    model = m.model
-    if model in ("SIM7080G", "SIM7000G"):
-        from mobiot_fw.cell.vendor.sock_simcom import SimcomCA
+    """The socket transport of the modem model (docs/uplink.md "Transports", cell/sockets.py)."""
+    from mobiot_fw.cell import sockets
 
-        return SimcomCA(m.at)
-    if model in ("BG95", "BG96"):
-        from mobiot_fw.cell.vendor.sock_quectel import QuectelSock
+    st = sockets.stream(m.at, m.model, m.apn)
+    if st is None:
+        from .mqtt import LinkError
 
-        return QuectelSock(m.at)
-    from .mqtt import LinkError
-
-    raise LinkError("modem", 0)  # the A7670's socket dialect (CIPOPEN/CCHOPEN): not written yet
+        raise LinkError("modem", 0)  # a model without a socket dialect
+    return st

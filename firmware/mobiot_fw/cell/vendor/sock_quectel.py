@@ -1,4 +1,4 @@
-# Quectel BG95 / BG96 TCP and TLS sockets over AT, as a stream for the uplink's MQTT client
+# Quectel BG95 / BG96 / EC200U TCP and TLS sockets over AT, as a stream for the uplink's MQTT client
 # (docs/uplink.md "Transports"). Imported only when the uplink runs on such a modem.
 #
 # Quectel BG95&BG77 TCP/IP Application Note (AT+QIOPEN, AT+QISEND, AT+QIRD, AT+QICLOSE,
@@ -8,55 +8,52 @@
 #   open:  OK, then +QIOPEN: <id>,<err> / +QSSLOPEN: <id>,<err>; 0 ok, 565 DNS parse failed,
 #          566 socket connect failed, 561 open PDP context failed (TCP/IP AN, error codes)
 #   read:  +QIRD: <n> CR LF <n bytes> CR LF OK (the AT engine's raw_pre with raw_next)
+# EC200U (LTE Cat 1 bis): the same commands and answers (EC200U&EG915U Series TCP/IP Application
+# Note V1.1: AT+QIOPEN/AT+QISEND/AT+QIRD/AT+QICLOSE, buffer access mode, +QIURC; EC200U&EG915U
+# Series SSL Application Note: AT+QSSLCFG/AT+QSSLOPEN/AT+QSSLSEND/AT+QSSLRECV, +QSSLURC).
+# TLS files (cell/certs.py): Quectel BG95 / EC200U FILE Application Note:
+#   AT+QFDEL="UFS:<name>"                      delete (an error when it is not there)
+#   AT+QFUPL="UFS:<name>",<size>,<timeout s>   CONNECT, <size> bytes, +QFUPL: <size>,<checksum>
+#                                              OK; <checksum> the XOR of the data's 16-bit words
 # TLS is never replaced by plain TCP: a failed TLS open raises LinkError("tls").
-import asyncio
 import errno
 
 from micropython import const
 
+from mobiot_fw.cell.at import AtError
+
+from mobiot_fw.cell.vendor.sock_at import CLOSED, DATA, SEG, AtSock
 from mobiot_fw.uplink.mqtt import LinkError
 
-_SEG = const(1460)  # AT+QISEND <send_length> <= 1460, AT+QIRD <read_length> <= 1500
 _OPEN_MS = const(150000)  # the application note's maximum for AT+QIOPEN's result
-_SEND_MS = const(15000)
-_POLL_MS = const(2000)
+_FILE_S = const(30)
 _CTX = const(1)  # the PDP context the modem's attach activated (cell/models.py: AT+QIACT=1)
 
 
-class QuectelSock:
+class QuectelSock(AtSock):
     NAME = "quectel"
 
     def __init__(self, at, cid=0, ssl_ctx=1):
-        self.at = at
-        self.cid = cid
+        super().__init__(at, cid)
         self.ssl_ctx = ssl_ctx
         self.tls = False
-        self.closed = True
-        self._avail = False
-        self._ev = asyncio.Event()
-        self._prev = at.urc_handler
-        at.urc_handler = self._urc
-        self._rb = bytearray(_SEG)
-        self._rbv = memoryview(self._rb)
-        self._rh = self._rt = 0
 
-    def _urc(self, line):
+    def _kind(self, line):
         if line.startswith("+QIURC:") or line.startswith("+QSSLURC:"):
             f = line.split(",")
-            if len(f) == 2 and f[1].strip() == str(self.cid):
+            if len(f) >= 2 and f[1].strip() == str(self.cid):
                 if '"recv"' in f[0]:
-                    self._avail = True
-                elif '"closed"' in f[0]:
-                    self.closed = True
-                self._ev.set()
-        if self._prev is not None:
-            self._prev(line)
+                    return DATA
+                if '"closed"' in f[0]:
+                    return CLOSED
+        return 0
 
     async def open(self, host, port, tls, ca):
         at = self.at
         self.tls = tls
         k = self.ssl_ctx
         if tls:
+            await self._certs(ca)
             for c in ('AT+QSSLCFG="sslversion",%d,3' % k, 'AT+QSSLCFG="seclevel",%d,1' % k,
                       'AT+QSSLCFG="cacert",%d,"%s"' % (k, ca), 'AT+QSSLCFG="sni",%d,1' % k):
                 try:
@@ -76,60 +73,39 @@ class QuectelSock:
         if res:
             raise LinkError("dns" if res == 565 else "network" if res == 561 else "connect" if res == 566 and not tls
                             else "tls" if tls else "connect", res)
-        self.closed = False
-        self._avail = False
-        self._rh = self._rt = 0
+        self._opened()
 
-    async def write(self, mv):
-        n = len(mv)
-        off = 0
-        verb = "AT+QSSLSEND=%d,%d" if self.tls else "AT+QISEND=%d,%d"
-        while off < n:
-            if self.closed:
-                raise OSError(errno.ENOTCONN)
-            k = min(_SEG, n - off)
-            await self.at.send_data(mv[off : off + k], _SEND_MS, None, verb % (self.cid, k))
-            off += k
-
-    async def read_into(self, mv):
+    async def put_file(self, name, data):
         at = self.at
-        while True:
-            if self._rh < self._rt:
-                k = min(len(mv), self._rt - self._rh)
-                mv[:k] = self._rbv[self._rh : self._rh + k]
-                self._rh += k
-                return k
-            if self._avail:
-                at.raw_mv = self._rbv
-                at.raw_next = True
-                at.raw_n = 0
-                at.raw_pre = b"+QSSLRECV: " if self.tls else b"+QIRD: "
-                try:
-                    await at.cmd(("AT+QSSLRECV=%d,%d" if self.tls else "AT+QIRD=%d,%d") % (self.cid, _SEG))
-                finally:
-                    n = at.raw_n
-                    at.raw_pre = None
-                self._rh = 0
-                self._rt = min(n, _SEG)
-                if n:
-                    continue
-                self._avail = False
-            if self.closed:
-                return 0
-            self._ev.clear()
-            try:
-                await asyncio.wait_for_ms(self._ev.wait(), _POLL_MS)
-            except asyncio.TimeoutError:
-                self._avail = True
-
-    def close(self):
-        if not self.closed:
-            self.closed = True
-            asyncio.create_task(self._close())
-        self._ev.set()
-
-    async def _close(self):
         try:
-            await self.at.cmd(("AT+QSSLCLOSE=%d" if self.tls else "AT+QICLOSE=%d") % self.cid)
-        except OSError:
-            pass
+            await at.cmd('AT+QFDEL="UFS:%s"' % name)
+        except AtError:
+            pass  # not there yet
+        lines, _ = await at.send_data(data, (_FILE_S + 5) * 1000, None,
+                                      'AT+QFUPL="UFS:%s",%d,%d' % (name, len(data), _FILE_S), "=CONNECT")
+        want = "+QFUPL: %d,%x" % (len(data), qfupl_sum(data))
+        if want not in lines:
+            raise OSError(errno.EIO, "QFUPL %s: %s" % (name, lines))  # the modem got other bytes
+
+    def _send_cmd(self, k):
+        return ("AT+QSSLSEND=%d,%d" if self.tls else "AT+QISEND=%d,%d") % (self.cid, k)
+
+    async def _recv(self):
+        if self.tls:
+            return await self._raw("AT+QSSLRECV=%d,%d" % (self.cid, SEG), b"+QSSLRECV: ", True)
+        return await self._raw("AT+QIRD=%d,%d" % (self.cid, SEG), b"+QIRD: ", True)
+
+    def _close_cmd(self):
+        return ("AT+QSSLCLOSE=%d" if self.tls else "AT+QICLOSE=%d") % self.cid
+
+
+def qfupl_sum(data):
+    """The +QFUPL checksum: the XOR of the data's 16-bit big-endian words, an odd last byte as
+    the high byte of a word (Quectel FILE Application Note, AT+QFUPL <checksum>)."""
+    x = 0
+    n = len(data)
+    for i in range(0, n - 1, 2):
+        x ^= (data[i] << 8) | data[i + 1]
+    if n & 1:
+        x ^= data[n - 1] << 8
+    return x
