@@ -40,6 +40,7 @@ SECRET_KEYS = {
     "modem": ("apn_user", "apn_password", "sim_pin"),
     "mqtt": ("username", "password", "client_id"),
     "tls": ("ca", "cert", "key"),
+    "wlan": ("ssid", "password"),  # uplink over network.WLAN (docs/uplink.md)
 }
 SECRET_ENV_PREFIX = "MOBIOT_SECRET_"
 _FW_VERSION = re.compile(r'^(?:FW_)?VERSION\s*=\s*"([^"]+)"', re.M)

@@ -89,3 +89,7 @@ def test_bad_inventories_and_secrets_are_one_line_errors(tmp_path):
     assert "hunter2" not in str(exc.value)
     got = load_secrets(None, env={"MOBIOT_SECRET_MQTT_PASSWORD": "pw-1"})
     assert got == {"mqtt": {"password": "pw-1"}}
+    # a board whose uplink runs over WLAN (docs/uplink.md) gets its station credentials too
+    s.write_text(json.dumps({"wlan": {"ssid": "bench-ap"}}))
+    got = load_secrets(str(s), env={"MOBIOT_SECRET_WLAN_PASSWORD": "wpa-pw-9"})
+    assert got == {"wlan": {"ssid": "bench-ap", "password": "wpa-pw-9"}}
