@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -34,7 +33,7 @@ def _mobiot(*args: str) -> tuple[float, subprocess.CompletedProcess]:
 
 
 def run() -> dict:
-    from mobiot import espimage
+    from mobiot import espimage, procs
 
     res: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -70,11 +69,7 @@ def run() -> dict:
             res["flash_parallel_write_s_max"] = max(r["write_s"] for r in json.loads(par.stdout))
             res["flash_parallel_ratio"] = round(par_total / total, 3)
         finally:
-            vb.send_signal(signal.SIGTERM)
-            try:
-                vb.wait(15)
-            except subprocess.TimeoutExpired:
-                vb.kill()
+            procs.stop(vb, 15)
             log.close()
         master, slave = os.openpty()
         try:

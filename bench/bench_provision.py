@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -34,6 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "host"))
 
+from mobiot import procs  # noqa: E402
 from mobiot.prov_build import build_tree  # noqa: E402
 from mobiot.prov_link import Session  # noqa: E402
 from mobiot.provision import firmware, provision_port  # noqa: E402
@@ -53,11 +53,7 @@ class _Boards:
         self.ports = [self.proc.stdout.readline().decode().split()[0] for _ in range(count)]
 
     def close(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        procs.stop(self.proc)
         self.log.close()
 
 

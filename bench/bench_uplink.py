@@ -147,13 +147,9 @@ def _run(mpy: Path, img: Path, heap: str, cycles: int) -> subprocess.CompletedPr
 def heap(cycles: int = CYCLES) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         mpy = Path(tmp) / "mpy"
-        for py in (ROOT / "firmware" / "mobiot_fw").rglob("*.py"):
-            rel = py.relative_to(ROOT / "firmware")
-            out = (mpy / rel).with_suffix(".mpy")
-            out.parent.mkdir(parents=True, exist_ok=True)
-            compile_mpy(py, out, str(rel))
-        for name in ("fileblockdev", "fakebroker"):
-            compile_mpy(ROOT / "sim" / f"{name}.py", mpy / f"{name}.mpy", f"{name}.py")
+        from run import compile_firmware
+
+        compile_firmware(mpy, ("fileblockdev", "fakebroker"))
         compile_mpy(ROOT / "bench" / "fw_bench.py", mpy / "fw_bench.mpy", "fw_bench.py")
         img = Path(tmp) / "flash.img"
         res: dict = {"uplink_heap_limit": HEAP, "uplink_min_heap_bytes": min_heap_kb(mpy, img) * 1024}

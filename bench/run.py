@@ -61,16 +61,22 @@ def min_heap_kb(mpy: Path, img: Path, cycles: int = 1500) -> int:
     return smallest_heap_kb(lambda heap: _fw_run(mpy, img, heap, cycles).returncode == 0, 16, 512, 2)
 
 
+def compile_firmware(mpy: Path, sim: tuple[str, ...] = ("fileblockdev",)) -> None:
+    """firmware/mobiot_fw as .mpy under `mpy` (what provisioning deploys), plus the named sim/
+    modules the bench scripts stand on."""
+    for py in (ROOT / "firmware" / "mobiot_fw").rglob("*.py"):
+        rel = py.relative_to(ROOT / "firmware")
+        out = (mpy / rel).with_suffix(".mpy")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        compile_mpy(py, out, str(rel))
+    for name in sim:
+        compile_mpy(ROOT / "sim" / f"{name}.py", mpy / f"{name}.mpy", f"{name}.py")
+
+
 def firmware() -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         mpy = Path(tmp) / "mpy"
-        for py in (ROOT / "firmware" / "mobiot_fw").rglob("*.py"):
-            rel = py.relative_to(ROOT / "firmware")
-            out = (mpy / rel).with_suffix(".mpy")
-            out.parent.mkdir(parents=True, exist_ok=True)
-            compile_mpy(py, out, str(rel))
-        for name in ("fileblockdev",):
-            compile_mpy(ROOT / "sim" / f"{name}.py", mpy / f"{name}.mpy", f"{name}.py")
+        compile_firmware(mpy)
         img = Path(tmp) / "flash.img"
         peak = min_heap_kb(mpy, img) * 1024
         setup = min_heap_kb(mpy, img, 0) * 1024

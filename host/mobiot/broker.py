@@ -12,13 +12,13 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-import signal
 import socket
 import subprocess
 import time
 from pathlib import Path
 from typing import Protocol
 
+from . import procs
 from .errors import MobiotError
 
 HOST = "127.0.0.1"
@@ -148,12 +148,7 @@ class Mosquitto:
         p, self.proc = self.proc, None
         if p is None:
             return
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(STOP_DEADLINE_S)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
+        procs.stop(p, STOP_DEADLINE_S)
         if p.stderr:
             p.stderr.close()
 

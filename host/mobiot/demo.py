@@ -17,6 +17,7 @@ from pathlib import Path
 
 import click
 
+from . import procs
 from .demo_uplink import start_cellular_board
 from .errors import MobiotError
 from .upy import data_dir
@@ -78,11 +79,7 @@ def demo(duration: float | None, out_dir: str, no_dashboard: bool) -> int:
     finally:
         if cell is not None:
             cell.stop()
-        vb.send_signal(signal.SIGTERM)
-        try:
-            vb.wait(10)
-        except subprocess.TimeoutExpired:
-            vb.kill()
+        procs.stop(vb)
         log.close()
     plots = out / "plots"
     subprocess.call([py, "-m", "mobiot", "plot", "--db", str(db), "--out", str(plots)])

@@ -12,13 +12,13 @@ this board when either that or the broker is missing.
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import click
 
+from . import procs
 from .broker import Mosquitto, find_mosquitto
 from .errors import MobiotError
 from .upy import data_dir
@@ -101,12 +101,7 @@ class CellularBoard:
         """The board first (its unacked records stay in its flash queue), then the broker."""
         p, self.proc = self.proc, None
         if p is not None:
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+            procs.stop(p)
         if self._log is not None:
             self._log.close()
             self._log = None
