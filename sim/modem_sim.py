@@ -1387,8 +1387,10 @@ _HANDLERS = {
 }
 
 
-_SOCKET_HEADS = ("AT+CA", "AT+CSSL", "AT+Q", "AT+CIP", "AT+CCH", "AT+CCERT", "AT+CFS", "AT+NET", "AT+CSTT",
-                  "AT+CIICR", "AT+CIFSR")
+# Quectel's socket and file commands only (AT+QI*, AT+QSSL*, AT+QF*): "AT+Q" alone took in
+# AT+QGMR, AT+QNWINFO, AT+QSPN... and loaded the module into every BG95 board's heap (+34 KB in make bench).
+_SOCKET_HEADS = ("AT+CA", "AT+CSSL", "AT+QI", "AT+QSSL", "AT+QF", "AT+CIP", "AT+CCH", "AT+CCERT", "AT+CFS",
+                 "AT+NET", "AT+CSTT", "AT+CIICR", "AT+CIFSR")
 
 
 def _socket_handler(head):
