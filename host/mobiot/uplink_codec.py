@@ -146,7 +146,26 @@ def _compact(device: str, msg: Any, state: dict | None) -> list[dict[str, Any]]:
     times: dict[int, tuple[int, int]] = {}  # per kind: (t of its last record, interval before it)
     out: list[dict[str, Any]] = []
     for r in msg[5]:
-        if isinstance(r, list):
+        if isinstance(r, list) and r and isinstance(r[0], int) and r[0] < 0:
+            # a row run [-row, v_row, v_row+1, ...]: same boot, clock and t as the previous
+            # record, the next seq; `undefined` for a row not written
+            row = -r[0]
+            if row > len(ROW_NAMES) or row - 1 + len(r) - 1 > len(ROW_NAMES):
+                raise ValueError(f"row run past the record table (row {row}, {len(r) - 1} values)")
+            rec = {"boot": prev["boot"], "seq": prev["seq"] + 1, "t": prev["t"], "uptime": prev["uptime"]}
+            values, keys, ints, gone = {}, [], [], []
+            for i, v in enumerate(r[1:]):
+                if v is cbor2.undefined:
+                    continue
+                if not isinstance(v, int) or isinstance(v, bool):
+                    raise ValueError(f"row run value {v!r} is not an integer")
+                name = ROW_NAMES[row - 1 + i]
+                values[name] = unscale(name, v)
+                keys.append(name)
+                ints.append(v)
+            kind = KINDS.index(records.kind_of(ROW_NAMES[row - 1]))
+            templates[kind] = (keys, ints) if len(keys) <= _TMAX else ([], [])
+        elif isinstance(r, list):
             kind = r[0]
             keys, vals = templates[kind]
             if not keys or len(r) > 2 + len(keys):
@@ -195,7 +214,12 @@ def _compact(device: str, msg: Any, state: dict | None) -> list[dict[str, Any]]:
                     raise ValueError("record without kind")
                 kind = KINDS.index(records.kind_of(ROW_NAMES[first - 1]))
             if kind != 2:
-                templates[kind] = (keys, ints) if simple and len(keys) <= _TMAX else ([], [])
+                # a delta record's template is in table-row order, whatever the map's order
+                if simple and len(keys) <= _TMAX:
+                    order = sorted(range(len(keys)), key=lambda i: ROW_NAMES.index(keys[i]))
+                    templates[kind] = ([keys[i] for i in order], [ints[i] for i in order])
+                else:
+                    templates[kind] = ([], [])
         else:
             raise ValueError("record is neither a map nor an array")
         kname = KINDS[kind]

@@ -101,12 +101,40 @@ def test_compact_keys_are_doc_rows_and_values_scaled_integers(upy):
     m = cbor2.loads(msg)
     assert m[1] == 3 and m[2] == 17 and m[3] == T0 and 4 not in m  # boot, seq, t; utc
     (r,) = m[5]
+    # a row run, [-first row, value, value, ...]: values by their row, no keys
+    assert isinstance(r, list) and r[0] < 0
+    r = {-r[0] + i: v for i, v in enumerate(r[1:]) if v is not cbor2.undefined}
     # integer keys = 1-based rows of docs/records.md; num values x 10**dec
     assert r[ROW_NO["temp"]] == 2153 and r[ROW_NO["hum"]] == 452 and r[ROW_NO["press"]] == 101325
     assert r[ROW_NO["lat"]] == 52520008 and r[ROW_NO["lon"]] == 13404954 and r[ROW_NO["bat"]] == 3912
     assert r[ROW_NO["alt"]] == 345 and r[ROW_NO["sats"]] == 9 and r[ROW_NO["hdop"]] == 9
     assert -1 not in r  # kind follows from the first key's row (reading)
     assert ROW_NO["temp"] == 1  # rows of the doc's table, in its order
+
+
+def test_compact_row_run_is_shorter_than_the_map_and_decodes_by_row(upy):
+    """The first reading and the signal part of a connectivity record go as row runs; values
+    out of table order, or a record with a string, stay a map."""
+    recs = [reading(17), conn(18)]
+    m = cbor2.loads(encode("compact", [recs, recs], batch=2, upy=upy)[1])  # slow fields sent already
+    run, sig = m[5]
+    assert run[0] == -ROW_NO["temp"] and sig[0] < 0 and cbor2.undefined in sig  # a row not written
+    # the decoder on its own, from hand-made CBOR: a run's rows, gaps and kind
+    hand = {1: 3, 2: 40, 3: T0, 5: [[-ROW_NO["temp"], 2153, cbor2.undefined, 101325],
+                                    [-ROW_NO["rsrp"], -956]]}
+    a, b = decode_up(TOPIC, cbor2.dumps(hand))
+    assert (a["seq"], a["t"], a["kind"], a["values"]) == (40, T0, "reading", {"temp": 21.53, "press": 101325})
+    assert (b["seq"], b["t"], b["kind"], b["values"]) == (41, T0, "connectivity", {"rsrp": -95.6})
+    with pytest.raises(UplinkDecodeError, match="past the record table"):
+        decode_up(TOPIC, cbor2.dumps({1: 3, 2: 1, 3: T0, 5: [[-len(ROW_NO), 1, 2]]}))
+    # the record's key order does not matter (a board's dicts have none): values go by row
+    out_of_order = dict(reading(19), values=dict(reversed(list(reading(19)["values"].items()))))
+    (r,) = cbor2.loads(encode("compact", [[out_of_order]], upy=upy)[0])[5]
+    assert r[0] == -ROW_NO["temp"]
+    same(out_of_order, decode_up(TOPIC, encode("compact", [[out_of_order]], upy=upy)[0])[0])
+    # a record with a string stays a map
+    (r,) = cbor2.loads(encode("compact", [[rec(20, "reading", {"temp": 21.5, "note": "x"})]], upy=upy)[0])[5]
+    assert isinstance(r, dict)
 
 
 def test_compact_single_report_round_trip(upy):
@@ -126,11 +154,11 @@ def test_compact_batch_uses_delta_records_and_decodes_exactly(upy):
     msgs = encode("compact", [recs, recs], batch=20, upy=upy)
     assert len(msgs) == 2
     m = cbor2.loads(msgs[0])
-    deltas = [r for r in m[5] if isinstance(r, list)]
+    deltas = [r for r in m[5] if isinstance(r, list) and r[0] >= 0]
     # every record after the first of its kind, except the second connectivity record: the first
     # (first message of a connection) carries the slow strings, so it cannot be a template
     assert len(deltas) == 17
-    assert isinstance(m[5][3], dict) and isinstance(m[5][5], list)
+    assert m[5][3][0] < 0 and m[5][5][0] >= 0  # a row run (no template yet), then a delta record
     # a delta record: [kind, dt, value differences in the template's key order]
     d = m[5][2]
     assert d[0] == 0 and d[1] == 60 and d[2] == 1 and d[3] == -1 and d[4] == -1  # temp +0.01, hum -0.1, press -1

@@ -2,10 +2,10 @@
 # from the record table, scaled integers, delta times and sequence numbers, delta records
 # between records of one kind in a message, slow fields only when they change on a connection.
 #
-# Transcodes queued records (their JSON bytes, read by rec.Rec) into a caller's buffer. The
-# per-record path allocates nothing for records of int/str/bool/plain-decimal values: the keys,
-# values and templates live in arrays made once (tests/firmware/test_uplink_payload.py checks
-# this under micropython.heap_lock()).
+# Transcodes queued records (their JSON bytes, read by rec.Rec) into a caller's buffer. Keys,
+# values and templates live in arrays made once. Reading a value back from the 64-bit arrays
+# ("q") makes a short-lived int on MicroPython's mpz long-int build, which the next collection
+# frees: bench/fw_uplink.py's 10,000 cycles show no growth. (tests/firmware/test_uplink_compact.py)
 from array import array
 
 from micropython import const
@@ -86,7 +86,7 @@ class Compact:
                 off = self._envelope(buf, off, rec)
                 self.arr = off
                 off += 1  # the records array's head, written by end()
-                self.pb, self.ps, self.pt, self.pu = rec.boot, rec.seq - 1, rec.t, rec.uptime
+                self._prev(rec, rec.seq - 1)
             end = self._record(buf, off, rec)
             if end + 1 > self.limit:  # one byte kept for the array head of end()
                 return False
@@ -96,6 +96,13 @@ class Compact:
         self.end_off = end
         self.nrec += 1
         return True
+
+    def _prev(self, rec, seq):
+        # one assignment each: a 4-tuple assignment builds a tuple (an allocation)
+        self.pb = rec.boot
+        self.ps = seq
+        self.pt = rec.t
+        self.pu = rec.uptime
 
     def end(self):
         """Close the message; returns the offset after it (the start when it holds nothing)."""
@@ -181,19 +188,70 @@ class Compact:
         same_env = rec.boot == self.pb and rec.uptime == self.pu and rec.seq == self.ps + 1
         if simple and same_env and self.tn[k] and self._fits_template(rec):
             return self._delta(buf, off, rec)
+        if simple and same_env and rec.t == self.pt and not self._undefs():
+            end = self._run(buf, off, rec)
+            if end:
+                return end
         return self._full(buf, off, rec)
 
-    def _fits_template(self, rec):
-        k = rec.kind
+    def _run(self, buf, off, rec):
+        # A row run, [-r, v_r, v_r+1, ...] (docs/uplink.md): the values of consecutive table
+        # rows, in row order whatever the record's key order, without their keys; `undefined`
+        # for a row not written. Only when it is shorter than the map; 0 when the record does
+        # not qualify.
+        first = 0
+        last = 0
+        keys = 0  # bytes the map's keys would take
         n = 0
-        base = k * _TMAX
         for i in range(rec.n):
             if not self.rw[i]:
                 continue
-            if n >= self.tn[k] or self.tk[base + n] != self.rr[i]:
-                return False
+            r = self.rr[i]
+            if not first or r < first:
+                first = r
+            if r > last:
+                last = r
+            keys += 1 if r < 24 else 2
             n += 1
-        return n == self.tn[k] and not self._undefs()
+        if not n or self.tab.kinds[first - 1] != rec.kind:
+            return 0
+        # run: its head once more than the map's, -r, one byte per row skipped
+        if 1 + (1 if first <= 24 else 2) + (last - first + 1 - n) >= keys:
+            return 0
+        off = cbor.head(buf, off, cbor.ARRAY, 1 + last - first + 1)
+        off = cbor.put_int(buf, off, -first)
+        for r in range(first, last + 1):
+            i = self._at(rec, r)
+            if i < 0:
+                buf[off] = cbor.UNDEFINED
+                off += 1
+            else:
+                off = cbor.put_int(buf, off, self.rv[i])
+        return off
+
+    def _at(self, rec, r):
+        # the index of the written value at row r, -1 if none
+        for i in range(rec.n):
+            if self.rw[i] and self.rr[i] == r:
+                return i
+        return -1
+
+    def _fits_template(self, rec):
+        # the record writes exactly the template's rows (in any order)
+        k = rec.kind
+        n = 0
+        base = k * _TMAX
+        tn = self.tn[k]
+        for i in range(rec.n):
+            if not self.rw[i]:
+                continue
+            n += 1
+            j = 0
+            while j < tn and self.tk[base + j] != self.rr[i]:
+                j += 1
+            if j == tn:
+                return False
+        return n == tn and not self._undefs()
 
     def _undefs(self):
         new = self.new
@@ -203,25 +261,20 @@ class Compact:
         return False
 
     def _delta(self, buf, off, rec):
-        # [kind, t - (t of the kind's last record + its last interval), deltas...]; trailing
-        # zero deltas are left out
+        # [kind, t - (t of the kind's last record + its last interval), deltas...] in the
+        # template's order (table rows); trailing zero deltas are left out
         k = rec.kind
         base = k * _TMAX
+        tn = self.tn[k]
         m = 0  # deltas up to the last non-zero one
-        n = 0
-        for i in range(rec.n):
-            if self.rw[i]:
-                n += 1
-                if self.rv[i] != self.tv[base + n - 1]:
-                    m = n
+        for j in range(tn):
+            if self.rv[self._at(rec, self.tk[base + j])] != self.tv[base + j]:
+                m = j + 1
         off = cbor.head(buf, off, cbor.ARRAY, 2 + m)
         off = cbor.head(buf, off, 0, k)
         off = cbor.put_int(buf, off, rec.t - self.tt[k] - self.ti[k])
-        n = 0
-        for i in range(rec.n):
-            if self.rw[i] and n < m:
-                off = cbor.put_int(buf, off, self.rv[i] - self.tv[base + n])
-                n += 1
+        for j in range(m):
+            off = cbor.put_int(buf, off, self.rv[self._at(rec, self.tk[base + j])] - self.tv[base + j])
         return off
 
     def _full(self, buf, off, rec):
@@ -289,7 +342,7 @@ class Compact:
         for r in range(len(new)):
             last[r] = 0 if new[r] == -1 else new[r]
         k = rec.kind
-        self.pb, self.ps, self.pt, self.pu = rec.boot, rec.seq, rec.t, rec.uptime
+        self._prev(rec, rec.seq)
         if k == _EVENT:
             return
         self.ti[k] = rec.t - self.tt[k] if self.seen[k] else 0
@@ -303,8 +356,14 @@ class Compact:
             if not self.rr[i] or rec.vt[i] != T_NUM or n >= _TMAX:
                 n = 0
                 break
-            self.tk[base + n] = self.rr[i]
-            self.tv[base + n] = self.rv[i]
+            # insertion sort by row: the template is in table order (no allocation)
+            j = n
+            while j and self.tk[base + j - 1] > self.rr[i]:
+                self.tk[base + j] = self.tk[base + j - 1]
+                self.tv[base + j] = self.tv[base + j - 1]
+                j -= 1
+            self.tk[base + j] = self.rr[i]
+            self.tv[base + j] = self.rv[i]
             n += 1
         self.tn[k] = n
 
