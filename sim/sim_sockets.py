@@ -8,6 +8,8 @@
 # Manual V1.02, chapter "TCP/UDP" and "SSL":
 #   AT+CASSLCFG=<cid>,"SSL",<0|1> / ,"CRINDEX",<ctx> / ,"CACERT","<file>"   OK
 #   AT+CSSLCFG="SSLVERSION",<ctx>,<ver> / "CONVERT",2,"<file>" / "SNI",<ctx>,"<name>"   OK
+#   AT+CSSLCFG="CONVERT",1,"<cert>","<key>" / AT+CASSLCFG=<cid>,"CLIENTCERT","<cert>"   OK:
+#       mutual TLS, the connection presents that client certificate (Python ssl load_cert_chain)
 #   AT+CAOPEN=<cid>,<pdp>,"TCP","<host>",<port>   OK, then +CAOPEN: <cid>,<result>
 #       result 0 ok, 20 cannot resolve host, 21 network not active, 23 remote refused,
 #       24 certificate time expired, 25 common name mismatch, 26 name mismatch and time
@@ -51,6 +53,7 @@ class Sockets:
         self.ssl = {}  # cid -> {"ssl": bool, "cacert": name, "crindex": n}
         self.ctx = {}  # ctx index -> {"sni": name, "ca": name}
         self.converted = set()
+        self.client_keys = {}  # client certificate name -> its key's name (CONVERT 1)
         self.want = 0  # raw bytes still expected after a ">" prompt
         self._data = bytearray()
         self._send_cid = None
@@ -255,6 +258,8 @@ def _h_casslcfg(sim, rest, line):
         cfg["crindex"] = int(a[2])
     elif key == "cacert":
         cfg["cacert"] = a[2]
+    elif key == "clientcert":
+        cfg["clientcert"] = a[2]
     else:
         return ["ERROR"]
     return ["OK"]
@@ -273,6 +278,11 @@ def _h_csslcfg(sim, rest, line):
     if key == "convert":
         if _file(sim, a[2]) is None:
             return ["ERROR"]  # no such file in the modem's file system
+        if a[1] == "1":  # a client certificate and its key
+            if len(a) < 4 or _file(sim, a[3]) is None:
+                return ["ERROR"]
+            s.client_keys[a[2]] = a[3]
+            return ["OK"]
         s.converted.add(a[2])
         return ["OK"]
     if key == "sni":
@@ -296,13 +306,16 @@ def _h_caopen(sim, rest, line):
     tls = None
     if cfg.get("ssl"):
         ca_name = cfg.get("cacert")
-        tls = (ca_name if ca_name in s.converted else None, (s.ctx.get(cfg.get("crindex", 0)) or {}).get("sni"))
+        cc = cfg.get("clientcert")
+        tls = (ca_name if ca_name in s.converted else None, (s.ctx.get(cfg.get("crindex", 0)) or {}).get("sni"),
+               (cc, s.client_keys[cc]) if cc in s.client_keys else None)
     res = _open(sim, s, cid, host, port, tls)
     return ["+CAOPEN: %d,%d" % (cid, res), "OK"]
 
 
 def _open(sim, s, cid, host, port, tls, conn=None, bearer=None):
-    # (tls: None for plain TCP, else (CA file name or None, server name or None)); returns the
+    # (tls: None for plain TCP, else (CA file name or None, server name or None[, (client cert
+    # file name, key file name) or None: mutual TLS])); returns the
     # SIMCom +CAOPEN result code. bearer: the stack's own bearer state (default: the PDP context)
     if not (sim._registered() and (sim.pdp_active if bearer is None else bearer)):
         return 21  # network not active
@@ -334,6 +347,14 @@ def _open(sim, s, cid, host, port, tls, conn=None, bearer=None):
         except (OSError, ValueError):
             _close(sock)
             return 27  # not a certificate: the modem's AT+CSSLCFG="CONVERT" would have refused it
+        pair = tls[2] if len(tls) > 2 else None
+        if pair is not None:
+            cert, key = _file(sim, pair[0]), _file(sim, pair[1])
+            try:
+                ctx.load_cert_chain(_der(cert), _der(key))  # pyright: ignore[reportArgumentType]
+            except (OSError, ValueError, TypeError):
+                _close(sock)
+                return 27  # not a certificate and key: the modem would have refused them
         sni = tls[1] or name
         try:
             sock = ctx.wrap_socket(sock, server_hostname=sni)
@@ -477,7 +498,12 @@ def _h_qsslopen(sim, rest, line):
     ctx, cid = int(a[1]), int(a[2])
     s = _socks(sim)
     c = s.ctx.get(ctx) or {}
-    res = _open(sim, s, cid, a[3], int(a[4]), (c.get("cacert"), None), _q_conn(True))
+    # "seclevel" 2: server and client authentication, with "clientcert" / "clientkey"
+    pair = (c.get("clientcert"), c.get("clientkey")) if c.get("seclevel") == "2" else None
+    if pair is not None and not (_file(sim, pair[0] or "") and _file(sim, pair[1] or "")):
+        res = 27
+    else:
+        res = _open(sim, s, cid, a[3], int(a[4]), (c.get("cacert"), None, pair), _q_conn(True))
     _later_open(sim, s, cid, "+QSSLOPEN: %d,%d" % (cid, _Q_ERR.get(res, 566)))
     return ["OK"]
 
@@ -818,7 +844,12 @@ def _h_cchopen(sim, rest, line):
     if not s.cch or not 0 <= cid <= 1 or key in s.conns and s.conns[key].open or a[3] != "2":
         return ["ERROR"]
     ctx = s.ctx.get((s.ssl.get(cid) or {}).get("crindex", 0)) or {}
-    tls = (ctx.get("cacert"), None) if ctx.get("authmode", "0") != "0" else None
+    # authmode 1: the server is checked; 2: and the client certificate/key are presented
+    pair = (ctx.get("clientcert"), ctx.get("clientkey")) if ctx.get("authmode") == "2" else None
+    tls = (ctx.get("cacert"), None, pair) if ctx.get("authmode", "0") != "0" else None
+    if pair is not None and not (pair[0] and pair[1]):
+        asyncio.create_task(_q_later(sim, "+CCHOPEN: %d,15" % cid))  # authmode 2 without the files
+        return ["OK"]
     if tls is None:
         # authmode 0 would talk TLS without checking the server: the firmware never asks that,
         # and the simulator has no unverified TLS client, so it refuses the session

@@ -4,7 +4,8 @@
 #   micropython sim/uplink_term_main.py JOBFILE
 # JOBFILE: JSON {"model": "SIM7080G", "host": name, "hosts": {name: "127.0.0.1"}, "port": n,
 #   "tls": bool, "ca": path or null, "install_ca": bool (the CA is in the board's secrets.json, not
-#   yet in the modem), "transport": "wlan" (network.WLAN, faked, instead of the modem),
+#   yet in the modem), "cert"/"key": paths of a client certificate and key put beside it in
+#   secrets.json (mutual TLS; with install_ca), "transport": "wlan" (network.WLAN, faked, instead of the modem),
 #   "records": n, "every_ms": n, "uplink": {...config...},
 #   "modem": {...scenario modem part...}, "reset_after": n (power-cycle the modem when the
 #   broker has had n messages' PUBACKs; 0 never), "run_s": n}
@@ -46,8 +47,13 @@ def main():
 
         fb.mount(fb.CutBlockDev(32), "/sec", mkfs=True)
         certs.SECRETS = "/sec/secrets.json"
-        with open(job["ca"]) as src, open(certs.SECRETS, "w") as dst:
-            json.dump({"tls": {"ca": src.read()}}, dst)
+        tls = {}
+        for k, path in (("ca", job["ca"]), ("cert", job.get("cert")), ("key", job.get("key"))):
+            if path:  # "cert" / "key": the client certificate and key (mutual TLS)
+                with open(path) as src:
+                    tls[k] = src.read()
+        with open(certs.SECRETS, "w") as dst:
+            json.dump({"tls": tls}, dst)
     m.update(job.get("modem") or {})
     sim = ModemSim(m["model"], {"modem": m})
     u = {"enabled": True, "host": job["host"], "port": job["port"], "tls": job.get("tls", False),

@@ -72,7 +72,8 @@ def acked_seqs(payloads: list[bytes]) -> set[int]:
 
 @dataclass
 class TestPki:
-    """A CA, a server certificate for 127.0.0.1/localhost signed by it, and a client certificate."""
+    """A CA, a server certificate for 127.0.0.1/localhost signed by it, and two client
+    certificates signed by it: the collector's, and a terminal's (mutual TLS over the modem)."""
 
     __test__ = False  # not a test class for pytest
 
@@ -81,6 +82,8 @@ class TestPki:
     server_key: Path
     client_cert: Path
     client_key: Path
+    device_cert: Path
+    device_key: Path
 
     @classmethod
     def make(cls, d: Path, name: str = "mobiot test CA") -> TestPki:
@@ -144,6 +147,7 @@ class TestPki:
             [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(HOST))],
         )
         ckey, ccert = leaf("mobiot-collector", ExtendedKeyUsageOID.CLIENT_AUTH, None)
+        dkey, dcert = leaf("mobiot-868822040061234", ExtendedKeyUsageOID.CLIENT_AUTH, None)
         pem = serialization.Encoding.PEM
         files = {
             "ca.crt": ca.public_bytes(pem),
@@ -151,12 +155,15 @@ class TestPki:
             "server.key": key_pem(skey),
             "client.crt": ccert.public_bytes(pem),
             "client.key": key_pem(ckey),
+            "device.crt": dcert.public_bytes(pem),
+            "device.key": key_pem(dkey),
         }
         for fname, data in files.items():
             (d / fname).write_bytes(data)
             if fname.endswith(".key"):
                 os.chmod(d / fname, 0o600)
-        return cls(d / "ca.crt", d / "server.crt", d / "server.key", d / "client.crt", d / "client.key")
+        return cls(d / "ca.crt", d / "server.crt", d / "server.key", d / "client.crt", d / "client.key",
+                   d / "device.crt", d / "device.key")
 
 
 class Broker(Mosquitto):

@@ -131,3 +131,87 @@ async def test_tls_open_installs_the_secrets_ca_once_per_boot():
     assert e.what == "tls" and len(sent(sim, "AT+CCERTDOWN")) == 1
     sim.stop()
     at.stop()
+
+
+# ---- mutual TLS: the client certificate and key of secrets.json into the modem -----------------
+CA_TEXT = "-----BEGIN CERTIFICATE-----\nQ0FDQQ==\n-----END CERTIFICATE-----\n"
+CERT_TEXT = "-----BEGIN CERTIFICATE-----\nQ0VSVA==" + "Q" * 300 + "\n-----END CERTIFICATE-----\n"
+KEY_TEXT = "-----BEGIN EC PRIVATE KEY-----\nS0VZ" + "K" * 120 + "\n-----END EC PRIVATE KEY-----\n"
+# each model's TLS context commands with a client pair (the manuals cited in cell/vendor/sock_*.py),
+# written out here by hand, not taken from the code
+MUTUAL = {
+    "SIM7080G": ("AT+CNACT=0,1", "ca.crt", ("AT+CSSLCFG", "AT+CASSLCFG"), [
+        'AT+CSSLCFG="SSLVERSION",0,3', 'AT+CSSLCFG="CONVERT",2,"ca.crt"', 'AT+CASSLCFG=0,"SSL",1',
+        'AT+CASSLCFG=0,"CRINDEX",0', 'AT+CASSLCFG=0,"CACERT","ca.crt"', 'AT+CSSLCFG="SNI",0,"127.0.0.1"',
+        'AT+CSSLCFG="CONVERT",1,"client.pem","clientkey.pem"', 'AT+CASSLCFG=0,"CLIENTCERT","client.pem"'],
+        "AT+CFSWFILE", "AT+CAOPEN"),
+    "A7670": ("AT+CGACT=1,1", "ca.pem", ("AT+CSSLCFG",), [
+        'AT+CSSLCFG="sslversion",0,4', 'AT+CSSLCFG="authmode",0,2', 'AT+CSSLCFG="cacert",0,"ca.pem"',
+        'AT+CSSLCFG="enableSNI",0,1', 'AT+CSSLCFG="clientcert",0,"client.pem"',
+        'AT+CSSLCFG="clientkey",0,"clientkey.pem"'], "AT+CCERTDOWN", "AT+CCHOPEN"),
+    "BG95": ("AT+QIACT=1", "ca.pem", ("AT+QSSLCFG",), [
+        'AT+QSSLCFG="sslversion",1,3', 'AT+QSSLCFG="seclevel",1,2', 'AT+QSSLCFG="cacert",1,"ca.pem"',
+        'AT+QSSLCFG="sni",1,1', 'AT+QSSLCFG="clientcert",1,"client.pem"',
+        'AT+QSSLCFG="clientkey",1,"clientkey.pem"'], "AT+QFUPL", "AT+QSSLOPEN"),
+}
+
+
+async def test_client_cert_and_key_go_into_the_modem_and_the_tls_context():
+    for model, (act, ca, heads, want, put, opencmd) in MUTUAL.items():
+        certs.forget()
+        secrets(ca=CA_TEXT, cert=CERT_TEXT, key=KEY_TEXT)
+        sim, at = await modem(model, act)
+        st = sockets.stream(at, model)
+        await refused(st.open("127.0.0.1", 1, True, ca))  # nobody listens; the setup is what counts
+        fs = sim.sockets.fs
+        assert fs[ca] == CA_TEXT.encode() and fs["client.pem"] == CERT_TEXT.encode(), model
+        assert fs["clientkey.pem"] == KEY_TEXT.encode(), model
+        cfg = [ln for _, d, ln in sim.log if d == "<" and any(ln.startswith(h) for h in heads)]
+        assert cfg == want, (model, cfg)
+        # every file was written before the context names it, and the open comes last
+        log = [ln for _, d, ln in sim.log if d == "<"]
+        writes = [i for i, ln in enumerate(log) if ln.startswith(put)]
+        assert len(writes) == 3 and max(writes) < log.index(want[0]), (model, log)
+        assert log.index(want[-1]) < [i for i, ln in enumerate(log) if ln.startswith(opencmd)][0], model
+        sim.stop()
+        at.stop()
+
+
+async def test_server_only_tls_names_no_client_cert():
+    for model, (act, ca, heads, want, put, opencmd) in MUTUAL.items():
+        certs.forget()
+        secrets(ca=CA_TEXT)
+        sim, at = await modem(model, act)
+        st = sockets.stream(at, model)
+        await refused(st.open("127.0.0.1", 1, True, ca))
+        cfg = [ln for _, d, ln in sim.log if d == "<" and any(ln.startswith(h) for h in heads)]
+        assert not [c for c in cfg if "client" in c.lower() or '"CONVERT",1' in c], (model, cfg)
+        assert 'AT+CSSLCFG="authmode",0,1' in cfg or 'AT+QSSLCFG="seclevel",1,1' in cfg or model == "SIM7080G"
+        assert "client.pem" not in sim.sockets.fs
+        sim.stop()
+        at.stop()
+
+
+async def test_half_a_client_pair_is_a_tls_error_never_a_fallback():
+    for half in ({"cert": CERT_TEXT}, {"key": KEY_TEXT}):
+        for model, (act, ca, heads, want, put, opencmd) in MUTUAL.items():
+            certs.forget()
+            secrets(ca=CA_TEXT, **half)
+            sim, at = await modem(model, act)
+            st = sockets.stream(at, model)
+            e = await refused(st.open("127.0.0.1", 1, True, ca))
+            assert (e.what, e.code) == ("tls", certs.HALF_PAIR), (model, half, e.what, e.code)
+            # nothing opened, no TLS context set up without the client certificate
+            log = [ln for _, d, ln in sim.log if d == "<"]
+            assert not [ln for ln in log if ln.startswith(opencmd) or any(ln.startswith(h) for h in heads)], log
+            assert sim.sockets.opened == 0 and "client.pem" not in sim.sockets.fs
+            assert "clientkey.pem" not in sim.sockets.fs
+            sim.stop()
+            at.stop()
+    certs.forget()
+    secrets(cert=CERT_TEXT)
+    try:
+        await certs.client(None)
+        raise AssertionError("half pair accepted")
+    except certs.HalfPair as e:
+        assert str(e) == "/sec/secrets.json: tls.cert without tls.key", str(e)

@@ -7,6 +7,9 @@
 # AT+CCERTDOWN, Quectel AT+QFUPL). New secrets come with a new provisioning, which restarts the
 # board, so once per boot is enough. Without a tls.<key> secret the file is taken to be in the
 # modem already (put there by hand); the modem's TLS open then says whether it is.
+# Mutual TLS: with both tls.cert and tls.key, client() writes them too, under CERT and KEY, and
+# the dialect names them in its TLS context; only one of the two is HalfPair (a tls error event,
+# code HALF_PAIR), never TLS without the client certificate the server may require.
 import json
 
 from micropython import const
@@ -14,6 +17,10 @@ from micropython import const
 SECRETS = "secrets.json"  # on the board's flash (provisioning; tests point it elsewhere)
 MAX_BYTES = const(10240)  # the smallest file limit of the dialects (SIM7080 AT+CFSWFILE, A76XX
 # AT+CCERTDOWN: 10240 bytes)
+
+CERT = "client.pem"  # the client certificate's and key's names in the modem (A76XX AT+CCERTDOWN
+KEY = "clientkey.pem"  # takes only names ending .pem or .der)
+HALF_PAIR = const(-2)  # the uplink_error code of a tls.cert without tls.key, or the reverse
 
 _done = set()  # names written into the modem since boot
 
@@ -44,6 +51,25 @@ async def ensure(sock, name, key="ca"):
     await sock.put_file(name, data)
     _done.add(name)
     return True
+
+
+class HalfPair(ValueError):
+    """secrets.json has tls.cert or tls.key, not both."""
+
+
+async def client(sock):
+    """tls.cert and tls.key into the modem as CERT and KEY (once per boot): (CERT, KEY), or None
+    when secrets.json has neither (server authentication only). Raises HalfPair for one without
+    the other, else what ensure() raises."""
+    has_cert = local("cert") is not None
+    if has_cert != (local("key") is not None):
+        raise HalfPair("%s: tls.%s without tls.%s" % (SECRETS, "cert" if has_cert else "key",
+                                                      "key" if has_cert else "cert"))
+    if not has_cert:
+        return None
+    await ensure(sock, CERT, "cert")
+    await ensure(sock, KEY, "key")
+    return CERT, KEY
 
 
 def forget():

@@ -24,6 +24,10 @@
 #   AT+CSSLCFG="cacert",<ctx>,"<file>"    the CA, put in the module by cell/certs.py
 #                                         (AT+CCERTDOWN)
 #   AT+CSSLCFG="enableSNI",<ctx>,1        send the host name (TLS SNI)
+#   AT+CSSLCFG="authmode",<ctx>,2         mutual TLS: server and client authentication, with
+#   AT+CSSLCFG="clientcert",<ctx>,"<file>"   the client certificate and
+#   AT+CSSLCFG="clientkey",<ctx>,"<file>"    its private key, both put in the module by
+#                                         cell/certs.client (AT+CCERTDOWN)
 #   AT+CCHSET=0,1                         no send report; manual receive: URC
 #                                         +CCHEVENT: <session>,RECV EVENT says data came
 #   AT+CCHSTART                           OK then +CCHSTART: <err> (already started: ERROR)
@@ -114,8 +118,13 @@ class A76xxSock(AtSock):
         at = self.at
         k = self.ctx
         await self._certs(ca)
-        for c in ('AT+CSSLCFG="sslversion",%d,4' % k, 'AT+CSSLCFG="authmode",%d,1' % k,
-                  'AT+CSSLCFG="cacert",%d,"%s"' % (k, ca), 'AT+CSSLCFG="enableSNI",%d,1' % k, "AT+CCHSET=0,1"):
+        pair = await self._client()
+        cmds = ['AT+CSSLCFG="sslversion",%d,4' % k, 'AT+CSSLCFG="authmode",%d,%d' % (k, 1 if pair is None else 2),
+                'AT+CSSLCFG="cacert",%d,"%s"' % (k, ca), 'AT+CSSLCFG="enableSNI",%d,1' % k, "AT+CCHSET=0,1"]
+        if pair is not None:
+            cmds.append('AT+CSSLCFG="clientcert",%d,"%s"' % (k, pair[0]))
+            cmds.append('AT+CSSLCFG="clientkey",%d,"%s"' % (k, pair[1]))
+        for c in cmds:
             try:
                 await at.cmd(c)
             except OSError:

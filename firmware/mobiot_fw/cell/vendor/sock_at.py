@@ -133,6 +133,19 @@ class AtSock:
             except (OSError, ValueError):
                 raise LinkError("tls", 0)
 
+    async def _client(self):
+        # mutual TLS: the client certificate and key into the modem (cell/certs.client), their
+        # names, or None without them; half a pair or a refused file is a TLS failure
+        from mobiot_fw.cell import certs
+        from mobiot_fw.uplink.mqtt import LinkError
+
+        try:
+            return await certs.client(self)
+        except certs.HalfPair:
+            raise LinkError("tls", certs.HALF_PAIR)
+        except (OSError, ValueError):
+            raise LinkError("tls", 0)
+
     def _send_cmd(self, k):
         raise NotImplementedError
 

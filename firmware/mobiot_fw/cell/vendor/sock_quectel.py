@@ -5,6 +5,9 @@
 # "buffer access mode": data waits in the modem until read, +QIURC: "recv",<id> says it came)
 # and SSL Application Note (AT+QSSLCFG, AT+QSSLOPEN, AT+QSSLSEND, AT+QSSLRECV, AT+QSSLCLOSE,
 # +QSSLURC). The CA file is put in the modem's file system by provisioning (AT+QFUPL).
+# SSL Application Note, AT+QSSLCFG: "seclevel" 1 manages server authentication (the CA checks
+# the server), 2 server and client authentication: with a client pair from cell/certs.client,
+# "clientcert" and "clientkey" name the files (UFS, AT+QFUPL) the modem presents.
 #   open:  OK, then +QIOPEN: <id>,<err> / +QSSLOPEN: <id>,<err>; 0 ok, 565 DNS parse failed,
 #          566 socket connect failed, 561 open PDP context failed (TCP/IP AN, error codes)
 #   read:  +QIRD: <n> CR LF <n bytes> CR LF OK (the AT engine's raw_pre with raw_next)
@@ -54,8 +57,14 @@ class QuectelSock(AtSock):
         k = self.ssl_ctx
         if tls:
             await self._certs(ca)
-            for c in ('AT+QSSLCFG="sslversion",%d,3' % k, 'AT+QSSLCFG="seclevel",%d,1' % k,
-                      'AT+QSSLCFG="cacert",%d,"%s"' % (k, ca), 'AT+QSSLCFG="sni",%d,1' % k):
+            pair = await self._client()
+            cmds = ['AT+QSSLCFG="sslversion",%d,3' % k,
+                    'AT+QSSLCFG="seclevel",%d,%d' % (k, 1 if pair is None else 2),
+                    'AT+QSSLCFG="cacert",%d,"%s"' % (k, ca), 'AT+QSSLCFG="sni",%d,1' % k]
+            if pair is not None:
+                cmds.append('AT+QSSLCFG="clientcert",%d,"%s"' % (k, pair[0]))
+                cmds.append('AT+QSSLCFG="clientkey",%d,"%s"' % (k, pair[1]))
+            for c in cmds:
                 try:
                     await at.cmd(c)
                 except OSError:

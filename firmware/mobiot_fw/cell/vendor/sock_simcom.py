@@ -7,6 +7,11 @@
 #   AT+CSSLCFG="CONVERT",2,"<ca file>"         import a CA certificate from the file system
 #                                              (put there by cell/certs.py with AT+CFSWFILE)
 #   AT+CSSLCFG="SNI",<ctx>,"<server name>"     the name the server certificate must carry
+#   AT+CSSLCFG="CONVERT",1,"<cert>","<key>"     mutual TLS: import the client certificate and
+#                                              its private key (<ssltype> 1), both written by
+#                                              cell/certs.client with AT+CFSWFILE
+#   AT+CASSLCFG=<cid>,"CLIENTCERT","<cert>"     the connection presents that client certificate
+#                                              (a name CONVERT 1 imported)
 #   AT+CASSLCFG=<cid>,"SSL",<0|1> / "CRINDEX",<ctx> / "CACERT","<ca file>"
 #   AT+CAOPEN=<cid>,<pdp>,"TCP","<host>",<port>   -> +CAOPEN: <cid>,<result>
 #       0 ok, 20 DNS, 21 network not active, 23 refused, 24 certificate expired, 25 common name
@@ -72,9 +77,14 @@ class SimcomCA(AtSock):
         cid = self.cid
         if tls:
             await self._certs(ca)
-            for c in ('AT+CSSLCFG="SSLVERSION",%d,3' % self.ctx, 'AT+CSSLCFG="CONVERT",2,"%s"' % ca,
-                      'AT+CASSLCFG=%d,"SSL",1' % cid, 'AT+CASSLCFG=%d,"CRINDEX",%d' % (cid, self.ctx),
-                      'AT+CASSLCFG=%d,"CACERT","%s"' % (cid, ca), 'AT+CSSLCFG="SNI",%d,"%s"' % (self.ctx, host)):
+            pair = await self._client()
+            cmds = ['AT+CSSLCFG="SSLVERSION",%d,3' % self.ctx, 'AT+CSSLCFG="CONVERT",2,"%s"' % ca,
+                    'AT+CASSLCFG=%d,"SSL",1' % cid, 'AT+CASSLCFG=%d,"CRINDEX",%d' % (cid, self.ctx),
+                    'AT+CASSLCFG=%d,"CACERT","%s"' % (cid, ca), 'AT+CSSLCFG="SNI",%d,"%s"' % (self.ctx, host)]
+            if pair is not None:  # mutual TLS (see the header: CONVERT 1, CLIENTCERT)
+                cmds.append('AT+CSSLCFG="CONVERT",1,"%s","%s"' % pair)
+                cmds.append('AT+CASSLCFG=%d,"CLIENTCERT","%s"' % (cid, pair[0]))
+            for c in cmds:
                 try:
                     await at.cmd(c)
                 except OSError:
