@@ -162,15 +162,22 @@ def _close(s):
         pass
 
 
+_RXBUF = bytearray(2048)  # one read buffer: a 2 KB read every 20 ms per socket fragmented the
+# heap a virtual board shares with its simulation until the poll task died of MemoryError
+_RXVIEW = memoryview(_RXBUF)
+
+
 def _recv(s):
     # non-blocking read: bytes, b"" when the peer closed, None when nothing is there
     try:
-        d = s.read(2048)
+        n = s.readinto(_RXBUF)
     except OSError as e:
         if e.args and e.args[0] in (errno.EAGAIN, errno.EWOULDBLOCK):
             return None
         return b""
-    return d
+    if n is None:
+        return None
+    return bytes(_RXVIEW[:n])
 
 
 def _sendall(s, data):
