@@ -137,11 +137,9 @@ def min_heap_kb(mpy: Path, img: Path, cycles: int = 300) -> int:
 
 
 def _run(mpy: Path, img: Path, heap: str, cycles: int) -> subprocess.CompletedProcess:
-    if img.exists():
-        img.unlink()
-    cmd = [micropython(), "-X", f"heapsize={heap}", str(ROOT / "bench" / "fw_uplink.py"), str(mpy), str(img),
-           str(cycles)]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
+    from run import fw_run
+
+    return fw_run(mpy, img, heap, cycles, "fw_uplink.py", timeout=3600)
 
 
 def heap(cycles: int = CYCLES) -> dict:

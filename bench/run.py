@@ -36,12 +36,14 @@ HEAP = os.environ.get("BENCH_FW_HEAP", "96k")
 BOARDS = os.environ.get("BENCH_BOARDS", "1") != "0"  # the per-board figures (a few minutes)
 
 
-def _fw_run(mpy: Path, img: Path, heap: str, cycles: int) -> subprocess.CompletedProcess:
+def fw_run(mpy: Path, img: Path, heap: str, cycles: int, script: str = "fw_bench.py",
+           timeout: int = 1800) -> subprocess.CompletedProcess:
+    """One bench script (bench/<script>) under the unix port at `heap`, on a fresh flash image."""
     if img.exists():
         img.unlink()
-    cmd = [micropython(), "-X", f"heapsize={heap}", str(ROOT / "bench" / "fw_bench.py"), str(mpy), str(img),
+    cmd = [micropython(), "-X", f"heapsize={heap}", str(ROOT / "bench" / script), str(mpy), str(img),
            str(cycles)]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
 
 
 def smallest_heap_kb(fits, lo: int, hi: int, step: int) -> int:
@@ -58,7 +60,7 @@ def smallest_heap_kb(fits, lo: int, hi: int, step: int) -> int:
 def min_heap_kb(mpy: Path, img: Path, cycles: int = 1500) -> int:
     """The smallest heap (KiB, to 2 KiB) that runs the report cycles without MemoryError:
     the real heap peak of the firmware path, modules included (cycles=0: set-up only)."""
-    return smallest_heap_kb(lambda heap: _fw_run(mpy, img, heap, cycles).returncode == 0, 16, 512, 2)
+    return smallest_heap_kb(lambda heap: fw_run(mpy, img, heap, cycles).returncode == 0, 16, 512, 2)
 
 
 def compile_firmware(mpy: Path, sim: tuple[str, ...] = ("fileblockdev",)) -> None:
@@ -86,12 +88,12 @@ def firmware() -> dict:
                      # firmware (modules, Terminal, buffers): the cycles' own heap peak
                      "firmware_cycle_heap_peak_bytes": peak - setup,
                      "firmware_setup_min_heap_bytes": setup}
-        proc = _fw_run(mpy, img, HEAP, CYCLES)
+        proc = fw_run(mpy, img, HEAP, CYCLES)
         if proc.returncode != 0:
             tail = (proc.stdout + proc.stderr).strip().splitlines()[-3:]
             res["firmware_error"] = f"{CYCLES} cycles under -X heapsize={HEAP}: " + " | ".join(tail)
             # Still measure the cycle at a heap that fits, so the other figures exist.
-            proc = _fw_run(mpy, img, f"{res['firmware_heap_peak_bytes'] // 1024 + 32}k", CYCLES)
+            proc = fw_run(mpy, img, f"{res['firmware_heap_peak_bytes'] // 1024 + 32}k", CYCLES)
         if proc.returncode == 0:
             res.update(json.loads(proc.stdout.strip().splitlines()[-1]))
         imp = subprocess.run([micropython(), "-X", "heapsize=1M", str(ROOT / "bench" / "fw_imports.py"), str(mpy)],
