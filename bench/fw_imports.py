@@ -19,33 +19,35 @@ MODULES = (("asyncio", "asyncio"), ("mobiot_fw.link.proto", "proto"), ("mobiot_f
            ("mobiot_fw.drivers.battery", "battery"), ("mobiot_fw.drivers.nmea", "nmea"),
            ("mobiot_fw.cell.parse", "cellular"), ("mobiot_fw.cell.at", "at"), ("mobiot_fw.cell.modem", "modem"),
            ("mobiot_fw.cell.vendor.simcom", "cell_simcom"),
-           # what a modem board loads beside: the crash guard (main.py), the modem part, and the
+           # what a modem board loads beside: the crash guard (main.py, dropped), the modem part, and the
            # command dispatcher (with the first host command). The other parts app.Terminal
            # wires are imported with app (all were in app.py before the split).
            ("mobiot_fw.crash", "crash"), ("mobiot_fw.cell.lifecycle", "lifecycle"),
            ("mobiot_fw.link.commands", "commands"))
+# Loaded for a call and dropped (docs/memory.md): app._config() drops the config module once the
+# config is loaded (commands.py loads it again only to save a change); main.py drops the crash
+# guard once it has asked safe() (and loads it again only after a crash).
+DROPPED = ("mobiot_fw.config", "mobiot_fw.crash")
 out = {}
 gc.collect()
 base = gc.mem_free()
-held = 0  # the config module's cost while a board holds it
+held = 0  # what the dropped modules cost while loaded
 for m, key in MODULES:
     gc.collect()
     a = gc.mem_free()
     __import__(m)
     gc.collect()
     out["firmware_import_bytes_" + key] = a - gc.mem_free()
-    if m == "mobiot_fw.config":
-        # The total is what a modem board holds: app._config() drops the config module once
-        # the config is loaded (commands.py loads it again only to save a change). Its figure
-        # above is its cost while loaded; the sum of the figures is ..._loaded_sum.
+    if m in DROPPED:
+        # The total is what a modem board holds; the sum of the figures is ..._loaded_sum.
         import mobiot_fw
 
         gc.collect()
         a = gc.mem_free()
         del sys.modules[m]
-        delattr(mobiot_fw, "config")
+        delattr(mobiot_fw, m.rpartition(".")[2])
         gc.collect()
-        held = gc.mem_free() - a
+        held += gc.mem_free() - a
 gc.collect()
 out["firmware_import_bytes_modem_board_total"] = base - gc.mem_free()
 out["firmware_import_bytes_modem_board_loaded_sum"] = base - gc.mem_free() + held

@@ -135,7 +135,6 @@ def _config():
 def main():
     import json
 
-    from mobiot_fw import crash
     from mobiot_fw.hw import Platform
 
     try:
@@ -151,7 +150,7 @@ def main():
     reset = plat.reset_cause()
     ev = t.outbox.event
     ev("boot", ("reset", reset), ("fw", FW_VERSION), ("fwid", t.fwid))
-    crash.report(ev, reset)
+    once("mobiot_fw.crash").report(ev, reset)
     for msg in errors[:_EV_MAX]:
         ev("config_fallback", ("reason", msg[:120]))
     t.sensors.setup()

@@ -1,5 +1,7 @@
-# The crash guard's state on flash (docs/protocol.md, "Crash guard and safe mode"). main.py
-# imports this first and little else, so that it still works after a MemoryError at import:
+# The crash guard's state on flash (docs/protocol.md, "Crash guard and safe mode"). Nothing
+# holds this module: main.py loads it to ask safe(), and again, after mobiot_fw.forget() has
+# freed the failed app, to call died(); the app loads it for report() and survived(). It
+# imports only os, sys and time, so that it loads after a MemoryError too.
 #   crash.cnt  "<streak> <unreported>": boots in a row that crashed within their first minute,
 #              and crashes not yet reported by a `crash` event. Written as .new, then renamed.
 #   crash.log  the crash tracebacks, appended; above _LOG_MAX bytes it becomes crash.old (the
@@ -12,7 +14,6 @@ import time
 
 from micropython import const
 
-_T0 = time.ticks_ms()  # boot.py is short: this is the uptime clock's zero
 LOG = "crash.log"
 OLD = "crash.old"
 CNT = "crash.cnt"
@@ -53,17 +54,9 @@ def survived():
 clear = survived  # !safe off
 
 
-def died(e, delay_ms=_RESET_DELAY_MS):
-    """Log an exception that ended the app, count it, reset the board after a short delay."""
-    # Whatever the failed code built can go before anything is written (a MemoryError at
-    # import leaves a heap full of half-made modules).
-    for k in list(sys.modules):
-        if k.startswith("mobiot_fw.") and k != __name__:
-            del sys.modules[k]
-    import gc
-
-    gc.collect()
-    up_ms = time.ticks_diff(time.ticks_ms(), _T0)
+def died(e, up_ms, delay_ms=_RESET_DELAY_MS):
+    """Log an exception that ended the app `up_ms` after boot, count it, reset the board after
+    a short delay. The caller has freed what the failed code built (mobiot_fw.forget())."""
     try:
         streak, unreported = counts()
         write_counts(streak + 1 if up_ms < _EARLY_MS else 0, unreported + 1)

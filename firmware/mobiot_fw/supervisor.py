@@ -57,9 +57,9 @@ class Supervisor:
             self.feeds += 1
             if not self._streak_ended and self.out.clock.uptime_s() >= 60:
                 # a boot that ran a healthy minute ends a crash streak (crash.py)
-                from mobiot_fw import crash
+                from mobiot_fw import once
 
-                crash.survived()
+                once("mobiot_fw.crash").survived()
                 self._streak_ended = True
         return ok
 

@@ -40,12 +40,12 @@ def _boom():
     raise ValueError("boom in a driver")
 
 
-def _crash(crash):
+def _crash(crash, up_ms=0):
     try:
         _boom()
     except ValueError as e:
         try:
-            crash.died(e, 0)
+            crash.died(e, up_ms, 0)
         except _Reset:
             return
     raise AssertionError("no reset")
@@ -77,14 +77,7 @@ def test_a_late_crash_breaks_the_streak():
     crash = _fresh()
     _crash(crash)
     _crash(crash)
-    t0 = crash._T0
-    import time
-
-    crash._T0 = time.ticks_add(time.ticks_ms(), -61000)  # this boot has run a minute
-    try:
-        _crash(crash)
-    finally:
-        crash._T0 = t0
+    _crash(crash, 61000)  # this boot had run a minute
     assert crash.counts() == (0, 3) and not crash.safe()
 
 
@@ -130,10 +123,46 @@ def test_memory_error_at_import_is_handled():
                 b.append(bytearray(65536))
         except MemoryError as e:
             del b
-            crash.died(e, 0)
+            crash.died(e, 0, 0)
     except _Reset:
         pass
     assert crash.counts() == (1, 1)
     got = []
     crash.report(lambda name, *pairs: got.append(dict(pairs)), "hard")
     assert got[0]["exc"].startswith("MemoryError"), got
+
+
+def test_forget_frees_the_failed_app_for_the_guard():
+    # main.py: after an exception it drops every firmware module and the tasks asyncio still
+    # holds, then loads the guard into the freed heap
+    import gc
+
+    import asyncio
+    import mobiot_fw
+
+    _fresh()
+    from mobiot_fw import config  # noqa: F401 - any firmware module
+
+    big = bytearray(200000)
+
+    async def holder(b):
+        await asyncio.sleep(100)
+
+    async def boom():
+        asyncio.create_task(holder(big))
+        await asyncio.sleep(0)
+        raise ValueError("boom")
+
+    try:
+        asyncio.run(boom())
+    except ValueError:
+        pass
+    del big
+    gc.collect()
+    before = gc.mem_free()
+    mobiot_fw.forget()
+    assert not [m for m in sys.modules if m == "mobiot_fw" or m.startswith("mobiot_fw.")]
+    assert gc.mem_free() - before >= 200000  # the task holding the buffer went
+    import mobiot_fw.crash as crash
+
+    assert crash.counts() == (0, 0)
