@@ -50,27 +50,156 @@ class WLAN:
         return STAT_GOT_IP if self.isconnected() else STAT_CONNECTING if self._joined_at else STAT_IDLE
 
 
+# -- PPP on the wire (RFC 1662 HDLC-like framing; RFC 1661 LCP, RFC 1332 IPCP) -----------------
+# Enough of PPP for the fake network.PPP below and the modem simulator's data mode
+# (sim/modem_sim.py) to negotiate over the UART bytes: Configure-Request / -Ack, Terminate-Request
+# / -Ack, Echo-Request / -Reply. The IP packets themselves never go over this link: the unix
+# port's sockets carry them (the fake's limit, docs/uplink.md).
+FLAG = 0x7E
+LCP = 0xC021
+IPCP = 0x8021
+CONF_REQ, CONF_ACK, TERM_REQ, TERM_ACK, ECHO_REQ, ECHO_REP = 1, 2, 5, 6, 9, 10
+
+
+def fcs16(data):
+    """The PPP frame check sequence (RFC 1662 §C.2: reflected CRC-16/X.25, init 0xFFFF, final
+    complement)."""
+    fcs = 0xFFFF
+    for b in data:
+        fcs ^= b
+        for _ in range(8):
+            fcs = (fcs >> 1) ^ 0x8408 if fcs & 1 else fcs >> 1
+    return fcs ^ 0xFFFF
+
+
+def frame(proto, code, ident, data=b""):
+    """One control packet as HDLC-like framed bytes: flag, address 0xFF, control 0x03, protocol,
+    code, identifier, length, data, FCS (LSB first), flag; octets < 0x20, 0x7D and 0x7E escaped
+    (RFC 1662 §4.2, the default ACCM)."""
+    n = 4 + len(data)
+    body = bytes((0xFF, 0x03, proto >> 8, proto & 0xFF, code, ident, n >> 8, n & 0xFF)) + bytes(data)
+    f = fcs16(body)
+    body += bytes((f & 0xFF, f >> 8))
+    out = bytearray((FLAG,))
+    for b in body:
+        if b < 0x20 or b in (0x7D, 0x7E):
+            out.append(0x7D)
+            out.append(b ^ 0x20)
+        else:
+            out.append(b)
+    out.append(FLAG)
+    return bytes(out)
+
+
+class Unframer:
+    """Bytes in, whole packets out: (protocol, code, identifier, data) for each frame whose FCS is
+    good (RFC 1662 §C.2: the FCS over the frame and its FCS is 0xF0B8); anything between frames
+    that is not PPP (a modem's "NO CARRIER") is kept in .text."""
+
+    def __init__(self):
+        self.buf = bytearray()
+        self.inside = False
+        self.esc = False
+        self.text = bytearray()
+        self.bad = 0
+
+    def feed(self, data):
+        out = []
+        for b in data:
+            if b == FLAG:
+                if self.inside and len(self.buf) >= 8:
+                    out.append(self._packet(bytes(self.buf)))
+                self.buf = bytearray()
+                self.inside = True
+                self.esc = False
+                continue
+            if self.inside and not self.buf and not self.esc and b != 0xFF:
+                self.inside = False  # after a closing flag: not a frame (every frame starts FF 03)
+            if not self.inside:
+                if len(self.text) >= 64:
+                    self.text = self.text[32:]  # only the last line or so matters
+                self.text.append(b)
+                continue
+            if b == 0x7D:
+                self.esc = True
+                continue
+            if self.esc:
+                b ^= 0x20
+                self.esc = False
+            self.buf.append(b)
+        return [p for p in out if p is not None]
+
+    def _packet(self, f):
+        crc = 0xFFFF
+        for b in f:
+            crc ^= b
+            for _ in range(8):
+                crc = (crc >> 1) ^ 0x8408 if crc & 1 else crc >> 1
+        if crc != 0xF0B8 or f[0] != 0xFF or f[1] != 0x03:
+            self.bad += 1
+            return None
+        return (f[2] << 8 | f[3], f[4], f[5], f[8 : len(f) - 2])
+
+
 class PPP:
+    """network.PPP(stream) over a UART whose other end is the modem simulator in data mode:
+    connect() sends LCP Configure-Request; when the modem acknowledges it, IPCP Configure-Request;
+    isconnected() is True once IPCP is acknowledged too, and False again after the modem ended
+    the call (NO CARRIER on the line, a Terminate-Request from its side) or after disconnect()
+    (LCP Terminate-Request). The real interface runs these in its own task; this fake reads the
+    stream whenever it is asked, so something must ask (PppLink and PppStream do)."""
+
     SEC_NONE = 0
     SEC_PAP = 1
     SEC_CHAP = 2
 
-    def __init__(self, stream, polls=2):
+    def __init__(self, stream):
         self.stream = stream
-        self.polls = polls  # isconnected() calls until the link is up (LCP/IPCP negotiation)
         self.log = [("new",)]
-        self._n = None
+        self.state = None  # None | "lcp" | "ipcp" | "up" | "down"
+        self._un = Unframer()
+        self._buf = bytearray(256)
+        self._id = 0
+
+    def _send(self, proto, code, data=b""):
+        self._id = (self._id + 1) & 0xFF
+        self.stream.write(frame(proto, code, self._id, data))
 
     def connect(self, security=0, user=None, key=None):
         self.log.append(("connect", security, user))
-        self._n = 0
+        self.state = "lcp"
+        self._un = Unframer()
+        self._send(LCP, CONF_REQ, bytes((5, 6, 0x12, 0x34, 0x56, 0x78)))  # magic number option
+
+    def _poll(self):
+        s = self.stream
+        while True:
+            n = s.readinto(self._buf)
+            if not n:
+                break
+            for proto, code, ident, data in self._un.feed(memoryview(self._buf)[:n]):
+                self.log.append(("rx", proto, code))
+                if proto == LCP and code == CONF_ACK and self.state == "lcp":
+                    self.state = "ipcp"
+                    self._send(IPCP, CONF_REQ, bytes((3, 6, 0, 0, 0, 0)))  # IP-Address 0.0.0.0: give me one
+                elif proto == IPCP and code == CONF_ACK and self.state == "ipcp":
+                    self.state = "up"
+                elif proto == LCP and code == TERM_REQ:
+                    self.stream.write(frame(LCP, TERM_ACK, ident))
+                    self.state = "down"
+        if b"NO CARRIER" in self._un.text:
+            self._un.text = bytearray()
+            if self.state is not None:
+                self.log.append(("no carrier",))
+                self.state = "down"
 
     def isconnected(self):
-        if self._n is None:
-            return False
-        self._n += 1
-        return self._n > self.polls
+        if self.state in ("lcp", "ipcp", "up"):
+            self._poll()
+        return self.state == "up"
 
     def disconnect(self):
         self.log.append(("disconnect",))
-        self._n = None
+        if self.state in ("lcp", "ipcp", "up"):
+            self._send(LCP, TERM_REQ)
+        self.state = None

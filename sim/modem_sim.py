@@ -20,6 +20,7 @@ import time
 from fakeuart import uart_pair
 
 _LOG_MAX = 256
+_GUARD_MS = 1000  # the escape's guard time (S12 default, 50 x 20 ms; EC200x PPP Application Note §4.1.1)
 
 # ------------------------------------------------------------------------------------------
 # Virtual time for tests: asyncio's clock is asyncio.core.ticks; when no task is due, jump
@@ -352,6 +353,9 @@ class ModemSim:
         self._acc = bytearray()
         self.pwrkey = _Line(self._key)
         self.reset_line = _Line(self._reset)
+        self.dtr = _Line(self._dtr)  # DTR input: high (the firmware's "sleep") in data mode = AT&D1
+        self.dials = 0  # ATD*99# calls answered CONNECT (tests)
+        self.escapes = 0  # "+++" escapes taken (tests)
         self.resets = 0
         self.events = list(cfg.get("events") or ())
         self.responses = cfg.get("responses") or {}
@@ -412,6 +416,15 @@ class ModemSim:
         self.psm_req = None  # (t3412 bits, t3324 bits)
         self.edrx_req = None  # (act, bits)
         self.gnss_on_s = None  # sim time GNSS was powered on, None while off
+        # PPP data mode (ATD*99#): data True while the UART carries PPP; call True from CONNECT
+        # until the call ends (also in online command state, after "+++")
+        self.data = False
+        self.call = False
+        self._held_urcs = []
+        self._d_last = None
+        self._plus = 0
+        self._un = None
+        self.ppp_frames = 0
         self._last_stat = None
         self._reg_from_s = None
 
@@ -537,6 +550,8 @@ class ModemSim:
                     self.hung = False
                 else:
                     continue
+            if self.call and self._active("no_carrier") is not None:
+                self.hangup()
             st = self._stat()
             if st != self._last_stat:
                 if self._last_stat is not None or st != _STAT_NOT:
@@ -576,6 +591,9 @@ class ModemSim:
         log.append((self.clock(), d, line))
 
     def _urc(self, line):
+        if self.data:
+            self._held_urcs.append(line)  # a modem in data mode keeps its URCs for later
+            return
         self._log(">", line)
         self._mdm.write(b"\r\n" + line.encode() + b"\r\n")
 
@@ -592,6 +610,9 @@ class ModemSim:
         data = self._mdm.read()
         if not data or self.state != "on" or self.hung:
             return  # a dead or hung modem does not even echo
+        if self.data:
+            self._data_rx(data)
+            return
         sk = getattr(self, "sockets", None)
         if sk is not None and sk.want:
             data = sk.feed(data)  # sim_sockets: the payload after a ">" prompt, raw
@@ -625,11 +646,83 @@ class ModemSim:
             if out:
                 self._send(out)
 
+    # -- PPP data mode (data mode only; docs/scenario.md) --------------------------------------
+    # ATD*99[***<cid>]# (TS 27.007 §10.2.1.1): CONNECT, then the UART carries PPP (RFC 1662
+    # frames; sim/fake_network.py has the framing) until "+++" with >= 1 s of silence before and
+    # after (the modem answers OK and keeps the call: online command state; ATO resumes, ATH ends
+    # it), DTR going high (AT&D1: the same), an LCP Terminate-Request (Terminate-Ack, then NO
+    # CARRIER: the call is over), or a drop: hangup() or a scenario event {"do": "no_carrier",
+    # "at_s", "for_s"} (NO CARRIER; while such an event is in force the dial answers NO CARRIER).
+    # The peer answers LCP and IPCP Configure-Requests with Configure-Ack and echoes LCP
+    # Echo-Requests; the IP traffic of the fake network.PPP goes over the host's sockets instead.
+    def _dial(self, up):
+        cid = up[6:].rstrip("#").lstrip("*") or "1"
+        if not self._registered() or self._active("no_carrier") is not None or cid != "1":
+            return ["NO CARRIER"]  # V.250 §5.7.1: the call could not be set up
+        import fake_network
+
+        self._un = fake_network.Unframer()
+        self.data = self.call = True
+        self._d_last = None
+        self._plus = 0
+        self.dials += 1
+        return ["CONNECT 150000000"]  # the rate SIM7000 firmware prints (botletics/SIM7000-LTE-Shield #49)
+
+    def _command_mode(self, lines):
+        self.data = False
+        self._send(lines)
+        held, self._held_urcs = self._held_urcs, []
+        for u in held:
+            self._urc(u)
+
+    def hangup(self):
+        """The network ends the data call now: NO CARRIER, command mode (tests)."""
+        if self.call:
+            self.call = False
+            self._command_mode(["NO CARRIER"])
+
+    def _dtr(self, high):
+        if high and self.data:
+            self._command_mode(["OK"])  # AT&D1: DTR ON -> OFF goes to command mode, the call stays
+
+    def _data_rx(self, data):
+        import fake_network as fn
+
+        now = self.clock()
+        quiet = self._d_last is None or time.ticks_diff(now, self._d_last) >= _GUARD_MS
+        self._d_last = now
+        if all(b == 43 for b in data) and (self._plus or quiet) and self._plus + len(data) <= 3:
+            self._plus += len(data)
+            if self._plus == 3:
+                asyncio.create_task(self._escape(now))
+            return
+        self._plus = 0
+        for proto, code, ident, body in self._un.feed(data):
+            self.ppp_frames += 1
+            if code == fn.CONF_REQ:
+                self._mdm.write(fn.frame(proto, fn.CONF_ACK, ident, body))
+            elif proto == fn.LCP and code == fn.ECHO_REQ:
+                self._mdm.write(fn.frame(proto, fn.ECHO_REP, ident, body))
+            elif proto == fn.LCP and code == fn.TERM_REQ:
+                self._mdm.write(fn.frame(proto, fn.TERM_ACK, ident))
+                self.call = False
+                self._command_mode(["NO CARRIER"])
+                return
+
+    async def _escape(self, t):
+        await asyncio.sleep_ms(_GUARD_MS)
+        if self.data and self._d_last == t and self._plus == 3:
+            self._plus = 0
+            self.escapes += 1
+            self._command_mode(["OK"])  # online command state: the call stays up
+
     # -- the dialect -----------------------------------------------------------------------
     def _answer(self, line):
         up = line.upper()
         if line in self.responses:
             return self._override(line)
+        if up.startswith("ATD*99"):
+            return self._dial(up)
         ev = self._active("error")
         if ev is not None and ev.get("command", "").upper() == up:
             code = ev.get("code")
@@ -1330,7 +1423,26 @@ def _h_qgpsloc(sim, rest, line):
     )
 
 
+def _h_ath(sim, rest, line):
+    # V.250 §6.3.6 H: hang up the call kept in online command state (after "+++")
+    sim.call = False
+    return ["OK"]
+
+
+def _h_ato(sim, rest, line):
+    # V.250 §6.3.7 O: back to data mode, if there is still a call
+    if not sim.call:
+        return ["NO CARRIER"]
+    sim.data = True
+    sim._d_last = None
+    sim._plus = 0
+    return ["CONNECT 150000000"]
+
+
 _HANDLERS = {
+    "ATH": _h_ath,
+    "ATH0": _h_ath,
+    "ATO": _h_ato,
     "AT": _h_at,
     "ATE0": _h_ate,
     "ATE1": _h_ate,

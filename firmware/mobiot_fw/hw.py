@@ -96,6 +96,15 @@ class Platform:
         nic.active(True)
         return nic
 
+    def has_ppp(self):
+        """The firmware was built with network.PPP (ESP32 port, MicroPython 1.24 and later, with
+        CONFIG_LWIP_PPP_SUPPORT; the unix port has no `network` module at all)."""
+        try:
+            import network
+        except ImportError:
+            return False
+        return hasattr(network, "PPP")
+
     def ppp(self, stream):
         """network.PPP over the modem's UART (MicroPython docs "class PPP", 1.24 and later:
         PPP(stream), connect(security, user, key), isconnected(), disconnect())."""

@@ -8,7 +8,8 @@ import asyncio
 import fake_network
 from test_uplink_sim7080 import echo, echo_server
 from mobiot_fw.uplink.mqtt import LinkError
-from mobiot_fw.uplink.net import NetSock, PppLink, PppStream, WlanLink, ca_der
+from mobiot_fw.uplink.net import NetSock, WlanLink, ca_der
+from mobiot_fw.uplink.ppp import PppLink, PppStream
 
 
 class Clock:
@@ -53,10 +54,11 @@ class FakeAt:
     def __init__(self, final="CONNECT 150000000"):
         self.final = final
         self.log = []
+        self.uart = FakeUart()
 
     async def cmd(self, line, timeout_ms=5000, expect=None):
         self.log.append(line)
-        if self.final is None:
+        if self.final is None or line == "ATH":
             from mobiot_fw.cell.at import AtError
 
             raise AtError(line, "NO CARRIER")
@@ -80,44 +82,82 @@ class FakeUart:
     def write(self, b):
         self.out.extend(b)
 
+    def read(self):
+        return None
 
-async def test_ppp_dials_then_hands_the_uart_to_ppp():
+    def readinto(self, buf):
+        return None
+
+
+class InstantPPP(fake_network.PPP):
+    # no modem simulator on the other end here: up as soon as it is asked to connect
+    def isconnected(self):
+        return self.state in ("lcp", "ipcp", "up")
+
+
+class FakePart:
+    # cell/lifecycle.py ModemPart's side of a data call: hold() / release(), modem.at
+    def __init__(self, at, grant=True):
+        self.modem = self
+        self.at = at
+        self.grant = grant
+        self.log = []
+
+    async def hold(self):
+        self.log.append("hold")
+        return self.grant
+
+    def release(self):
+        self.log.append("release")
+
+
+async def test_ppp_holds_the_modem_part_dials_then_hands_the_uart_to_ppp():
     at = FakeAt()
-    uart = FakeUart()
+    part = FakePart(at)
     made = []
 
     def new_ppp(stream):
         assert at.log[-1] == "stop", at.log  # the AT engine let go of the UART first
-        p = fake_network.PPP(stream)
+        assert part.log == ["hold"]  # and the modem part's polls stopped before the dial
+        p = InstantPPP(stream)
         made.append(p)
         return p
 
-    link = PppLink(at, uart, new_ppp, user="web", key="web")
+    link = PppLink(part, new_ppp, "ATD*99***1#", user="web", key="web")
     assert not link.ready()
     await link.up()
     assert at.log == ["ATD*99***1#", "stop"]
-    assert made[0].stream is uart and made[0].log[1] == ("connect", fake_network.PPP.SEC_PAP, "web")
-    assert link.ready()
+    assert made[0].stream is at.uart and made[0].log[1] == ("connect", fake_network.PPP.SEC_PAP, "web")
+    assert link.ready() and link.dials == 1
     await link.up()  # up already: no second dial
     assert at.log.count("ATD*99***1#") == 1
     await link.down()
-    assert made[0].log[-1] == ("disconnect",) and bytes(uart.out) == b"+++"
-    assert at.log[-2:] == ["reset", "start"] and not link.ready()
+    assert made[0].log[-1] == ("disconnect",) and bytes(at.uart.out).endswith(b"+++\r")
+    assert at.log[-3:] == ["reset", "start", "ATH"] and not link.ready()
+    assert part.log == ["hold", "release"]  # polls resume once the AT engine has the UART
 
 
-async def test_ppp_dial_refused_is_a_network_error():
+async def test_ppp_dial_refused_is_a_network_error_and_releases():
     for final in (None, "OK"):
-        link = PppLink(FakeAt(final), FakeUart(), lambda s: fake_network.PPP(s))
+        part = FakePart(FakeAt(final))
+        link = PppLink(part, lambda s: fake_network.PPP(s), "ATD*99***1#")
         try:
             await link.up()
             raise AssertionError("no error")
         except LinkError as e:
             assert e.what == "network"
+        assert part.log == ["hold", "release"]
+    part = FakePart(FakeAt(), grant=False)  # the modem part did not come to rest: no dial
+    try:
+        await PppLink(part, lambda s: fake_network.PPP(s), "ATD*99***1#").up()
+        raise AssertionError("no error")
+    except LinkError as e:
+        assert e.what == "modem" and part.at.log == []
 
 
 async def test_ppp_stream_and_netsock_carry_bytes_over_real_tcp():
     srv, port = await echo_server()
-    link = PppLink(FakeAt(), FakeUart(), lambda s: fake_network.PPP(s))
+    link = PppLink(FakePart(FakeAt()), InstantPPP, "ATD*99***1#")
     st = PppStream(link)
     await st.open("127.0.0.1", port, False, "")
     assert link.ready() and st.NAME == "ppp"

@@ -133,6 +133,12 @@ class At:
         self._raw_lf = False
 
     # -- lifecycle ---------------------------------------------------------------------
+    @property
+    def uart(self):
+        """The stream this engine reads: a data call (PPP, uplink/net.py) borrows it while the
+        engine is stopped."""
+        return self._uart
+
     def start(self):
         if self._tasks is None:
             self._tasks = (asyncio.create_task(self._reader()), asyncio.create_task(self._dispatch()))

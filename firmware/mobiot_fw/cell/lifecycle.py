@@ -8,7 +8,14 @@
 # network's time) -> report every interval_s while registered. A lost registration or a
 # recovery goes back to attach; GNSS in a modem that cannot run it beside LTE (SIM7080G) turns
 # the radio off for a fix every gnss_every reports, then attaches again.
+#
+# A data call (PPP over the AT UART, uplink/ppp.py) takes the UART with hold(): it returns once
+# the loop is between two pieces of AT work, and from then on the loop sends nothing (the driver's
+# held flag makes every command return None at once, uncounted by the hang policy) and only
+# checks in with the supervisor, every interval_s, until release(). The connectivity record of
+# those cycles repeats the last values read (without CMUX the modem cannot be asked while PPP runs).
 import asyncio
+import time
 from micropython import const
 
 from mobiot_fw import once
@@ -19,6 +26,7 @@ _GNSS_FIX_S = const(90)
 # After a denied or timed-out attach: the modem's NAS retries by itself (TS 24.301 §5.5.1.2.6,
 # T3411 10 s); configuring it again at once would only keep the AT port busy.
 _ATTACH_RETRY_S = const(10)
+_HOLD_MS = const(60000)  # longest wait for the loop to finish a report (or an attach) for a hold
 
 
 class ModemPart:
@@ -38,6 +46,10 @@ class ModemPart:
         self.reports = 0
         self.ri = None  # set by the modem's RI line (URC or data waiting): wakes the report loop
         self.power_en = None  # the modem's supply switch (board file modem.power_en), held on
+        self.busy = True  # the loop is doing AT work (False only between reports and while held)
+        self.held = False  # a data call owns the UART (hold / release)
+        self.pauses = 0  # report cycles skipped while held (tests; docs/uplink.md)
+        self._released = asyncio.Event()
 
     # -- what the driver tells us ------------------------------------------------------------
     def on_modem_event(self, name, detail):
@@ -65,6 +77,45 @@ class ModemPart:
         if self.conn:
             self.out.emit("connectivity", self.conn)
 
+    # -- a data call owns the UART (uplink/ppp.py) --------------------------------------------
+    async def hold(self, timeout_ms=_HOLD_MS):
+        """Stop this part's AT traffic for a data call: True once no command is in flight, none
+        will be sent until release(), and the modem is awake (DTR low); False (and not held)
+        when there is no driver yet or the loop stays busy for timeout_ms."""
+        m = self.modem
+        if m is None:
+            return False
+        self.held = True
+        t0 = time.ticks_ms()
+        while self.busy:
+            if time.ticks_diff(time.ticks_ms(), t0) > timeout_ms:
+                self.release()
+                return False
+            await asyncio.sleep_ms(50)
+        m.held = True
+        await m.wake()  # DTR low: DTR high would end the call (AT&D)
+        return True
+
+    def release(self):
+        """The data call gave the UART back (the AT engine runs again): polls resume now."""
+        self.held = False
+        if self.modem is not None:
+            self.modem.held = False
+        self._released.set()
+
+    async def _paused(self):
+        # held: only check in with the supervisor, every interval_s, until release()
+        self.busy = False
+        while self.held:
+            self.beat()
+            self.pauses += 1
+            self._released.clear()
+            try:
+                await asyncio.wait_for(self._released.wait(), self.cfg["interval_s"])
+            except asyncio.TimeoutError:
+                pass
+        self.busy = True
+
     # -- the task ----------------------------------------------------------------------------
     async def run(self):
         gnss = self.gcfg.get("source") == "modem" and self.sensors.wants("gnss")
@@ -78,6 +129,9 @@ class ModemPart:
         mcfg = self.cfg["modem"]
         while True:
             self.beat()
+            if self.held:
+                await self._paused()
+                continue
             if not await m.power_on():
                 await asyncio.sleep(_POWER_RETRY_S)
                 continue
@@ -109,6 +163,9 @@ class ModemPart:
         every = self.cfg["modem"]["gnss_every"]
         while True:
             self.beat()
+            if self.held:
+                await self._paused()
+                continue
             vals = await m.report()
             self.reports += 1
             old = self.conn.get("reg")
@@ -137,14 +194,16 @@ class ModemPart:
             await m.wake()
 
     async def _wait(self, s):
-        # until the next report, or until the modem rings
-        if self.ri is None:
-            await asyncio.sleep(s)
-            return
+        # until the next report, or until the modem rings; not busy meanwhile (a hold may start)
+        self.busy = False
         try:
-            await asyncio.wait_for(self.ri.wait(), s)
+            if self.ri is None:
+                await asyncio.sleep(s)
+            else:
+                await asyncio.wait_for(self.ri.wait(), s)
         except asyncio.TimeoutError:
             pass
+        self.busy = True
 
 
 def _nop():

@@ -26,6 +26,9 @@
 #   gnss_off         a command that powers it off
 #   gnss_read        the fix query (cell/gnss.py PARSERS has its parser)
 #   gnss_exclusive   1: GNSS and LTE share the RF path, the radio goes off for a fix
+#   ppp              the dial command of PPP dial-up over the AT UART ({cid} replaced): the
+#                    model supports uplink.transport "ppp" (uplink/net.py PppLink); none: it
+#                    does not
 #   like             a model whose lines follow (a key's first line wins)
 #
 # Sources:
@@ -54,6 +57,19 @@
 #   (answers OK, then +CGNSSPWR: READY!), AT+CGNSSINFO; BG95 GNSS Application Note: AT+QGPS=1,
 #   AT+QGPSEND, AT+QGPSLOC=2. SIM7080G exclusive: LilyGO T-SIM7080G README, Tips 1 (GNSS and
 #   LTE share the RF path).
+# PPP dial-up (the ppp key): ATD*99***<cid># is TS 27.007 §10.2.1.1 "Request packet domain
+#   service 'D'" (CONNECT, then PPP on the UART; NO CARRIER when PPP ends; "+++" with 1 s of
+#   silence before and after returns to command mode, V.250 escape with the S12 guard time).
+#   Found per model with the search tool (the vendors' own PPP notes for SIMCom were not found):
+#   SIM7080G: Zephyr drivers/modem/modem_cellular.c simcom_sim7080_dial_chat_script (ATD*99***1#).
+#   SIM7000G: botletics/SIM7000-LTE-Shield issue 49: ATD*99***1# -> CONNECT 150000000 and PPP
+#   over the UART on B03 firmware, ERROR on B05 (firmware-dependent: that ERROR is an
+#   uplink_error, never a hang). A7670 / A7680C: Waveshare wiki "SIM7600X&&A7600X PPP Dial-up
+#   Networking" (pppd dialling *99# over the A7600X's UART). BG95 / BG96: Quectel BG96 PPP
+#   Application Note V1.0 (BG95&BG96 compatible design) and Zephyr modem_cellular.c
+#   quectel_bg95_dial_chat_script (ATD*99***1#). EC200U: Quectel EC200x&EC600S&EG912Y Series PPP
+#   Application Note §3.2 (ATD*99# -> CONNECT; NO CARRIER when PPP ends) and §4.1.1 ("+++" with
+#   >= 1 s of silence before and after -> command mode; DTR high with AT&D1 -> command mode, OK).
 # BG96: as BG95 (BG95&BG96 Compatible Design), power-off pulse 800 ms (§4.3.2: >= 650 ms).
 # A7680C (LTE Cat 1, SIMCom A76XX platform): A76XX Series AT Command Manual V1.11 (2023-12-07),
 #   the same commands as A7670 (AT+CNMP, AT+CPSI?, AT+CICCID, AT+CGPADDR, AT+CGACT), so the row is
@@ -87,6 +103,7 @@ act AT+CNACT=0,1|+APP PDP:
 signal AT+CPSI?
 ip AT+CNACT?
 ccid AT+CCID
+ppp ATD*99***{cid}#
 cereg 4
 ptw AT+CPTWEDRXS=2,{act},"{ptw}","{edrx}"
 nitz AT+CLTS=1
@@ -110,6 +127,7 @@ act AT+CNACT=1,"{apn}"|+APP PDP:
 signal AT+CPSI?
 ip AT+CNACT?
 ccid AT+CCID
+ppp ATD*99***{cid}#
 cereg 4
 nitz AT+CLTS=1
 sleep AT+CSCLK=1
@@ -131,6 +149,7 @@ act AT+CGACT=1,1
 signal AT+CPSI?
 ip AT+CGPADDR=1
 ccid AT+CICCID
+ppp ATD*99***{cid}#
 cereg 2
 nitz AT+CLTS=1
 sleep AT+CSCLK=1
@@ -153,6 +172,7 @@ signal AT+QENG="servingcell"
 signal AT+QCSQ
 ip AT+CGPADDR=1
 ccid AT+QCCID
+ppp ATD*99***{cid}#
 cereg 4
 ptw AT+QPTWEDRXS=2,{act},"{ptw}","{edrx}"
 nitz AT+CTZU=1
@@ -181,6 +201,7 @@ act AT+QIACT=1
 signal AT+QENG="servingcell"
 ip AT+CGPADDR=1
 ccid AT+QCCID
+ppp ATD*99***{cid}#
 cereg 2
 nitz AT+CTZU=1
 """

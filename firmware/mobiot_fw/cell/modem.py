@@ -98,6 +98,7 @@ class Modem:
         self._ids = None
         self.rat_now = None  # RAT from the model's serving-cell command (_set_reg)
         self._recovering = False
+        self.held = False  # a data call (PPP) owns the UART: no AT command (_cmd, sleep)
         self._reg_ev = asyncio.Event()
         self._down_ev = asyncio.Event()
         self._prev_urc = at.urc_handler
@@ -170,7 +171,12 @@ class Modem:
 
     # -- AT with hang accounting ---------------------------------------------------------------
     async def _cmd(self, line, timeout_ms=_CMD_MS, expect=None):
-        """(lines, final) or None on error/timeout (reported as events)."""
+        """(lines, final) or None on error/timeout (reported as events). None at once, with no
+        event and no timeout counted, while a data call holds the UART (held: PPP, uplink/ppp.py
+        through ModemPart.hold): the command could not reach the modem, and its timeout must not
+        count toward the hang policy and power-cycle a modem that is busy carrying our data."""
+        if self.held:
+            return None
         self.last_error = None
         try:
             return await self.at.cmd(line, timeout_ms, expect)
@@ -231,8 +237,8 @@ class Modem:
     async def sleep(self):
         """Let the modem sleep until wake() (DTR high, after the model's sleep command took
         once per power-on). False when it cannot: no DTR line, or no such command."""
-        if self.dtr is None:
-            return False
+        if self.dtr is None or self.held:
+            return False  # (held: DTR high would end the data call, AT&D)
         if self._sleep_ok is None:
             line = self._get("sleep")
             try:

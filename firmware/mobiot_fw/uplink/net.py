@@ -1,24 +1,24 @@
 # The uplink over MicroPython's own IP stack (docs/uplink.md "Transports"): network.WLAN on a
-# board without a modem, and network.PPP over the modem's UART. The network interfaces come from
+# board without a modem, and (uplink/ppp.py) network.PPP over the modem's UART. The network interfaces come from
 # the platform (hw.py: the one module that touches network); this module only uses them and the
 # socket / ssl / asyncio modules every port has.
 #
 # NetSock: the stream the MQTT client reads and writes (open, write, read_into, close), by
 # asyncio.open_connection, with TLS by ssl.SSLContext(PROTOCOL_TLS_CLIENT) and CERT_REQUIRED
 # against the CA of secrets.json tls.ca (docs/provisioning.md "Secrets"); the server name is
-# checked (server_hostname). A handshake that fails is LinkError("tls"), never plain TCP.
+# checked (server_hostname is the configured host, also when the address came from elsewhere).
+# With tls.cert and tls.key the context presents that client certificate (MicroPython docs
+# "ssl": SSLContext.load_cert_chain(certfile, keyfile), DER bytes on mbedTLS); only one of the
+# two is LinkError("tls", certs.HALF_PAIR), as on the modem path. A handshake that fails is
+# LinkError("tls"), never plain TCP.
 # Written by hand: MicroPython's asyncio streams are the library; this is the thin adapter.
 #
 # WlanLink: ready() while the station is connected; when it is not, it asks the interface to
 # connect (network.WLAN.connect returns at once and joins in the background, MicroPython docs
 # "class WLAN", connect and isconnected), at most every _RETRY_MS, so ready() never blocks.
 #
-# PppLink: the modem enters data mode with ATD*99***<cid># (3GPP TS 27.007 §10.2.1.1, "Request
-# packet domain service 'D'": CONNECT then PPP frames), the AT engine lets go of the UART, and
-# network.PPP(uart).connect() (MicroPython docs "class PPP": connect, isconnected, disconnect)
-# runs PPP over it; after disconnect the modem is back in command mode once it has sent NO
-# CARRIER (the escape "+++" with a 1 s guard time before and after, V.250 §6.3.x / the modems'
-# manuals, brings it there when the network keeps the call up).
+# PPP over the modem's UART is uplink/ppp.py (loaded only for uplink.transport "ppp"): its
+# stream is a NetSock too.
 import asyncio
 import errno
 import time
@@ -28,8 +28,6 @@ from micropython import const
 from .mqtt import LinkError
 
 _RETRY_MS = const(10000)
-_PPP_UP_MS = const(30000)
-_GUARD_MS = const(1100)  # > the 1 s escape guard time (S12 default, V.250 §6.3.x)
 
 
 def ca_der(pem):
@@ -52,40 +50,60 @@ def ca_der(pem):
 class NetSock:
     NAME = "net"
 
-    def __init__(self, name="net", ca_pem=None):
+    def __init__(self, name="net", secret=None, resolve=None):
         self.NAME = name
-        self.ca_pem = ca_pem  # () -> PEM bytes or None (cell/certs.local("ca"))
+        self.secret = secret  # key -> PEM bytes or None: cell/certs.local ("ca", "cert", "key")
+        # (host, port) -> address: socket.getaddrinfo's; tests give names of their own, as the
+        # modem simulator's hosts map does
+        self.resolve = resolve
         self.r = None
         self.w = None
         self.closed = True
         self._hs = False
 
-    async def open(self, host, port, tls, ca):
-        ctx = None
-        if tls:
-            import ssl
+    def _ctx(self):
+        # the TLS context of secrets.json tls: its CA, and its client pair when it has one
+        import ssl
 
-            pem = self.ca_pem() if self.ca_pem is not None else None
-            if not pem:
-                raise LinkError("tls", 0)  # no CA: no TLS, and never plain TCP instead
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-            ctx.verify_mode = ssl.CERT_REQUIRED
-            try:
-                ctx.load_verify_locations(cadata=ca_der(pem))
-            except (OSError, ValueError):
-                raise LinkError("tls", 0)
-        import socket
+        get = self.secret or _none
+        pem = get("ca")
+        if not pem:
+            raise LinkError("tls", 0)  # no CA: no TLS, and never plain TCP instead
+        cert, key = get("cert"), get("key")
+        if (cert is None) != (key is None):
+            from mobiot_fw.cell.certs import HALF_PAIR
 
+            raise LinkError("tls", HALF_PAIR)  # never TLS without the certificate we were given half of
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.verify_mode = ssl.CERT_REQUIRED
         try:
-            socket.getaddrinfo(host, port)
+            ctx.load_verify_locations(cadata=ca_der(pem))
+            if cert is not None:
+                ctx.load_cert_chain(ca_der(cert), ca_der(key))  # pyright: ignore[reportArgumentType]
+        except (OSError, ValueError, TypeError):
+            raise LinkError("tls", 0)
+        return ctx
+
+    async def open(self, host, port, tls, ca):
+        ctx = self._ctx() if tls else None
+        try:
+            if self.resolve is not None:
+                addr = self.resolve(host, port)
+            else:
+                import socket
+
+                socket.getaddrinfo(host, port)
+                addr = host
         except OSError as e:
-            raise LinkError("dns", e.args[0] if e.args and isinstance(e.args[0], int) else 0)
+            raise LinkError("dns", code_of(e))
         try:
             # the TLS handshake runs with the first write and read (MicroPython's
-            # open_connection wraps with do_handshake_on_connect=False)
-            self.r, self.w = await asyncio.open_connection(host, port, ssl=ctx)  # pyright: ignore
+            # open_connection wraps with do_handshake_on_connect=False); the certificate must
+            # name the configured host, whatever address it was reached at
+            self.r, self.w = await asyncio.open_connection(addr, port, ssl=ctx,  # pyright: ignore
+                                                           server_hostname=host if tls else None)
         except OSError as e:
-            raise LinkError("refused" if _code(e) == errno.ECONNREFUSED else "connect", _code(e))
+            raise LinkError("refused" if code_of(e) == errno.ECONNREFUSED else "connect", code_of(e))
         self.closed = False
         self._hs = tls  # until the first bytes came back, an error is the handshake's
 
@@ -93,7 +111,7 @@ class NetSock:
         # MicroPython's ssl raises ValueError("...not correctly signed by the trusted CA") when
         # the server's certificate fails verification, OSError for the other TLS errors
         if self._hs or isinstance(e, ValueError):
-            return LinkError("tls", _code(e))  # certificate not verified, name mismatch, ...
+            return LinkError("tls", code_of(e))  # certificate not verified, name mismatch, ...
         return e
 
     async def write(self, mv):
@@ -140,8 +158,13 @@ class NetSock:
             asyncio.create_task(_closed(w))
 
 
-def _code(e):
+def code_of(e):
+    """The errno of an OSError, or 0."""
     return e.args[0] if e.args and isinstance(e.args[0], int) else 0
+
+
+def _none(key):
+    return None
 
 
 async def _closed(w):
@@ -173,77 +196,18 @@ class WlanLink:
         return False
 
 
-class PppLink:
-    """PPP over the modem's UART: up() dials and starts network.PPP, down() ends it and gives the
-    UART back to the AT engine. new_ppp(uart) is the platform's (hw.Platform.ppp)."""
+def secret(key):
+    """secrets.json tls.<key> (PEM bytes) or None: what NetSock's secret() is on a board."""
+    from mobiot_fw.cell import certs
 
-    def __init__(self, at, uart, new_ppp, cid=1, user=None, key=None, clock=None):
-        self.at = at
-        self.uart = uart
-        self.new_ppp = new_ppp
-        self.cid = cid
-        self.user = user
-        self.key = key
-        self.clock = clock or time.ticks_ms
-        self.ppp = None
-
-    def ready(self):
-        return self.ppp is not None and self.ppp.isconnected()
-
-    async def up(self):
-        if self.ready():
-            return
-        at = self.at
-        try:
-            _, final = await at.cmd("ATD*99***%d#" % self.cid, 30000)
-        except OSError:  # NO CARRIER, ERROR, no answer
-            raise LinkError("network", 0)
-        if not final.startswith("CONNECT"):
-            raise LinkError("network", 0)
-        at.stop()  # from here the UART carries PPP frames, not AT lines
-        p = self.new_ppp(self.uart)
-        self.ppp = p
-        if self.user:
-            p.connect(security=p.SEC_PAP, user=self.user, key=self.key or "")
-        else:
-            p.connect()
-        t0 = self.clock()
-        while not p.isconnected():
-            if time.ticks_diff(self.clock(), t0) > _PPP_UP_MS:
-                await self.down()
-                raise LinkError("network", 0)
-            await asyncio.sleep_ms(100)
-
-    async def down(self):
-        p = self.ppp
-        self.ppp = None
-        if p is not None:
-            p.disconnect()
-        # back to command mode: guard, "+++", guard (a modem that already said NO CARRIER
-        # ignores it), then the AT engine owns the UART again
-        await asyncio.sleep_ms(_GUARD_MS)
-        self.uart.write(b"+++")
-        await asyncio.sleep_ms(_GUARD_MS)
-        self.at.reset()
-        self.at.start()
-
-
-class PppStream(NetSock):
-    """NetSock that brings PPP up before it connects."""
-
-    def __init__(self, link, ca_pem=None):
-        super().__init__("ppp", ca_pem)
-        self.link = link
-
-    async def open(self, host, port, tls, ca):
-        await self.link.up()
-        await super().open(host, port, tls, ca)
+    return certs.local(key)
 
 
 def wlan_uplink(plat):
     """(stream factory, ready) for uplink.transport "wlan", or None without credentials. The
     station's SSID and key are secrets.json wlan.ssid / wlan.password; the CA of a TLS broker is
-    tls.ca (cell/certs.py: the one reader of secrets.json's path)."""
+    tls.ca, the client pair tls.cert / tls.key (cell/certs.py: the one reader of secrets.json's
+    path)."""
     import json
 
     from mobiot_fw.cell import certs
@@ -257,4 +221,4 @@ def wlan_uplink(plat):
         return None
 
     link = WlanLink(plat.wlan(), w["ssid"], w.get("password") or "")
-    return (lambda: NetSock("wlan", lambda: certs.local("ca"))), link.ready
+    return (lambda: NetSock("wlan", secret)), link.ready

@@ -11,17 +11,26 @@ def make(t, fw):
     names a transport this board cannot use (a config_fallback event says so)."""
     c = t.cfg["uplink"]
     ob = t.outbox
-    if c["transport"] == "wlan":
+    tr = c["transport"]
+    why = "not available on this board"
+    if tr == "wlan":
         from .net import wlan_uplink  # network.WLAN (docs/uplink.md "Transports")
 
         w = wlan_uplink(t.plat)
         if w is not None:
             return _register(t, fw, c, w[0], w[1])
-    if c["transport"] != "modem" or t.modem is None:
-        # network.PPP (uplink/net.py PppLink) is not wired: the modem part would have to stop
-        # its AT traffic while PPP owns the UART (docs/uplink.md); WLAN without credentials
-        ob.event("config_fallback", ("reason", "uplink.transport %s: not available on this board" % c["transport"]),
-                 ("key", "uplink.transport"))
+        why = "no wlan.ssid in secrets.json"
+    elif tr == "ppp":
+        # network.PPP over the modem's UART, where the model dials PPP and the firmware has it;
+        # ppp.py (and net.py) are imported only for it (docs/memory.md)
+        from .ppp import ppp_uplink
+
+        w = ppp_uplink(t)
+        if not isinstance(w, str):
+            return _register(t, fw, c, w[0], w[1])
+        why = w
+    if tr != "modem" or t.modem is None:
+        ob.event("config_fallback", ("reason", "uplink.transport %s: %s" % (tr, why)), ("key", "uplink.transport"))
         return None
     if c["encoding"] not in ("compact", "senml", "json"):
         ob.event("config_fallback", ("reason", "uplink.encoding %s: using compact" % c["encoding"]),
