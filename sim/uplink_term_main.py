@@ -5,7 +5,10 @@
 # JOBFILE: JSON {"model": "SIM7080G", "host": name, "hosts": {name: "127.0.0.1"}, "port": n,
 #   "tls": bool, "ca": path or null, "install_ca": bool (the CA is in the board's secrets.json, not
 #   yet in the modem), "cert"/"key": paths of a client certificate and key put beside it in
-#   secrets.json (mutual TLS; with install_ca), "transport": "wlan" (network.WLAN, faked, instead of the modem),
+#   secrets.json (mutual TLS; with install_ca), "transport": "wlan" (network.WLAN, faked, instead of
+#   the modem) or "ppp" (network.PPP, faked, over the simulator's data mode; "drop_after": n: the
+#   network ends the call after n PUBACKs and refuses calls for "drop_for_s"), "hosts": names the
+#   WLAN/PPP stream resolves to addresses (as the simulator's hosts map),
 #   "records": n, "every_ms": n, "uplink": {...config...},
 #   "modem": {...scenario modem part...}, "reset_after": n (power-cycle the modem when the
 #   broker has had n messages' PUBACKs; 0 never), "run_s": n}
@@ -85,18 +88,58 @@ def main():
 
     async def run():
         at = At(sim.uart()).start()
+        hosts = job.get("hosts") or {}
+
+        def resolve(host, port):
+            # the job's names (as the modem simulator's hosts map), else the host's resolver
+            if host in hosts:
+                return hosts[host]
+            import socket
+
+            socket.getaddrinfo(host, port)
+            return host
+
+        part = None
         if job.get("transport") == "wlan":
             # network.WLAN (uplink/net.py) against sim/fake_network.py: the unix port has no
             # network module; the IP traffic uses the host's real sockets
             import fake_network
-            from mobiot_fw.cell import certs
-            from mobiot_fw.uplink.net import NetSock, WlanLink
+            from mobiot_fw.uplink.net import NetSock, WlanLink, secret
 
             nic = fake_network.WLAN(ssid="mobiot-test")
             nic.active(True)
             link = WlanLink(nic, "mobiot-test", "secret")
-            st = NetSock("wlan", lambda: certs.local("ca"))
+            st = NetSock("wlan", secret, resolve)
             ready = link.ready
+        elif job.get("transport") == "ppp":
+            # network.PPP (uplink/ppp.py) over the simulator's data mode (ATD*99***1#, PPP
+            # frames on its UART) with sim/fake_network.py's PPP; IP over the host's sockets
+            import fake_network
+            from mobiot_fw.uplink.net import secret
+            from mobiot_fw.uplink.ppp import PppLink, PppStream
+
+            class Part:
+                # the modem task's side of a data call (cell/lifecycle.py ModemPart.hold): this
+                # harness's only AT traffic is lifecycle() below, which waits while held
+                modem = None
+                held = False
+
+                async def hold(self):
+                    self.held = True
+                    return True
+
+                def release(self):
+                    self.held = False
+
+            part = Part()
+            part.modem = part
+            part.at = at
+            link = PppLink(part, fake_network.PPP, "ATD*99***1#")
+            st = PppStream(link, secret, resolve)
+            state["link"] = link
+
+            def ready():
+                return sim.state == "on" and sim._registered() and sim.pdp_active
         else:
             st = sockets.stream(at, sim.model, "internet")
 
@@ -113,6 +156,8 @@ def main():
             # the modem task's part that matters here: bring the bearer up whenever it is down
             while True:
                 await asyncio.sleep_ms(500)
+                if part is not None and part.held:
+                    continue  # PPP owns the UART
                 if sim.state == "on" and sim._registered() and not sim.pdp_active:
                     try:
                         await at.cmd(act, 10000, act_expect or None)
@@ -129,6 +174,18 @@ def main():
                 up.kick()
                 await asyncio.sleep_ms(job.get("every_ms", 100))
 
+        async def drop_when():
+            # the network ends the PPP call once the broker has n messages' PUBACKs, and refuses
+            # a new one for for_s seconds (the simulator's no_carrier event)
+            n = job.get("drop_after", 0)
+            if not n:
+                return
+            while up.published < n:
+                await asyncio.sleep_ms(5)
+            sim.events.append({"do": "no_carrier", "at_s": sim.now_s(), "for_s": job.get("drop_for_s", 3)})
+            sim.hangup()
+            event("test_ppp_drop", ("after", up.published))
+
         async def reset_when():
             n = job.get("reset_after", 0)
             if not n:
@@ -140,7 +197,7 @@ def main():
             state["resets"] += 1
             event("test_modem_reset", ("after", up.published))
 
-        tasks = [asyncio.create_task(t) for t in (up.run(), lifecycle(), records(), reset_when())]
+        tasks = [asyncio.create_task(t) for t in (up.run(), lifecycle(), records(), reset_when(), drop_when())]
         t0 = time.ticks_ms()
         run_ms = job.get("run_s", 60) * 1000
         want = job.get("records", 20)
@@ -154,7 +211,8 @@ def main():
             t.cancel()
         print("DONE " + json.dumps({"depth": q.depth, "made": q.next_seq() - 1, "published": up.published,
                                     "connects": up.connects, "opened": sim.sockets.opened if hasattr(sim, "sockets")
-                                    else 0, "resets": state["resets"]}))
+                                    else 0, "resets": state["resets"], "dials": sim.dials,
+                                    "ppp_drops": state["link"].drops if "link" in state else 0}))
 
     asyncio.run(run())
 
