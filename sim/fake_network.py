@@ -101,6 +101,7 @@ class Unframer:
         self.inside = False
         self.esc = False
         self.text = bytearray()
+        self.ntext = 0  # bytes outside frames, in all (an AT command written into data mode)
         self.bad = 0
 
     def feed(self, data):
@@ -116,6 +117,7 @@ class Unframer:
             if self.inside and not self.buf and not self.esc and b != 0xFF:
                 self.inside = False  # after a closing flag: not a frame (every frame starts FF 03)
             if not self.inside:
+                self.ntext += 1
                 if len(self.text) >= 64:
                     self.text = self.text[32:]  # only the last line or so matters
                 self.text.append(b)

@@ -668,6 +668,11 @@ class ModemSim:
         self.dials += 1
         return ["CONNECT 150000000"]  # the rate SIM7000 firmware prints (botletics/SIM7000-LTE-Shield #49)
 
+    def junk(self):
+        """Bytes the firmware wrote in data mode that were not PPP frames (an AT command sent
+        while PPP owned the UART), in this call (tests)."""
+        return self._un.ntext if self._un is not None else 0
+
     def _command_mode(self, lines):
         self.data = False
         self._send(lines)

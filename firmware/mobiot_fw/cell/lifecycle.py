@@ -12,7 +12,7 @@
 # A data call (PPP over the AT UART, uplink/ppp.py) takes the UART with hold(): it returns once
 # the loop is between two pieces of AT work, and from then on the loop sends nothing (the driver's
 # held flag makes every command return None at once, uncounted by the hang policy) and only
-# checks in with the supervisor, every interval_s, until release(). The connectivity record of
+# checks in with the supervisor, every second, until release(). The connectivity record of
 # those cycles repeats the last values read (without CMUX the modem cannot be asked while PPP runs).
 import asyncio
 import time
@@ -48,8 +48,7 @@ class ModemPart:
         self.power_en = None  # the modem's supply switch (board file modem.power_en), held on
         self.busy = True  # the loop is doing AT work (False only between reports and while held)
         self.held = False  # a data call owns the UART (hold / release)
-        self.pauses = 0  # report cycles skipped while held (tests; docs/uplink.md)
-        self._released = asyncio.Event()
+        self.pauses = 0  # seconds spent held (tests; docs/uplink.md)
 
     # -- what the driver tells us ------------------------------------------------------------
     def on_modem_event(self, name, detail):
@@ -97,23 +96,16 @@ class ModemPart:
         return True
 
     def release(self):
-        """The data call gave the UART back (the AT engine runs again): polls resume now."""
-        self.held = False
-        if self.modem is not None:
-            self.modem.held = False
-        self._released.set()
+        """The data call gave the UART back (the AT engine runs again): polls resume within 1 s."""
+        self.held = self.modem.held = False
 
     async def _paused(self):
-        # held: only check in with the supervisor, every interval_s, until release()
+        # held: only check in with the supervisor (every second) until release()
         self.busy = False
         while self.held:
             self.beat()
             self.pauses += 1
-            self._released.clear()
-            try:
-                await asyncio.wait_for(self._released.wait(), self.cfg["interval_s"])
-            except asyncio.TimeoutError:
-                pass
+            await asyncio.sleep_ms(1000)
         self.busy = True
 
     # -- the task ----------------------------------------------------------------------------
