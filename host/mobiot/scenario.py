@@ -19,7 +19,7 @@ from .errors import MobiotError
 # model name or alias of the firmware's model table; ("map", spec) an object of any keys.
 NUM, INT, STR, BOOL, ANY = "num", "int", "str", "bool", "any"
 
-EVENT_KINDS = ("no_service", "denied", "sim_missing", "hang", "error", "reboot")
+EVENT_KINDS = ("no_service", "denied", "sim_missing", "hang", "error", "reboot", "no_carrier")
 RATS = ("LTE-M", "NB-IoT", "LTE", "GSM")
 SENSOR_NAMES = ("bme280", "sht4x", "ds18b20")
 
