@@ -149,3 +149,44 @@ def test_every_model_dials_ppp():
     for name in models.names():
         _, lines = models.row(name)
         assert "\nppp ATD*99***{cid}#\n" in lines, name
+
+
+def test_platform_has_ppp_only_with_network_ppp():
+    # hw.Platform.has_ppp: part.py asks it before it wires PPP (the unix port has no `network`)
+    import sys
+
+    from mobiot_fw import hw
+
+    p = hw.Platform({})
+    sys.modules.pop("network", None)
+    assert not p.has_ppp()
+
+    class Net:
+        pass
+
+    sys.modules["network"] = Net  # a build without PPP support
+    try:
+        assert not p.has_ppp()
+        Net.PPP = fake_network.PPP
+        assert p.has_ppp()
+    finally:
+        del sys.modules["network"]
+
+
+async def test_half_a_client_pair_is_a_tls_error_before_any_connection():
+    # NetSock (WLAN, PPP): tls.cert without tls.key (or the reverse) is never TLS without the
+    # certificate the terminal was given half of: LinkError("tls", certs.HALF_PAIR), as the modem
+    # transports do (cell/certs.py), and no connection is made
+    from mobiot_fw.cell.certs import HALF_PAIR
+    from mobiot_fw.uplink.mqtt import LinkError
+    from mobiot_fw.uplink.net import NetSock
+
+    pem = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
+    for have in ({"ca": pem, "cert": pem}, {"ca": pem, "key": pem}):
+        st = NetSock("wlan", have.get, resolve=lambda h, p: "no connection may be made")
+        try:
+            await st.open("localhost", 8883, True, "ca.crt")
+            raise AssertionError("no error")
+        except LinkError as e:
+            assert e.what == "tls" and e.code == HALF_PAIR, (e.what, e.code)
+        assert st.closed and st.w is None

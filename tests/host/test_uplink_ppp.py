@@ -21,6 +21,9 @@ from test_mqtt_collect_cli import collect, stop
 from test_uplink_e2e import Terminal, check_exactly_once, job
 from test_uplink_mtls import collect_mtls
 
+from mobiot.errors import MobiotError
+from mobiot.prov_build import check_config
+
 
 def test_ppp_delivery(mqtt_broker, tmp_path, upy):
     db = tmp_path / "c.sqlite"
@@ -102,3 +105,11 @@ def test_wrong_server_name_is_a_tls_error_never_plain_tcp(mqtts_broker, tmp_path
     assert "uplink_up" not in term.names()
     assert done["depth"] == 3 and done["published"] == 0  # records wait; nothing went out in clear
     assert 2 <= len(errs) <= 8, len(errs)
+
+
+def test_host_validator_knows_the_transports():
+    # one schema (mobiot_fw.config): provisioning refuses a transport the firmware does not know
+    for good in ("modem", "ppp", "wlan"):
+        assert check_config({"uplink": {"enabled": True, "transport": good}}, "dev.toml")
+    with pytest.raises(MobiotError, match="uplink.transport='PPP'"):
+        check_config({"uplink": {"enabled": True, "transport": "PPP"}}, "dev.toml")
