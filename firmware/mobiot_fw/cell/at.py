@@ -90,7 +90,7 @@ class At:
     def __init__(
         self, uart, urc_handler=None, echo_ok=True, clock=None, urc_queue=_URC_QUEUE, line_max=_LINE_MAX
     ):
-        self._uart = uart
+        self.uart = uart  # public: a data call (PPP, uplink/ppp.py) borrows it while stop()ped
         self.urc_handler = urc_handler  # callable(line) or None (then use get_urc())
         self.echo_ok = echo_ok  # False: echo lines are kept as data (to diagnose ATE state)
         self.clock = clock or time.ticks_ms  # tests inject the virtual clock
@@ -133,12 +133,6 @@ class At:
         self._raw_lf = False
 
     # -- lifecycle ---------------------------------------------------------------------
-    @property
-    def uart(self):
-        """The stream this engine reads: a data call (PPP, uplink/net.py) borrows it while the
-        engine is stopped."""
-        return self._uart
-
     def start(self):
         if self._tasks is None:
             self._tasks = (asyncio.create_task(self._reader()), asyncio.create_task(self._dispatch()))
@@ -185,9 +179,9 @@ class At:
         self._seen_expect = False
         self._done.clear()
         self._cmd = "" if line is None else line
-        self._uart.write(data)
+        self.uart.write(data)
         if line is not None:
-            self._uart.write(b"\r")  # V.250 §5.2.1: S3 (CR) ends a command line
+            self.uart.write(b"\r")  # V.250 §5.2.1: S3 (CR) ends a command line
         try:
             await asyncio.wait_for_ms(self._done.wait(), timeout_ms)
         except asyncio.TimeoutError:
@@ -256,7 +250,7 @@ class At:
 
     # -- the reader ----------------------------------------------------------------------
     async def _reader(self):
-        sr = asyncio.StreamReader(self._uart)
+        sr = asyncio.StreamReader(self.uart)
         buf = self._buf
         cap = len(buf)
         chunk = self._chunk
