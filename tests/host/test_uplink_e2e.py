@@ -85,6 +85,17 @@ def check_exactly_once(db: Path, term: Terminal, n: int) -> None:
     assert got == list(range(1, n + 1)), got  # all there, each once (the store's dedupe by seq)
 
 
+def check_tls_refused(term: Terminal, n: int = 3) -> None:
+    """Every attempt a tls uplink_error, never a session, the n records still queued and nothing
+    published (never plain TCP instead), and a backoff between attempts, not a tight loop."""
+    done = term.wait()
+    errs = [e for e in term.events if e["event"] == "uplink_error"]
+    assert errs and all(e["err"] == "tls" for e in errs), term.events
+    assert "uplink_up" not in term.names()
+    assert done["depth"] == n and done["published"] == 0
+    assert 2 <= len(errs) <= 8, len(errs)
+
+
 @pytest.mark.parametrize("encoding", ["compact", "senml", "json"])
 def test_delivery_no_loss_no_duplicates(mqtt_broker, tmp_path, upy, encoding):
     db = tmp_path / "c.sqlite"
