@@ -20,7 +20,6 @@ import time
 from fakeuart import uart_pair
 
 _LOG_MAX = 256
-_GUARD_MS = 1000  # the escape's guard time (S12 default, 50 x 20 ms; EC200x PPP Application Note §4.1.1)
 
 # ------------------------------------------------------------------------------------------
 # Virtual time for tests: asyncio's clock is asyncio.core.ticks; when no task is due, jump
@@ -418,13 +417,9 @@ class ModemSim:
         self.gnss_on_s = None  # sim time GNSS was powered on, None while off
         # PPP data mode (ATD*99#): data True while the UART carries PPP; call True from CONNECT
         # until the call ends (also in online command state, after "+++")
-        self.data = False
-        self.call = False
+        self.data = self.call = False
         self._held_urcs = []
-        self._d_last = None
-        self._plus = 0
-        self._un = None
-        self.ppp_frames = 0
+        self.ppp = None  # sim_ppp.Call of the call in progress
         self._last_stat = None
         self._reg_from_s = None
 
@@ -611,7 +606,9 @@ class ModemSim:
         if not data or self.state != "on" or self.hung:
             return  # a dead or hung modem does not even echo
         if self.data:
-            self._data_rx(data)
+            import sim_ppp
+
+            sim_ppp.rx(self, data)
             return
         sk = getattr(self, "sockets", None)
         if sk is not None and sk.want:
@@ -646,88 +643,34 @@ class ModemSim:
             if out:
                 self._send(out)
 
-    # -- PPP data mode (data mode only; docs/scenario.md) --------------------------------------
-    # ATD*99[***<cid>]# (TS 27.007 §10.2.1.1): CONNECT, then the UART carries PPP (RFC 1662
-    # frames; sim/fake_network.py has the framing) until "+++" with >= 1 s of silence before and
-    # after (the modem answers OK and keeps the call: online command state; ATO resumes, ATH ends
-    # it), DTR going high (AT&D1: the same), an LCP Terminate-Request (Terminate-Ack, then NO
-    # CARRIER: the call is over), or a drop: hangup() or a scenario event {"do": "no_carrier",
-    # "at_s", "for_s"} (NO CARRIER; while such an event is in force the dial answers NO CARRIER).
-    # The peer answers LCP and IPCP Configure-Requests with Configure-Ack and echoes LCP
-    # Echo-Requests; the IP traffic of the fake network.PPP goes over the host's sockets instead.
-    def _dial(self, up):
-        cid = up[6:].rstrip("#").lstrip("*") or "1"
-        if not self._registered() or self._active("no_carrier") is not None or cid != "1":
-            return ["NO CARRIER"]  # V.250 §5.7.1: the call could not be set up
-        import fake_network
+    # -- PPP data mode (sim/sim_ppp.py, loaded with the first dial; docs/scenario.md) ----------
+    def hangup(self):
+        """The network ends the data call now: NO CARRIER, command mode (tests)."""
+        if self.call:
+            import sim_ppp
 
-        self._un = fake_network.Unframer()
-        self.data = self.call = True
-        self._d_last = None
-        self._plus = 0
-        self.dials += 1
-        return ["CONNECT 150000000"]  # the rate SIM7000 firmware prints (botletics/SIM7000-LTE-Shield #49)
+            sim_ppp.hangup(self)
 
     def junk(self):
         """Bytes the firmware wrote in data mode that were not PPP frames (an AT command sent
         while PPP owned the UART), in this call (tests)."""
-        return self._un.ntext if self._un is not None else 0
-
-    def _command_mode(self, lines):
-        self.data = False
-        self._send(lines)
-        held, self._held_urcs = self._held_urcs, []
-        for u in held:
-            self._urc(u)
-
-    def hangup(self):
-        """The network ends the data call now: NO CARRIER, command mode (tests)."""
-        if self.call:
-            self.call = False
-            self._command_mode(["NO CARRIER"])
+        return self.ppp.un.ntext if self.ppp is not None else 0
 
     def _dtr(self, high):
         if high and self.data:
-            self._command_mode(["OK"])  # AT&D1: DTR ON -> OFF goes to command mode, the call stays
+            import sim_ppp
 
-    def _data_rx(self, data):
-        import fake_network as fn
-
-        now = self.clock()
-        quiet = self._d_last is None or time.ticks_diff(now, self._d_last) >= _GUARD_MS
-        self._d_last = now
-        if all(b == 43 for b in data) and (self._plus or quiet) and self._plus + len(data) <= 3:
-            self._plus += len(data)
-            if self._plus == 3:
-                asyncio.create_task(self._escape(now))
-            return
-        self._plus = 0
-        for proto, code, ident, body in self._un.feed(data):
-            self.ppp_frames += 1
-            if code == fn.CONF_REQ:
-                self._mdm.write(fn.frame(proto, fn.CONF_ACK, ident, body))
-            elif proto == fn.LCP and code == fn.ECHO_REQ:
-                self._mdm.write(fn.frame(proto, fn.ECHO_REP, ident, body))
-            elif proto == fn.LCP and code == fn.TERM_REQ:
-                self._mdm.write(fn.frame(proto, fn.TERM_ACK, ident))
-                self.call = False
-                self._command_mode(["NO CARRIER"])
-                return
-
-    async def _escape(self, t):
-        await asyncio.sleep_ms(_GUARD_MS)
-        if self.data and self._d_last == t and self._plus == 3:
-            self._plus = 0
-            self.escapes += 1
-            self._command_mode(["OK"])  # online command state: the call stays up
+            sim_ppp.command_mode(self, ["OK"])  # AT&D1: DTR ON -> OFF: command mode, the call stays
 
     # -- the dialect -----------------------------------------------------------------------
     def _answer(self, line):
         up = line.upper()
         if line in self.responses:
             return self._override(line)
-        if up.startswith("ATD*99"):
-            return self._dial(up)
+        if up.startswith(("ATD*99", "ATH", "ATO")):
+            import sim_ppp  # PPP dial-up and its call control (V.250 D, H, O)
+
+            return sim_ppp.answer(self, up)
         ev = self._active("error")
         if ev is not None and ev.get("command", "").upper() == up:
             code = ev.get("code")
@@ -1428,26 +1371,7 @@ def _h_qgpsloc(sim, rest, line):
     )
 
 
-def _h_ath(sim, rest, line):
-    # V.250 §6.3.6 H: hang up the call kept in online command state (after "+++")
-    sim.call = False
-    return ["OK"]
-
-
-def _h_ato(sim, rest, line):
-    # V.250 §6.3.7 O: back to data mode, if there is still a call
-    if not sim.call:
-        return ["NO CARRIER"]
-    sim.data = True
-    sim._d_last = None
-    sim._plus = 0
-    return ["CONNECT 150000000"]
-
-
 _HANDLERS = {
-    "ATH": _h_ath,
-    "ATH0": _h_ath,
-    "ATO": _h_ato,
     "AT": _h_at,
     "ATE0": _h_ate,
     "ATE1": _h_ate,
