@@ -352,9 +352,6 @@ class ModemSim:
         self._acc = bytearray()
         self.pwrkey = _Line(self._key)
         self.reset_line = _Line(self._reset)
-        self.dtr = _Line(self._dtr)  # DTR input: high (the firmware's "sleep") in data mode = AT&D1
-        self.dials = 0  # ATD*99# calls answered CONNECT (tests)
-        self.escapes = 0  # "+++" escapes taken (tests)
         self.resets = 0
         self.events = list(cfg.get("events") or ())
         self.responses = cfg.get("responses") or {}
@@ -415,11 +412,10 @@ class ModemSim:
         self.psm_req = None  # (t3412 bits, t3324 bits)
         self.edrx_req = None  # (act, bits)
         self.gnss_on_s = None  # sim time GNSS was powered on, None while off
-        # PPP data mode (ATD*99#): data True while the UART carries PPP; call True from CONNECT
-        # until the call ends (also in online command state, after "+++")
+        # PPP data mode (sim/sim_ppp.py): data while the UART carries PPP, call from CONNECT
+        # until the call ends (also in online command state, after "+++"); ppp: the sim_ppp.Call
         self.data = self.call = False
-        self._held_urcs = []
-        self.ppp = None  # sim_ppp.Call of the call in progress
+        self.ppp = None
         self._last_stat = None
         self._reg_from_s = None
 
@@ -546,7 +542,9 @@ class ModemSim:
                 else:
                     continue
             if self.call and self._active("no_carrier") is not None:
-                self.hangup()
+                import sim_ppp
+
+                sim_ppp.hangup(self)
             st = self._stat()
             if st != self._last_stat:
                 if self._last_stat is not None or st != _STAT_NOT:
@@ -587,7 +585,7 @@ class ModemSim:
 
     def _urc(self, line):
         if self.data:
-            self._held_urcs.append(line)  # a modem in data mode keeps its URCs for later
+            self.ppp.urcs.append(line)  # a modem in data mode keeps its URCs for later
             return
         self._log(">", line)
         self._mdm.write(b"\r\n" + line.encode() + b"\r\n")
@@ -642,25 +640,6 @@ class ModemSim:
             out = self._answer(line)
             if out:
                 self._send(out)
-
-    # -- PPP data mode (sim/sim_ppp.py, loaded with the first dial; docs/scenario.md) ----------
-    def hangup(self):
-        """The network ends the data call now: NO CARRIER, command mode (tests)."""
-        if self.call:
-            import sim_ppp
-
-            sim_ppp.hangup(self)
-
-    def junk(self):
-        """Bytes the firmware wrote in data mode that were not PPP frames (an AT command sent
-        while PPP owned the UART), in this call (tests)."""
-        return self.ppp.un.ntext if self.ppp is not None else 0
-
-    def _dtr(self, high):
-        if high and self.data:
-            import sim_ppp
-
-            sim_ppp.command_mode(self, ["OK"])  # AT&D1: DTR ON -> OFF: command mode, the call stays
 
     # -- the dialect -----------------------------------------------------------------------
     def _answer(self, line):

@@ -4,10 +4,10 @@
 #
 # ATD*99[***<cid>]# (TS 27.007 §10.2.1.1): CONNECT, then the UART carries PPP (RFC 1662 frames;
 # sim/fake_network.py has the framing) until "+++" with >= 1 s of silence before and after (the
-# modem answers OK and keeps the call: online command state; ATO resumes, ATH ends it), DTR
-# going high (AT&D1: the same), an LCP Terminate-Request (Terminate-Ack, then NO CARRIER: the
-# call is over), or a drop: ModemSim.hangup() or a scenario event {"do": "no_carrier", "at_s",
-# "for_s"} (NO CARRIER; while such an event is in force a dial answers NO CARRIER). The peer
+# modem answers OK and keeps the call: online command state; ATO resumes, ATH ends it), an LCP
+# Terminate-Request (Terminate-Ack, then NO CARRIER: the call is over), or a drop: hangup(sim)
+# or a scenario event {"do": "no_carrier", "at_s", "for_s"} (NO CARRIER; while such an event is
+# in force a dial answers NO CARRIER). DTR is not simulated (the test boards wire none). The peer
 # answers LCP and IPCP Configure-Requests with Configure-Ack and LCP Echo-Requests with
 # Echo-Reply; the IP traffic of the fake network.PPP goes over the host's sockets instead.
 import asyncio
@@ -20,11 +20,23 @@ CONNECT = "CONNECT 150000000"  # the rate SIM7000 firmware prints (botletics/SIM
 
 
 class Call:
-    def __init__(self):
+    def __init__(self, urcs=None):
         self.un = fn.Unframer()
         self.last = None  # ticks_ms of the last byte from the firmware in data mode
         self.plus = 0  # '+' of an escape so far
         self.frames = 0
+        self.urcs = urcs or []  # URCs kept while in data mode
+
+
+def dials(sim):
+    """ATD*99# calls answered CONNECT since the simulator started (tests)."""
+    return getattr(sim, "ppp_dials", 0)
+
+
+def junk(sim):
+    """Bytes the firmware wrote in data mode that were not PPP frames (an AT command sent while
+    PPP owned the UART), in this call (tests)."""
+    return sim.ppp.un.ntext if sim.ppp is not None else 0
 
 
 def answer(sim, up):
@@ -35,7 +47,7 @@ def answer(sim, up):
             return ["NO CARRIER"]  # V.250 §5.7.1: the call could not be set up
         sim.ppp = Call()
         sim.data = sim.call = True
-        sim.dials += 1
+        sim.ppp_dials = dials(sim) + 1
         return [CONNECT]
     if up in ("ATH", "ATH0"):
         sim.call = False  # V.250 §6.3.6 H: hang up the call kept in online command state
@@ -43,7 +55,7 @@ def answer(sim, up):
     if up == "ATO":
         if not sim.call:  # V.250 §6.3.7 O: back to data mode, if there is still a call
             return ["NO CARRIER"]
-        sim.ppp = Call()
+        sim.ppp = Call(sim.ppp.urcs if sim.ppp is not None else None)
         sim.data = True
         return [CONNECT]
     return ["ERROR"]
@@ -52,14 +64,16 @@ def answer(sim, up):
 def command_mode(sim, lines):
     sim.data = False
     sim._send(lines)
-    held, sim._held_urcs = sim._held_urcs, []
+    held, sim.ppp.urcs = sim.ppp.urcs, []
     for u in held:
         sim._urc(u)  # a modem in data mode kept its URCs for later
 
 
 def hangup(sim):
-    sim.call = False
-    command_mode(sim, ["NO CARRIER"])
+    """The network ends the data call now: NO CARRIER, command mode (tests)."""
+    if sim.call:
+        sim.call = False
+        command_mode(sim, ["NO CARRIER"])
 
 
 def rx(sim, data):
@@ -90,5 +104,5 @@ async def _escape(sim, c, t):
     await asyncio.sleep_ms(GUARD_MS)
     if sim.data and sim.ppp is c and c.last == t and c.plus == 3:
         c.plus = 0
-        sim.escapes += 1
+        sim.ppp_escapes = getattr(sim, "ppp_escapes", 0) + 1
         command_mode(sim, ["OK"])  # online command state: the call stays up

@@ -183,7 +183,9 @@ def main():
             while up.published < n:
                 await asyncio.sleep_ms(5)
             sim.events.append({"do": "no_carrier", "at_s": sim.now_s(), "for_s": job.get("drop_for_s", 3)})
-            sim.hangup()
+            import sim_ppp
+
+            sim_ppp.hangup(sim)
             event("test_ppp_drop", ("after", up.published))
 
         async def reset_when():
@@ -211,7 +213,7 @@ def main():
             t.cancel()
         print("DONE " + json.dumps({"depth": q.depth, "made": q.next_seq() - 1, "published": up.published,
                                     "connects": up.connects, "opened": sim.sockets.opened if hasattr(sim, "sockets")
-                                    else 0, "resets": state["resets"], "dials": sim.dials,
+                                    else 0, "resets": state["resets"], "dials": getattr(sim, "ppp_dials", 0),
                                     "ppp_drops": state["link"].drops if "link" in state else 0}))
 
     asyncio.run(run())

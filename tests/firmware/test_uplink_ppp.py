@@ -11,6 +11,7 @@ import json
 
 import fake_network
 import fileblockdev as fb
+import sim_ppp
 from fakebroker import Broker
 from modem_sim import ModemSim
 from test_uplink_terminal import DEV, DOWN, Out, Plat, records, until
@@ -80,7 +81,7 @@ async def test_records_over_ppp_polls_paused_drop_and_recovery():
         # 1. records over PPP: dialled once, the fake's LCP and IPCP acknowledged by the sim
         await until(lambda: _events(broker, "uplink_up"), 120)
         assert _events(broker, "uplink_up")[0] == {"event": "uplink_up", "transport": "ppp", "tls": False}
-        assert sim.dials == 1 and sim.data and plat.made and plat.made[0].state == "up"
+        assert sim_ppp.dials(sim) == 1 and sim.data and plat.made and plat.made[0].state == "up"
         assert ("rx", fake_network.LCP, fake_network.CONF_ACK) in plat.made[0].log
         assert ("rx", fake_network.IPCP, fake_network.CONF_ACK) in plat.made[0].log
         assert mp.held and mp.modem.held
@@ -91,7 +92,8 @@ async def test_records_over_ppp_polls_paused_drop_and_recovery():
         t_up = time.ticks_ms()
         p0 = mp.pauses
         await until(lambda: mp.pauses >= p0 + 7, 60)
-        assert sim.data and _at_lines(sim, t_up) == [] and sim.junk() == 0, (_at_lines(sim, t_up), sim.junk())
+        sent = (_at_lines(sim, t_up), sim_ppp.junk(sim))
+        assert sim.data and sent == ([], 0), sent
         m = mp.modem
         assert m.at.timeouts_in_row == 0 and m.recoveries == 0 and not m.needs_attach
         n_conn = len([r for r in records(broker) if r["kind"] == "connectivity"])
@@ -106,7 +108,7 @@ async def test_records_over_ppp_polls_paused_drop_and_recovery():
         await until(lambda: _events(broker, "uplink_down") or not sim.call, 60)
         await until(lambda: any(ln.startswith("AT+CEREG?") for ln in _at_lines(sim, t_drop)), 60)
         assert "ATH" in _at_lines(sim, t_drop)
-        await until(lambda: sim.dials >= 2 and sim.data, 120)
+        await until(lambda: sim_ppp.dials(sim) >= 2 and sim.data, 120)
         await until(lambda: len(_events(broker, "uplink_up")) >= 2, 120)
         down = _events(broker, "uplink_down")
         assert down and down[0]["err"] == "network", down
