@@ -7,8 +7,7 @@
 # refused and the last good one stays in force; within a valid config a malformed key falls
 # back to its default and the error (one line naming the key) goes in a config_fallback event.
 
-# (path, type, default, lo, hi): the schema in one table. Types: "int", "num", "bool", "str"; a
-# "str" row whose hi is a tuple takes only those values.
+# (path, type, default, lo, hi): the schema in one table. Types: "int", "num", "bool", "str".
 # Dict-valued sections (sensors, modem.psm, modem.edrx) are checked by their own rows.
 SCHEMA = (
     ("device_id", "str", "", None, None),
@@ -31,7 +30,7 @@ SCHEMA = (
     ("modem.gnss_every", "int", 10, 0, 10000),
     # the cellular uplink: docs/uplink.md
     ("uplink.enabled", "bool", False, None, None),
-    ("uplink.transport", "str", "modem", None, ("modem", "ppp", "wlan")),
+    ("uplink.transport", "str", "modem", None, None),
     ("uplink.host", "str", "", None, None),
     ("uplink.port", "int", 0, 0, 65535),
     ("uplink.tls", "bool", False, None, None),
@@ -82,7 +81,7 @@ def _check(typ, v, lo, hi):
     if typ == "bool":
         return isinstance(v, bool)
     if typ == "str":
-        return isinstance(v, str) and len(v) <= 64 and (hi is None or v in hi)
+        return isinstance(v, str) and len(v) <= 64
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         return False
     if typ == "int" and not isinstance(v, int):
@@ -126,7 +125,7 @@ def validate(raw, where="config.json"):
         if _check(typ, v, lo, hi):
             _set(cfg, path, v)
         else:
-            rng = " %s" % (hi,) if typ == "str" and hi else "" if lo is None else " (%s..%s)" % (lo, hi)
+            rng = "" if lo is None else " (%s..%s)" % (lo, hi)
             errors.append("%s: %s=%r is not a valid %s%s; using %r" % (where, path, v, typ, rng, dflt))
     known = set(p.split(".")[0] for p in (r[0] for r in SCHEMA))
     known.add("sensors")

@@ -96,18 +96,15 @@ class Platform:
         nic.active(True)
         return nic
 
-    def has_ppp(self):
-        """The firmware was built with network.PPP (ESP32 port, MicroPython 1.24 and later, with
-        CONFIG_LWIP_PPP_SUPPORT; the unix port has no `network` module at all)."""
+    def ppp(self, stream=None):
+        """network.PPP over the modem's UART (MicroPython docs "class PPP", 1.24 and later:
+        PPP(stream), connect(security, user, key), isconnected(), disconnect()). Without a
+        stream: whether this firmware has network.PPP at all (the ESP32 port with
+        CONFIG_LWIP_PPP_SUPPORT; the unix port has no `network` module)."""
         try:
             import network
         except ImportError:
-            return False
-        return hasattr(network, "PPP")
-
-    def ppp(self, stream):
-        """network.PPP over the modem's UART (MicroPython docs "class PPP", 1.24 and later:
-        PPP(stream), connect(security, user, key), isconnected(), disconnect())."""
-        import network
-
+            return None
+        if stream is None:
+            return hasattr(network, "PPP") or None
         return network.PPP(stream)

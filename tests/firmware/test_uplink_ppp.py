@@ -23,17 +23,16 @@ BOARD = {"name": "t-bg95", "modem": {"model": "BG95", "uart": 1, "pwrkey": 4}}
 
 
 class PppPlat(Plat):
-    """The test platform with network.PPP (hw.Platform.has_ppp / ppp), made by the fake."""
+    """The test platform with network.PPP (hw.Platform.ppp), made by the fake."""
 
     def __init__(self, sim, has=True):
         super().__init__(sim)
         self.has = has
         self.made = []
 
-    def has_ppp(self):
-        return self.has
-
-    def ppp(self, stream):
+    def ppp(self, stream=None):
+        if stream is None:
+            return self.has
         p = fake_network.PPP(stream)
         self.made.append(p)
         return p
@@ -154,23 +153,24 @@ def test_every_model_dials_ppp():
 
 
 def test_platform_has_ppp_only_with_network_ppp():
-    # hw.Platform.has_ppp: part.py asks it before it wires PPP (the unix port has no `network`)
+    # hw.Platform.ppp() without a stream: part.py asks it before it wires PPP (the unix port has
+    # no `network`)
     import sys
 
     from mobiot_fw import hw
 
     p = hw.Platform({})
     sys.modules.pop("network", None)
-    assert not p.has_ppp()
+    assert not p.ppp()
 
     class Net:
         pass
 
     sys.modules["network"] = Net  # a build without PPP support
     try:
-        assert not p.has_ppp()
+        assert not p.ppp()
         Net.PPP = fake_network.PPP
-        assert p.has_ppp()
+        assert p.ppp()
     finally:
         del sys.modules["network"]
 

@@ -21,9 +21,6 @@ from test_mqtt_collect_cli import collect, stop
 from test_uplink_e2e import Terminal, check_exactly_once, check_tls_refused, job
 from test_uplink_mtls import collect_mtls
 
-from mobiot.errors import MobiotError
-from mobiot.prov_build import check_config
-
 
 def test_ppp_delivery(mqtt_broker, tmp_path, upy):
     db = tmp_path / "c.sqlite"
@@ -96,10 +93,3 @@ def test_wrong_server_name_is_a_tls_error_never_plain_tcp(mqtts_broker, tmp_path
                                          uplink={"tls": True, "batch": 1}))
     check_tls_refused(term)  # records wait; nothing went out in clear
 
-
-def test_host_validator_knows_the_transports():
-    # one schema (mobiot_fw.config): provisioning refuses a transport the firmware does not know
-    for good in ("modem", "ppp", "wlan"):
-        assert check_config({"uplink": {"enabled": True, "transport": good}}, "dev.toml")
-    with pytest.raises(MobiotError, match="uplink.transport='PPP'"):
-        check_config({"uplink": {"enabled": True, "transport": "PPP"}}, "dev.toml")

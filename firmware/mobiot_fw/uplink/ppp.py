@@ -164,7 +164,7 @@ class PppStream(NetSock):
 def ppp_uplink(t):
     """(stream factory, ready) for uplink.transport "ppp", or the reason it is not available:
     a board without a modem, a model without PPP dial-up (cell/models.py "ppp"), firmware without
-    network.PPP (hw.Platform.has_ppp). The APN login is secrets.json modem.apn_user /
+    network.PPP (hw.Platform.ppp() without a stream). The APN login is secrets.json modem.apn_user /
     apn_password (PAP), as for the modem's own bearer."""
     mp = t.modem
     if mp is None:
@@ -175,7 +175,7 @@ def ppp_uplink(t):
     i = lines.find("\nppp ")
     if i < 0:
         return "the modem model has no PPP dial-up"
-    if not t.plat.has_ppp():
+    if not t.plat.ppp():
         return "this firmware has no network.PPP"
     dial = lines[i + 5 : lines.find("\n", i + 1)].replace("{cid}", "1")
     user, key = _apn_login()
