@@ -81,7 +81,7 @@ def ended(up, e):
 
 
 async def _connect(mq, cid, clean, user, password):
-    # CONNECT and wait for CONNACK (§3.1, §3.2); starts the reader and keepalive tasks
+    # CONNECT and wait for CONNACK (§3.1, §3.2); starts the reader task
     user = user.encode() if user else None
     password = password.encode() if password and user else None
     t = mq.tx
@@ -136,7 +136,7 @@ async def _subscribe(mq, topic, qos):
 async def _wait(mq, cond):
     t0 = mq.clock()
     while not cond():
-        if mq.tasks is None:  # closed meanwhile
+        if mq.task is None:  # closed meanwhile
             raise mq.err or MqttError(_ENOTCONN)
         left = _CONNECT_MS - time.ticks_diff(mq.clock(), t0)
         if left <= 0:

@@ -74,7 +74,7 @@ class Mqtt:
         self._hb = bytearray(1)  # the reader's header bytes
         self._hbv = memoryview(self._hb)
         self._ack = bytearray(4)  # PUBACK (reader)
-        self._ctl = bytearray(2)  # PINGREQ (keepalive task)
+        self._ctl = bytearray(2)  # PINGREQ (tick)
         self.on_message = on_message
         self.on_puback = on_puback
         self.clock = clock
@@ -92,23 +92,21 @@ class Mqtt:
         self._ping_at = None
         self.dropped = 0  # incoming packets larger than the buffer
         self.err = None  # why the connection ended (an OSError)
-        self.tasks = None
+        self.task = None  # the reader
 
     def start(self):
-        """The reader and keepalive tasks (uplink/connect.py, before CONNECT)."""
-        self.tasks = (asyncio.create_task(self._reader()), asyncio.create_task(self._keepalive()))
+        """The reader task (uplink/connect.py, before CONNECT)."""
+        self.task = asyncio.create_task(self._reader())
 
     def close(self, err=None):
         """Drop the connection (no DISCONNECT: a will, if any, is published by the broker)."""
         if err is not None and self.err is None:
             self.err = err
         self.connected = False
-        if self.tasks:
-            cur = asyncio.current_task()
-            for tk in self.tasks:
-                if tk is not cur:
-                    tk.cancel()
-            self.tasks = None
+        if self.task is not None:
+            if self.task is not asyncio.current_task():
+                self.task.cancel()
+            self.task = None
         try:
             self.stream.close()
         except OSError:
@@ -253,25 +251,25 @@ class Mqtt:
         # PINGRESP: last_rx is enough
         self.ev.set()
 
-    async def _keepalive(self):
-        # §3.1.2.10: a control packet at least every keepalive; PINGREQ when idle. No answer
-        # within half a keepalive means the link is dead (docs/uplink.md).
+    async def tick(self):
+        """Keepalive (§3.1.2.10): a control packet at least every keepalive, PINGREQ when idle;
+        no answer within half a keepalive means the link is dead (docs/uplink.md). The owner
+        (uplink/session.py) calls it at least every second: a task of its own would cost a
+        Task and a frame for a check a second."""
         ka = self.keepalive_s * 1000
-        if not ka:
+        if not ka or not self.connected:
             return
-        while True:
-            await asyncio.sleep_ms(min(ka // 4, 5000))
-            now = self.clock()
-            if self._ping_at is not None and time.ticks_diff(now, self._ping_at) > ka // 2:
+        now = self.clock()
+        if self._ping_at is not None:
+            if time.ticks_diff(now, self._ping_at) > ka // 2:
                 self.close(OSError(_ETIMEDOUT, "no PINGRESP"))
-                return
-            if self._ping_at is None and (time.ticks_diff(now, self.last_tx) >= ka - ka // 4
-                                          or time.ticks_diff(now, self.last_rx) >= ka):
-                self._ping_at = now
-                c = self._ctl
-                c[0] = _PINGREQ
-                c[1] = 0
-                try:
-                    await self.write(c)
-                except OSError:
-                    return
+            return
+        if time.ticks_diff(now, self.last_tx) >= ka - ka // 4 or time.ticks_diff(now, self.last_rx) >= ka:
+            self._ping_at = now
+            c = self._ctl
+            c[0] = _PINGREQ
+            c[1] = 0
+            try:
+                await self.write(c)
+            except OSError:
+                pass

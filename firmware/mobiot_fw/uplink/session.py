@@ -175,6 +175,7 @@ class Uplink:
         try:
             while mq.connected and not self.stop:
                 self.beat = self.clock()
+                await mq.tick()  # keepalive
                 await self._flush_replies(mq)
                 self._acked()
                 if not await self._send(mq):
