@@ -37,6 +37,7 @@ import click
 
 from . import boarddef
 from .errors import MobiotError
+from .procs import die_with_parent
 from .upy import FIRMWARE_DIR, SIM_DIR, micropython, mpy_cross
 from .vbmount import MountFrames
 
@@ -271,15 +272,13 @@ class Board:
         cmd = [micropython(), "-X", f"heapsize={self.heap}", "-i", str(SIM_DIR / "vboot.py"),
                str(self.dir), mode, str(cause), str(self.sim_cache)]
 
+        dies = die_with_parent(signal.SIGKILL)  # the board dies with vboard, even by SIGKILL
+
         def _ctty() -> None:
-            import ctypes
             import fcntl
 
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-            try:  # the board dies with vboard, even when vboard is killed with SIGKILL
-                ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-            except (AttributeError, OSError):
-                pass
+            dies()
 
         self.proc = subprocess.Popen(cmd, stdin=child, stdout=child, stderr=child, cwd=str(self.dir),
                                      start_new_session=True, preexec_fn=_ctty, close_fds=True)
