@@ -143,21 +143,18 @@ def test_forget_frees_the_failed_app_for_the_guard():
     _fresh()
     from mobiot_fw import config  # noqa: F401 - any firmware module
 
-    big = bytearray(200000)
-
     async def holder(b):
         await asyncio.sleep(100)
 
-    async def boom():
-        asyncio.create_task(holder(big))
+    async def boom(n):
+        asyncio.create_task(holder(bytearray(n)))
         await asyncio.sleep(0)
         raise ValueError("boom")
 
     try:
-        asyncio.run(boom())
+        asyncio.run(boom(200000))
     except ValueError:
         pass
-    del big
     gc.collect()
     before = gc.mem_free()
     mobiot_fw.forget()
