@@ -58,7 +58,7 @@ def identify(port: str, baud: int, wake_timeout_s: float) -> dict:
 
 
 def run_fleet(path: str, ports: list[str], *, baud: int = 115200, wake_timeout_s: float = 120.0,
-              jobs: int = 8) -> list[dict]:
+              jobs: int = 8, full: bool = False) -> list[dict]:
     entries = inventory.load(path)
     firmware()  # compile once, before the threads start
     serials = {} if ports else inventory.usb_serials()
@@ -88,7 +88,7 @@ def run_fleet(path: str, ports: list[str], *, baud: int = 115200, wake_timeout_s
         raise MobiotError(f"inventory {path}: none of its {len(entries)} devices is attached")
     with _progress() as bar, ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futs = [pool.submit(_one, bar, e.name, str(e.port), e.board, device_id=e.device_id, config=e.config,
-                            secrets=e.secrets, baud=baud, wake_timeout_s=wake_timeout_s) for e in todo]
+                            secrets=e.secrets, baud=baud, wake_timeout_s=wake_timeout_s, full=full) for e in todo]
         for e, f in zip(todo, futs, strict=True):
             r = f.result()
             r["name"] = e.name
