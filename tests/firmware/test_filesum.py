@@ -64,7 +64,10 @@ def test_the_digest_covers_config_and_secrets_as_they_are_on_flash():
     _put("config.json", cfg)
     _put("board.json", b'{"name":"sim"}')  # in the firmware id, not in this digest
     one = _sum(c)
-    assert one == {"devsum": _expected([("config.json", cfg)]), "clean": True}, one
+    import machine  # sim/machine.py: the board's unique id, as hw.Platform gives it
+
+    uid = "".join("%02x" % b for b in machine.unique_id())
+    assert one == {"devsum": _expected([("config.json", cfg)]), "clean": True, "uid": uid}, one
     sec = b'{"mqtt":{"password":"x"}}\n' + b"k" * 3000  # longer than the read buffer
     _put("secrets.json", sec)
     two = _sum(c)["devsum"]

@@ -66,6 +66,9 @@ def cmd(c, _verb, _args, tr):
     if c.wake is None:
         tr.reply("sum", False, "safe mode")  # safe mode: provisioning takes its full path
         return
+    from mobiot_fw.hw import Platform  # held by the app already
+
     p = c.cfg_path
     root = p[: p.rfind("/") + 1]
-    tr.reply("sum", True, None, (("devsum", devsum(root)), ("clean", clean(root))))
+    # uid: what a fleet inventory matches a board by (docs/provisioning.md "Inventory")
+    tr.reply("sum", True, None, (("devsum", devsum(root)), ("clean", clean(root)), ("uid", Platform({}).unique_id())))
