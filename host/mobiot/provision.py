@@ -143,7 +143,8 @@ def _up_to_date(s: Session, port: str, board: str, cfg: dict | None, sec: dict, 
         s.log(f"{port}: up to date, but the board did not answer !bye: it stays awake until its next reset")
     return {"port": port, "board": board, "device_id": hello.get("device"), "fw": same.manifest["fw"],
             "fwid": same.fwid, "copied": [], "removed": [], "unchanged": len(same.files),
-            "raw_bytes": same.raw_bytes, "uid": summ.get("uid"), "noop": True, "reset": False, "wire_bytes": s.wire_bytes,
+            "raw_bytes": same.raw_bytes, "uid": summ.get("uid"), "noop": True, "reset": False,
+            "wire_bytes": s.wire_bytes,
             "seconds": round(time.monotonic() - t0, 3)}
 
 
