@@ -18,6 +18,8 @@ state_dir = ""
 _devices = {}  # ("i2c", id) / ("uart", id) / ("adc", pin) / ("ow", pin) -> fake
 _started_ms = 0
 clock = None  # ticks_ms for the modem simulator (bench/fw_boards.py: virtual time); None: real
+_wdt = None  # STATE_DIR/wdt, opened while the host filesystem is mounted (machine.WDT)
+WDT_FILE = "wdt"  # host/mobiot/vboard.py reads it: "<timeout ms>", mtime = the last feed
 
 
 def setup(sdir, cause):
@@ -32,6 +34,16 @@ def setup(sdir, cause):
         info = {}
     board = info.get("board") or {}
     scenario = info.get("scenario") or {}
+    global _wdt
+    _wdt = open(sdir + "/" + WDT_FILE, "wb")  # empty until the firmware starts its watchdog
+
+
+def wdt_write(timeout_ms):
+    """A watchdog feed: the host's file gets the timeout, its mtime is now (unbuffered: one
+    write(2) of a fixed length at offset 0)."""
+    if _wdt is not None:
+        _wdt.seek(0)
+        _wdt.write(b"%10d\n" % timeout_ms)
 
 
 def preload():

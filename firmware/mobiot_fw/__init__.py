@@ -15,18 +15,3 @@ def once(name):
     delattr(sys.modules[pkg], attr)
     return m
 
-
-def forget():
-    """Drop every firmware module and the tasks asyncio still holds, and collect: what a failed
-    app built goes before the crash guard loads (main.py). Modules a caller still names stay."""
-    import sys
-
-    for k in list(sys.modules):
-        if k == "mobiot_fw" or k.startswith("mobiot_fw."):
-            del sys.modules[k]
-    a = sys.modules.get("asyncio")
-    if a is not None:
-        a.new_event_loop()  # the failed run's other tasks (and all they reference) go with it
-    import gc
-
-    gc.collect()

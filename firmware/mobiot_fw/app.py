@@ -145,21 +145,24 @@ def main():
         board = {}
     cfg, errors = _config()
     plat = Platform(board)
-    wdt = plat.watchdog(cfg["wdt_ms"]) if cfg["wdt_ms"] else None
-    t = Terminal(plat, cfg, board, wdt=wdt)
-    reset = plat.reset_cause()
-    ev = t.outbox.event
-    ev("boot", ("reset", reset), ("fw", FW_VERSION), ("fwid", t.fwid))
-    once("mobiot_fw.crash").report(ev, reset)
-    for msg in errors[:_EV_MAX]:
-        ev("config_fallback", ("reason", msg[:120]))
-    t.sensors.setup()
     try:
+        wdt = plat.watchdog(cfg["wdt_ms"]) if cfg["wdt_ms"] else None
+        t = Terminal(plat, cfg, board, wdt=wdt)
+        reset = plat.reset_cause()
+        ev = t.outbox.event
+        ev("boot", ("reset", reset), ("fw", FW_VERSION), ("fwid", t.fwid))
+        once("mobiot_fw.crash").report(ev, reset)
+        for msg in errors[:_EV_MAX]:
+            ev("config_fallback", ("reason", msg[:120]))
+        t.sensors.setup()
         asyncio.run(run(t))
     except KeyboardInterrupt:
-        # Ctrl-C: a person or a host tool (mpremote) takes the REPL. The ESP32 watchdog cannot
-        # be stopped, only given a new timeout: an hour for the session, after which a board
-        # left at the REPL resets and goes back to work.
-        if wdt is not None:
+        # Ctrl-C: a person or a host tool (mpremote, `mobiot provision`) takes the REPL. It may
+        # come at any point once the watchdog runs: while the parts are built, in the first
+        # cycle of a sleeping board, or in the loop. The ESP32 watchdog cannot be stopped, only
+        # given a new timeout (ports/esp32/machine_wdt.c): an hour for the session, after which
+        # a board left at the REPL resets and goes back to work. (By the config, not by `wdt`:
+        # a Ctrl-C inside plat.watchdog() may come after the chip's watchdog started.)
+        if cfg["wdt_ms"]:
             plat.watchdog(_REPL_WDT_MS)
         raise

@@ -1,6 +1,6 @@
 # The crash guard's state on flash (docs/protocol.md, "Crash guard and safe mode"). Nothing
-# holds this module: main.py loads it to ask safe(), and again, after mobiot_fw.forget() has
-# freed the failed app, to call died(); the app loads it for report() and survived(). It
+# holds this module: main.py loads it to ask safe(), and again, after it has freed the failed
+# app, to call died(); the app loads it for report() and survived(). It
 # imports only os, sys and time, so that it loads after a MemoryError too.
 #   crash.cnt  "<streak> <unreported>": boots in a row that crashed within their first minute,
 #              and crashes not yet reported by a `crash` event. Written as .new, then renamed.
@@ -56,7 +56,7 @@ clear = survived  # !safe off
 
 def died(e, up_ms, delay_ms=_RESET_DELAY_MS):
     """Log an exception that ended the app `up_ms` after boot, count it, reset the board after
-    a short delay. The caller has freed what the failed code built (mobiot_fw.forget())."""
+    a short delay. The caller (main.py) has freed what the failed code built."""
     try:
         streak, unreported = counts()
         write_counts(streak + 1 if up_ms < _EARLY_MS else 0, unreported + 1)

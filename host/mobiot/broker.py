@@ -118,7 +118,8 @@ class Mosquitto:
         for attempt in range(5):
             conf = self._write_config()
             self.proc = subprocess.Popen(
-                [self.exe, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+                [self.exe, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+                preexec_fn=procs.die_with_parent()
             )
             end = time.monotonic() + START_DEADLINE_S
             while time.monotonic() < end:

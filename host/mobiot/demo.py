@@ -47,7 +47,8 @@ def demo(duration: float | None, out_dir: str, no_dashboard: bool) -> int:
     log = open(out / "vboard.log", "wb")
     # The boards run in their own process group: Ctrl-C stops the collector first, and the
     # boards only once everything is committed.
-    vb = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, start_new_session=True)
+    vb = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, start_new_session=True,
+                          preexec_fn=procs.die_with_parent())  # a killed demo takes them along
     ports = []
     cell = None
     try:

@@ -87,7 +87,8 @@ class CellularBoard:
         cmd = [sys.executable, "-m", "mobiot", "vboard", "--count", "1", "--first", str(FIRST_INDEX),
                "--state-dir", str(self.out / "boards"), "--scenario", str(SCENARIO),
                VBOARD_UPLINK_OPTION, self.broker.url]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._log, start_new_session=True)
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._log, start_new_session=True,
+                                     preexec_fn=procs.die_with_parent())  # a killed demo takes it along
         assert self.proc.stdout is not None
         parts = self.proc.stdout.readline().decode().split()
         if len(parts) != 2:

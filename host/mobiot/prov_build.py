@@ -216,6 +216,17 @@ def firmware_id(files: dict[str, str]) -> str:
     return h.hexdigest()[:8]
 
 
+def device_digest(files: dict[str, bytes]) -> str:
+    """What a running board answers to `!sum` for its per-device files (docs/provisioning.md
+    "Nothing changed", firmware/mobiot_fw/link/filesum.py): the first 16 hex digits of sha256
+    over "<path> <sha256>\n" of each DEVICE_FILES entry present, in path order."""
+    h = hashlib.sha256()
+    for path in sorted(DEVICE_FILES):
+        if path in files:
+            h.update(f"{path} {sha256(files[path])}\n".encode())
+    return h.hexdigest()[:16]
+
+
 @dataclass
 class Tree:
     """What one board gets: files (path -> bytes) and their manifest."""

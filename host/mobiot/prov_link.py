@@ -44,6 +44,16 @@ ANSWER_S = 120
 # not MicroPython: a booting board prints for a while before its REPL is up.
 PROMPT_S = 30.0
 SYNC_RETRY_S = 15.0
+# The handshake with a running firmware (Session.handshake): how long a board that gives no
+# hello frame is asked before provisioning takes its full path, and how often it is asked. A
+# running firmware answers within its reader's poll (link/session.py, 50 ms), and a REPL shows
+# itself at once (REPL_SIGNS); a board that answers nothing (asleep, a silent main.py, hung)
+# costs this much more than before, and a sleeping board that wakes meanwhile is answered here.
+HELLO_S = 5.0
+ASK_EVERY_S = 0.5
+# Output that only a REPL gives (Ctrl-B prints the friendly REPL's banner, and a "!hello" line
+# typed at its prompt a SyntaxError): no firmware answers here, and none will.
+REPL_SIGNS = (RAW_BANNER, FRIENDLY, b'Type "help()"', b"Traceback (most recent call last)")
 
 
 def escape(data: bytes) -> bytes:
@@ -122,6 +132,61 @@ class Session:
             self.t.close()
         except (OSError, serial.SerialException):
             pass
+
+    # -- a running firmware, left running --------------------------------------------------
+    def handshake(self, window_s: float = HELLO_S) -> tuple[dict, dict] | None:
+        """Ask the running firmware who it is, without stopping it: `!hello` until its hello
+        frame comes (it holds the board awake, docs/protocol.md "Handshake at wake"), then
+        `!sum`, and return (hello payload, sum reply payload). None when no hello frame came
+        within `window_s`, or the board showed a REPL: then nothing of its firmware runs to ask.
+
+        Every line starts with Ctrl-B, which a running program reads as a byte (its command
+        parser ignores what precedes "!"), and which makes a REPL, raw or friendly, print its
+        banner at once: so a board at its REPL is known in one round trip. No Ctrl-C is sent."""
+        dec = Decoder()
+        deadline = time.monotonic() + window_s
+        hello: dict | None = None
+        asked = 0.0
+        seen = bytearray()
+        while time.monotonic() < deadline:
+            now = time.monotonic()
+            if now - asked > ASK_EVERY_S:
+                self.write(b"\x02" + encode_command("sum" if hello else "hello"))
+                asked = now
+            data = self.read(0.05)
+            if not data:
+                continue
+            seen += data
+            if any(m in seen for m in REPL_SIGNS):
+                break
+            del seen[:-64]
+            for f in dec.feed(data).frames:
+                if f.type == "H" and hello is None and f.payload.get("hold"):  # not a boot's or wake's own
+                    hello = f.payload
+                    # our firmware, awake and held: it answers, however loaded the machine is
+                    deadline = max(deadline, now + ANSWER_S)
+                    self.write(encode_command("sum"))
+                    asked = now
+                elif f.type == "K" and hello is not None and f.payload.get("cmd") == "sum":
+                    return hello, f.payload
+        self.seen.clear()  # nothing of it is the raw REPL's (attach looks for its banner)
+        return None
+
+    def release(self) -> bool:
+        """`!bye`: the host lets go, and a board that deep-sleeps may sleep again. True once
+        the board has answered it."""
+        dec = Decoder()
+        deadline = time.monotonic() + ANSWER_S
+        asked = 0.0
+        while time.monotonic() < deadline:
+            now = time.monotonic()
+            if now - asked > SYNC_RETRY_S / 3:
+                self.write(encode_command("bye"))
+                asked = now
+            for f in dec.feed(self.read(0.05)).frames:
+                if f.type == "K" and f.payload.get("cmd") == "bye":
+                    return True
+        return False
 
     # -- getting to the REPL ---------------------------------------------------------------
     def attach(self, clean: bool = True) -> None:

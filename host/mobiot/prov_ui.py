@@ -12,7 +12,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeE
 from . import inventory, prov_board
 from .control import lease_port
 from .errors import MobiotError
-from .prov_link import Session
+from .prov_link import HELLO_S, Session
 from .provision import WHO, firmware, provision_port
 
 _console = Console(stderr=True)
@@ -49,6 +49,14 @@ def identify(port: str, baud: int, wake_timeout_s: float) -> dict:
     with lease_port(port, who=WHO):
         s = Session(port, baud=baud, wake_timeout_s=wake_timeout_s)
         try:
+            got = s.handshake(min(HELLO_S, wake_timeout_s))
+            if got is not None and got[1].get("ok") and got[1].get("uid"):
+                # the running firmware says it (`!sum`), and is left running: the device id
+                # its hello frame names is its unique id when config.json gives none
+                hello, summ = got
+                s.release()
+                dev = hello.get("device")
+                return {"uid": summ["uid"], "device": None if dev == summ["uid"] else dev}
             s.attach()
             out = s.run(prov_board.IDENT, "identify")
             s.restart_firmware()
@@ -58,7 +66,7 @@ def identify(port: str, baud: int, wake_timeout_s: float) -> dict:
 
 
 def run_fleet(path: str, ports: list[str], *, baud: int = 115200, wake_timeout_s: float = 120.0,
-              jobs: int = 8) -> list[dict]:
+              jobs: int = 8, full: bool = False) -> list[dict]:
     entries = inventory.load(path)
     firmware()  # compile once, before the threads start
     serials = {} if ports else inventory.usb_serials()
@@ -88,7 +96,7 @@ def run_fleet(path: str, ports: list[str], *, baud: int = 115200, wake_timeout_s
         raise MobiotError(f"inventory {path}: none of its {len(entries)} devices is attached")
     with _progress() as bar, ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futs = [pool.submit(_one, bar, e.name, str(e.port), e.board, device_id=e.device_id, config=e.config,
-                            secrets=e.secrets, baud=baud, wake_timeout_s=wake_timeout_s) for e in todo]
+                            secrets=e.secrets, baud=baud, wake_timeout_s=wake_timeout_s, full=full) for e in todo]
         for e, f in zip(todo, futs, strict=True):
             r = f.result()
             r["name"] = e.name

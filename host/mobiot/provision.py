@@ -23,13 +23,14 @@ from .prov_build import (
     Tree,
     build_tree,
     check_config,
+    device_digest,
     firmware_files,
     load_board,
     load_secrets,
     mpy_cross_version,
     read_data_file,
 )
-from .prov_link import Session
+from .prov_link import HELLO_S, Session
 from .upy import mpy_cross
 
 WHO = "mobiot provision"
@@ -79,11 +80,16 @@ def check_board_runtime(port: str, board_name: str, board: dict, impl: list, mpy
 
 def provision_port(port: str, board: str, *, device_id: str | None = None, config=None, secrets=None,
                    baud: int = 115200, wake_timeout_s: float = 120.0, verify_timeout_s: float = 120.0,
+                   hello_timeout_s: float = HELLO_S, full: bool = False,
                    progress: Callable[[str, int, int], None] | None = None,
                    log: Callable[[str], None] | None = None, mpy_cross_exe: str | None = None) -> dict:
     """Provision one board on `port` with boards/<board>.json, config (dict or TOML/JSON file)
     and secrets (dict, file, or None for $MOBIOT_SECRETS / MOBIOT_SECRET_* variables). Returns a
-    summary (never holding a secret). Raises MobiotError with one line on any failure."""
+    summary (never holding a secret). Raises MobiotError with one line on any failure.
+
+    A running firmware that is up to date is asked so (up to `hello_timeout_s`) and left
+    running, untouched: "noop" and not "reset" in the summary. `full`: skip that question, stop
+    the firmware and compare every file on flash (docs/provisioning.md "Nothing changed")."""
     t0 = time.monotonic()
     say = log or (lambda m: print(m, file=sys.stderr, flush=True))
     prog = progress or (lambda _stage, _done, _total: None)
@@ -98,10 +104,48 @@ def provision_port(port: str, board: str, *, device_id: str | None = None, confi
     with lease_port(port, who=WHO):
         s = Session(port, baud=baud, wake_timeout_s=wake_timeout_s, log=say)
         try:
+            if not full:
+                done = _up_to_date(s, port, board, cfg, sec, device_id, tree, fw, t0, hello_timeout_s)
+                if done is not None:
+                    prog("done", 1, 1)
+                    return done
             return _provision(s, port, board, board_def, cfg, sec, device_id, tree, mpy, fw, t0, say, prog,
                               verify_timeout_s)
         finally:
             s.close()
+
+
+def _up_to_date(s: Session, port: str, board: str, cfg: dict | None, sec: dict, device_id: str | None,
+                tree: Tree, fw, t0: float, hello_timeout_s: float) -> dict | None:
+    """The summary of a no-op if the running firmware is up to date, else None (the board is
+    then still running, or held awake by `!hello`, for the full path to stop it). Up to date:
+    its hello frame's fwid is this tree's (firmware files and board.json, as its manifest
+    lists them), its `!sum` digest of config.json and secrets.json as they are on flash now is
+    this tree's, and no provisioning run left files behind."""
+    got = s.handshake(min(hello_timeout_s, s.wake_timeout_s))
+    if got is None:
+        return None
+    hello, summ = got
+    if not summ.get("ok") or not summ.get("clean") or hello.get("fwid") != tree.fwid:
+        return None
+    trees = [tree]
+    if not tree.device_id:
+        # the full path keeps the id the board's config.json has, or none (the firmware then
+        # uses its unique id): either is the board's own, and the hello frame names it
+        try:
+            trees.insert(0, build_tree(board, cfg, sec, hello.get("device"), fw))
+        except MobiotError:
+            pass
+    same = next((t for t in trees if device_digest(t.files) == summ.get("devsum")), None)
+    if same is None:
+        return None
+    if not s.release():
+        s.log(f"{port}: up to date, but the board did not answer !bye: it stays awake until its next reset")
+    return {"port": port, "board": board, "device_id": hello.get("device"), "fw": same.manifest["fw"],
+            "fwid": same.fwid, "copied": [], "removed": [], "unchanged": len(same.files),
+            "raw_bytes": same.raw_bytes, "uid": summ.get("uid"), "noop": True, "reset": False,
+            "wire_bytes": s.wire_bytes,
+            "seconds": round(time.monotonic() - t0, 3)}
 
 
 def _provision(s: Session, port: str, board: str, board_def: dict, cfg: dict | None, sec: dict,
@@ -125,7 +169,7 @@ def _provision(s: Session, port: str, board: str, board_def: dict, cfg: dict | N
               "raw_bytes": tree.raw_bytes, "uid": info.get("uid")}
     if not send and not remove and info.get("fwid") == tree.fwid and sorted(info.get("mfiles", [])) == sorted(want):
         s.restart_firmware()
-        result.update(noop=True, wire_bytes=s.wire_bytes, seconds=round(time.monotonic() - t0, 3))
+        result.update(noop=True, reset=True, wire_bytes=s.wire_bytes, seconds=round(time.monotonic() - t0, 3))
         prog("done", 1, 1)
         return result
     if info.get("rw"):
@@ -153,7 +197,7 @@ def _provision(s: Session, port: str, board: str, board_def: dict, cfg: dict | N
         s.restart_firmware()
     except MobiotError as exc:  # verified already: the next run's probe removes the backups
         say(f"{port}: verified, but the previous files' backups are still on flash ({exc})")
-    result.update(noop=False, wire_bytes=s.wire_bytes, seconds=round(time.monotonic() - t0, 3),
+    result.update(noop=False, reset=True, wire_bytes=s.wire_bytes, seconds=round(time.monotonic() - t0, 3),
                   fwid_reported=bool(hello and hello.get("fwid")))
     prog("done", 1, 1)
     return result
@@ -188,32 +232,37 @@ def _verify_problem(hello: dict | None, expect_id: str | None, tree: Tree, timeo
 @click.option("--baud", default=115200, show_default=True, type=int)
 @click.option("--wake-timeout", default=120.0, show_default=True, type=float,
               help="How long to wait for a sleeping board's next wake (s).")
+@click.option("--full", is_flag=True, help="Stop the firmware and compare every file on flash even when the "
+              "running firmware reports it is up to date.")
 @click.option("--jobs", default=8, show_default=True, type=int, help="Boards provisioned at once (fleet).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 def provision(ports: tuple[str, ...], board: str | None, device_id: str | None, config_file: str | None,
-              secrets_file: str | None, inventory: str | None, baud: int, wake_timeout: float, jobs: int,
-              as_json: bool) -> int:
+              secrets_file: str | None, inventory: str | None, baud: int, wake_timeout: float, full: bool,
+              jobs: int, as_json: bool) -> int:
     """Put firmware, config and secrets on a board (--port, --board) or a fleet (--inventory).
 
     Only files whose sha256 differs are sent, compressed; the switch to the new set is atomic,
     and a board that does not come back with the expected device id and firmware is rolled back.
+    A running board that is already up to date is left running, untouched.
     """
     from .prov_ui import run_fleet, run_one
 
     if inventory:
-        results = run_fleet(inventory, list(ports), baud=baud, wake_timeout_s=wake_timeout, jobs=jobs)
+        results = run_fleet(inventory, list(ports), baud=baud, wake_timeout_s=wake_timeout, jobs=jobs, full=full)
     else:
         if len(ports) != 1 or not board:
             raise MobiotError("provision: give --port and --board (one board), or --inventory FILE (a fleet)")
         results = [run_one(ports[0], board, device_id=device_id, config=config_file, secrets=secrets_file,
-                           baud=baud, wake_timeout_s=wake_timeout)]
+                           baud=baud, wake_timeout_s=wake_timeout, full=full)]
     if as_json:
         print(json.dumps(results if inventory else results[0], indent=1))
     else:
         for r in results:
             if r.get("error"):
                 continue
-            what = "unchanged" if r["noop"] else f"{len(r['copied'])} copied, {len(r['removed'])} removed"
+            what = f"{len(r['copied'])} copied, {len(r['removed'])} removed"
+            if r["noop"]:
+                what = "unchanged" if r["reset"] else "up to date, left running"
             print(f"{r['port']}\t{r['device_id']}\tfw {r['fw']} {r['fwid']}\t{what}\t{r['seconds']} s")
     failed = [r for r in results if r.get("error")]
     if failed:

@@ -37,6 +37,7 @@ import click
 
 from . import boarddef
 from .errors import MobiotError
+from .procs import die_with_parent
 from .upy import FIRMWARE_DIR, SIM_DIR, micropython, mpy_cross
 from .vbmount import MountFrames
 
@@ -45,7 +46,8 @@ RAW_MARK = b"\x1b[vboard-raw]"  # sim/vboot.py: raw-REPL soft reset, the REPL ba
 UP_MARK = b"\x1b[vboard-up]"  # sim/vboot.py: flash mounted, the board reads its UART from now
 SLEEP_MARK = re.compile(rb"\x1b\[vboard-sleep (\d+)\]\r?\n?")  # sim/machine.py deepsleep()
 RESET_MARK = re.compile(rb"\x1b\[vboard-reset\]\r?\n?")  # sim/machine.py reset()
-WDT_MARK = re.compile(rb"\x1b\[vboard-wdt\]\r?\n?")  # sim/machine.py WDT: a feed overdue
+WDT_FILE = "wdt"  # sim/simworld.py WDT_FILE: "<timeout ms>" written at every feed (its mtime)
+WDT_CHECK_S = 0.1  # how often the watchdog file is looked at
 RAW_BANNER = b"raw REPL; CTRL-B to exit"
 FRIENDLY_BANNER = b'Type "help()" for more information.'
 
@@ -229,6 +231,7 @@ class Board:
         self.spawn_args = ("run", PWRON_RESET)
         self.sleeping = False
         self.restarts: list[float] = []
+        self.wdt_at = 0.0  # when the watchdog file was last looked at
         self.dropped = 0
         self.host_baud = baud
         self.rng = random.Random(index)
@@ -264,18 +267,18 @@ class Board:
         inner, child = os.openpty()
         _set_child_tty(child)
         self.inner_name = os.ttyname(child)
+        (self.dir / WDT_FILE).unlink(missing_ok=True)  # a new boot: no watchdog until it starts one
+        self.wdt_at = 0.0
         cmd = [micropython(), "-X", f"heapsize={self.heap}", "-i", str(SIM_DIR / "vboot.py"),
                str(self.dir), mode, str(cause), str(self.sim_cache)]
 
+        dies = die_with_parent(signal.SIGKILL)  # the board dies with vboard, even by SIGKILL
+
         def _ctty() -> None:
-            import ctypes
             import fcntl
 
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-            try:  # the board dies with vboard, even when vboard is killed with SIGKILL
-                ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-            except (AttributeError, OSError):
-                pass
+            dies()
 
         self.proc = subprocess.Popen(cmd, stdin=child, stdout=child, stderr=child, cwd=str(self.dir),
                                      start_new_session=True, preexec_fn=_ctty, close_fds=True)
@@ -381,10 +384,6 @@ class Board:
             m = RESET_MARK.search(data)
             if m:
                 self.down = EXIT_HARD_RESET
-                data = data[: m.start()] + data[m.end():]
-            m = WDT_MARK.search(data)
-            if m:
-                self.down = EXIT_WDT
                 data = data[: m.start()] + data[m.end():]
             if self.down and self.proc is not None:
                 try:
@@ -520,9 +519,29 @@ class Board:
             os.close(fd)
         return max(0, min(n, self.rx_buffer - pending))
 
+    def _check_watchdog(self, now: float) -> None:
+        """The simulated WDT (sim/machine.py) rewrites the board's wdt file at every feed: a
+        feed overdue powers the board down, and it boots with machine.WDT_RESET."""
+        if self.proc is None or self.down or now - self.wdt_at < WDT_CHECK_S:
+            return
+        self.wdt_at = now
+        path = self.dir / WDT_FILE
+        try:
+            st = path.stat()
+            timeout_ms = int(path.read_bytes() or b"0") if st.st_size else 0
+        except (OSError, ValueError):
+            return
+        if timeout_ms and time.time() - st.st_mtime > timeout_ms / 1000:
+            self.down = EXIT_WDT
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
     def step(self, timeout: float) -> None:
         now = time.monotonic()
         self._check_host_baud(now)
+        self._check_watchdog(now)
         if self.spawn_at is not None and now >= self.spawn_at:
             self._do_spawn()
         rlist = [self.master]

@@ -132,37 +132,48 @@ def test_memory_error_at_import_is_handled():
     assert got[0]["exc"].startswith("MemoryError"), got
 
 
-def test_forget_frees_the_failed_app_for_the_guard():
-    # main.py: after an exception it drops every firmware module and the tasks asyncio still
-    # holds, then loads the guard into the freed heap
+def test_main_frees_the_failed_app_before_the_guard_loads():
+    # firmware/main.py itself: an app whose task holds a large buffer dies; main.py drops the
+    # firmware modules and asyncio's leftover tasks, then loads crash.py to log and reset
     import gc
 
     import asyncio
     import mobiot_fw
 
     _fresh()
-    from mobiot_fw import config  # noqa: F401 - any firmware module
+    held = []
 
-    big = bytearray(200000)
+    class _App:
+        @staticmethod
+        def main():
+            async def holder(b):
+                await asyncio.sleep(100)
 
-    async def holder(b):
-        await asyncio.sleep(100)
+            async def boom():
+                asyncio.create_task(holder(bytearray(200000)))
+                await asyncio.sleep(0)
+                raise ValueError("boom in the app")
 
-    async def boom():
-        asyncio.create_task(holder(big))
-        await asyncio.sleep(0)
-        raise ValueError("boom")
+            asyncio.run(boom())
 
-    try:
-        asyncio.run(boom())
-    except ValueError:
-        pass
-    del big
+    sys.modules["mobiot_fw.app"] = _App
+    mobiot_fw.app = _App
+    here = __file__.rpartition("/")[0] or "."
+    with open(here + "/../../firmware/main.py") as f:
+        src = f.read()
     gc.collect()
     before = gc.mem_free()
-    mobiot_fw.forget()
-    assert not [m for m in sys.modules if m == "mobiot_fw" or m.startswith("mobiot_fw.")]
-    assert gc.mem_free() - before >= 200000  # the task holding the buffer went
-    import mobiot_fw.crash as crash
+    try:
+        exec(compile(src, "main.py", "exec"), {"__name__": "__main__"})
+        raise AssertionError("no reset")
+    except _Reset:
+        pass
+    gc.collect()
+    held.append(gc.mem_free() - before)
+    assert held[0] > -100000, held  # the task and its 200 KB buffer went before the log
+    assert "mobiot_fw.app" not in sys.modules
+    from mobiot_fw import crash
 
-    assert crash.counts() == (0, 0)
+    assert crash.counts() == (1, 1)
+    with open(crash.LOG) as f:
+        assert "ValueError: boom in the app" in f.read()

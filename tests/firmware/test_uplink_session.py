@@ -353,3 +353,37 @@ def test_config_change_down_under_the_one_config_rule():
 
     vt.run(main())
 
+
+
+def test_connect_code_is_not_kept_between_connections():
+    # docs/memory.md "The uplink": CONNECT/SUBSCRIBE and the end-of-connection handling
+    # (uplink/connect.py) are loaded per connection and dropped; the steady loop delivers
+    # without them, and a lost connection loads them again to reconnect
+    import sys
+
+    import mobiot_fw.uplink as pkg
+
+    vt = VirtualTime()
+    broker = Broker()
+    q = queue()
+    term, up = make(broker, q, vt)
+
+    def resident():
+        return "mobiot_fw.uplink.connect" in sys.modules or hasattr(pkg, "connect")
+
+    async def main():
+        task = asyncio.create_task(up.run())
+        await until(lambda: up.mq is not None and up.mq.connected)
+        assert not resident()
+        put(q, 3)
+        up.kick()
+        await until(lambda: len(seqs(broker)) == 3)
+        assert not resident()
+        broker.drop()  # an outage: the session ends, connect.ended() says so, then reconnects
+        await until(lambda: len(broker.connects) == 2 and up.mq is not None and up.mq.connected)
+        assert "uplink_down" in term.names() and not resident()
+        up.stop = True
+        broker.drop()
+        await task
+
+    vt.run(main())

@@ -11,10 +11,12 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
+from mobiot.codec import encode_command
 from mobiot.errors import MobiotError
 from mobiot.prov_build import DEVICE_FILES
 from mobiot.prov_link import Session
@@ -90,6 +92,15 @@ def hello_after_reset(port: str) -> dict:
 def test_first_provision_of_a_blank_board_then_a_noop(blank):
     port, board, vb = blank
     did = "356938035643809" if vb is not None else None  # a real board keeps its own id
+    if vb is not None:
+        # no firmware to ask: the REPL shows itself (its banner, for the Ctrl-B the question
+        # starts with) long before the window ends, which only a board that says nothing reaches
+        s = Session(port)
+        try:
+            t = time.monotonic()
+            assert s.handshake(WAIT_S) is None and time.monotonic() - t < WAIT_S / 2
+        finally:
+            s.close()
     r = provision_port(port, board, device_id=did)
     did = did or r["device_id"]
     assert not r["noop"] and r["device_id"] == did and r["fwid_reported"]
@@ -107,11 +118,45 @@ def test_first_provision_of_a_blank_board_then_a_noop(blank):
     assert manifest["fwid"] == h.hexdigest()[:8] == r["fwid"]
     hello = hello_after_reset(port)
     assert hello["device"] == did and hello["fwid"] == r["fwid"]
-    # nothing changed: nothing copied, no commit, far fewer bytes than the files
-    again = provision_port(port, board, device_id=did)
-    assert again["noop"] and again["copied"] == [] and again["removed"] == []
-    assert again["wire_bytes"] < r["raw_bytes"] / 10
+    # nothing changed: the running firmware says so and is left alone (no Ctrl-C, no reset),
+    # whether the host names the device id or the board keeps its own
+    boots = vb.log_text().count(" booted (") if vb is not None else None
+    for again in (provision_port(port, board, device_id=did, hello_timeout_s=WAIT_S),
+                  provision_port(port, board, hello_timeout_s=WAIT_S)):
+        assert again["noop"] and not again["reset"] and again["copied"] == [] and again["removed"] == []
+        assert again["device_id"] == did and again["fwid"] == r["fwid"]
+        assert again["wire_bytes"] < 100
+    still_running(port, hello["boot"], did)
+    if vb is not None:
+        assert vb.log_text().count(" booted (") == boots  # the board process never restarted
     assert _no_queue(board_files(port)) == _no_queue(files)
+    # asked to, the full path stops the firmware and compares every file on flash: a no-op too
+    full = provision_port(port, board, device_id=did, full=True)
+    assert full["noop"] and full["reset"] and full["copied"] == []
+
+
+def ask(port: str, line: bytes, answer: bytes) -> bytes:
+    """Send a command line until its answer comes (one sent while the board reboots is lost,
+    as on a UART) and return what came up to it."""
+    with SerialWatch(port) as s:
+        for attempt in range(WAIT_S // 5):
+            s.write(line)
+            try:
+                return s.read_until(answer, 5)
+            except AssertionError:
+                if attempt == WAIT_S // 5 - 1:
+                    raise
+    raise AssertionError("unreachable")
+
+
+def still_running(port: str, boot: int, did: str) -> None:
+    """The firmware that ran before still runs, in the same boot (each boot counts one up,
+    docs/records.md): it answers `!hello` with its hello frame, and `!status` with a record."""
+    got = ask(port, encode_command("hello"), b'"hold":true}')
+    now = json.loads(got[got.rindex(b"@H ") + 3:])
+    ask(port, encode_command("status"), b'"kind":"status"')
+    ask(port, encode_command("bye"), b'"cmd":"bye"')
+    assert now["boot"] == boot and now["device"] == did and now["hold"], now
 
 
 def _no_queue(files: dict[str, str]) -> dict[str, str]:
@@ -146,6 +191,33 @@ def test_changed_and_removed_files_and_the_queue_survives(seeded, tmp_path):
     assert after["q/keep.bin"] == before["q/keep.bin"]
     assert set(queue) <= set(after), set(queue) - set(after)  # unacked records all still there
     assert json.loads(mpremote(port, "fs", "cat", ":config.json").stdout)["interval_s"] == 3
+
+
+def test_a_changed_secret_or_a_config_the_board_rewrote_is_not_a_noop(seeded, tmp_path):
+    """The no-op asks the running firmware for the digest of config.json and secrets.json as
+    they are on its flash now: a secret that changed, secrets no longer given, or a config the
+    board itself rewrote (`!interval`) go the full way, and then the next run is a no-op."""
+    port, board, vb = seeded
+    sec = tmp_path / "secrets.toml"
+    sec.write_text(f'[mqtt]\npassword = "{SECRET_PW}"\n')
+    sec.chmod(0o600)
+    cfg = {"interval_s": 2}
+    provision_port(port, board, config=cfg, secrets=str(sec))
+    same = provision_port(port, board, config=cfg, secrets=str(sec), hello_timeout_s=WAIT_S)
+    assert same["noop"] and not same["reset"]
+    sec.write_text(f'[mqtt]\npassword = "{SECRET_PW}-2"\n')  # the same file, one secret changed
+    r = provision_port(port, board, config=cfg, secrets=str(sec), hello_timeout_s=WAIT_S)
+    assert not r["noop"] and r["reset"] and r["copied"] == ["secrets.json"], r
+    ask(port, encode_command("interval", "9"), b'"cmd":"interval","ok":true')  # the board rewrites config.json
+    r = provision_port(port, board, config=cfg, secrets=str(sec), hello_timeout_s=WAIT_S)
+    assert not r["noop"] and r["copied"] == ["config.json"], r
+    r = provision_port(port, board, config=cfg, hello_timeout_s=WAIT_S)  # secrets no longer given
+    assert not r["noop"] and r["copied"] == [] and r["removed"] == ["secrets.json"], r
+    again = provision_port(port, board, config=cfg, hello_timeout_s=WAIT_S)
+    assert again["noop"] and not again["reset"]
+    files = board_files(port)
+    assert "secrets.json" not in files
+    assert json.loads(mpremote(port, "fs", "cat", ":config.json").stdout)["interval_s"] == 2
 
 
 def test_killed_mid_copy_leaves_a_bootable_board_and_a_rerun_completes(tmp_path):

@@ -25,15 +25,23 @@ def collect_mtls(db, broker) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(ROOT))
 
 
-@pytest.mark.parametrize("model,ca_name", [("A7670", "ca.pem"), ("BG95", "ca.pem"), ("SIM7080G", "ca.crt")])
-def test_client_certificate_delivers(mqtt_broker_factory, tmp_path, upy, model, ca_name):
+@pytest.mark.parametrize("model,modem,ca_name", [
+    ("A7670", {}, "ca.pem"),
+    ("A7680C", {}, "ca.pem"),
+    ("BG95", {}, "ca.pem"),
+    ("EC200U", {}, "ca.pem"),
+    ("SIM7080G", {}, "ca.crt"),
+    ("SIM7000G", {"ca_stack": True}, "ca.crt"),  # the CA* stack of newer SIM7000G firmware
+])
+def test_client_certificate_delivers(mqtt_broker_factory, tmp_path, upy, model, modem, ca_name):
     broker = mqtt_broker_factory(tls=True, require_certificate=True)
     pki = broker.pki
     db = tmp_path / "c.sqlite"
     col = collect_mtls(db, broker)
     try:
-        term = Terminal(upy, tmp_path, **job(broker.port, model=model, tls=True, install_ca=True, ca=str(pki.ca),
-                                             cert=str(pki.device_cert), key=str(pki.device_key), records=10,
+        term = Terminal(upy, tmp_path, **job(broker.port, model=model, modem=modem, tls=True, install_ca=True,
+                                             ca=str(pki.ca), cert=str(pki.device_cert), key=str(pki.device_key),
+                                             records=10,
                                              uplink={"tls": True, "ca": ca_name, "batch": 5, "batch_wait_s": 1}))
         check_exactly_once(db, term, 10)
         up = [e for e in term.events if e["event"] == "uplink_up"]

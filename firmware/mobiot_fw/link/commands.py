@@ -49,14 +49,13 @@ class Commands:
         elif verb == "sample":
             self.wake.set()
             tr.reply("sample", True)
-        elif verb == "interval":
-            self._interval(args, tr)
-        elif verb == "config":
-            # a whole new config (docs/uplink.md "Commands down"): its code is loaded for it
-            # and dropped, so a board does not hold it (safe mode included)
+        elif verb == "interval" or verb == "config" or verb == "sum":
+            # rare commands, each in a module loaded for the call and dropped, so a board holds
+            # none of their code (safe mode included): the config's (link/cfgcmd.py), and the
+            # digest of the device files that provisioning asks for (link/filesum.py)
             from mobiot_fw import once
 
-            once("mobiot_fw.link.cfgcmd").config_cmd(self, args, tr)
+            once("mobiot_fw.link.filesum" if verb == "sum" else "mobiot_fw.link.cfgcmd").cmd(self, verb, args, tr)
         elif verb == "safe":
             if args != "off":
                 tr.reply("safe", False, "usage: !safe off")
@@ -70,22 +69,3 @@ class Commands:
             tr.reply("safe", True)
         else:
             tr.reply(verb, False, "unknown command")
-
-    def _interval(self, args, tr):
-        try:
-            s = int(args)
-            if not 1 <= s <= 86400:
-                raise ValueError
-        except ValueError:
-            tr.reply("interval", False, "interval must be 1..86400 s")
-            return
-        self.cfg["interval_s"] = s
-        from mobiot_fw import config
-
-        try:
-            config.save_key("interval_s", s, self.cfg_path)
-        except OSError as e:
-            tr.reply("interval", False, "not saved: %s" % e)
-            return
-        tr.reply("interval", True, None, (("interval_s", s),))
-        self.wake.set()

@@ -64,10 +64,11 @@ def _register(t, fw, c, stream, ready):
 
 
 def _modem_stream(m):
-    """The socket transport of the modem model (docs/uplink.md "Transports", cell/sockets.py)."""
-    from mobiot_fw.cell import sockets
+    """The socket transport of the modem model (docs/uplink.md "Transports", cell/sockets.py;
+    its table is read once per modem lifetime, not kept: docs/memory.md)."""
+    from mobiot_fw import once
 
-    st = sockets.stream(m.at, m.model, m.apn)
+    st = once("mobiot_fw.cell.sockets").stream(m.at, m.model, m.apn)
     if st is None:
         from .mqtt import LinkError
 

@@ -8,16 +8,15 @@ from array import array
 
 from micropython import const
 
+from mobiot_fw import once
 from mobiot_fw.link import proto
 
-from .mqtt import REFUSED_CREDENTIALS, REFUSED_NOT_AUTHORISED, ConnectRefused, Mqtt
 from .rec import Rec
 from .table import Table
 
 _RING = const(32)  # messages sent and not yet acked by the collector
 _REPLY_MAX = const(2)  # replies waiting to go up
 _REPLY_LEN = const(200)  # an H or K payload (docs/protocol.md: a few dozen bytes)
-_CONNECT_MS = const(30000)
 _NO_TIME_WAIT_MS = const(10000)
 
 
@@ -118,7 +117,7 @@ class Uplink:
 
     def attach(self):
         # !hello over MQTT: answered with a hello; holding the board awake is the serial link's
-        self._hello()
+        self.hello()
 
     def detach(self):
         pass
@@ -126,7 +125,7 @@ class Uplink:
     def acked(self):
         self.wake.set()
 
-    def _hello(self):
+    def hello(self):
         if self.info is not None:
             d, fw, board, boot = self.info
             self.frame(self.rbuf, proto.encode_hello(self.rbuf, d, fw, board, boot, False))
@@ -156,76 +155,27 @@ class Uplink:
                     self.event("uplink_error", ("err", "no_time"))
                 await asyncio.sleep_ms(_NO_TIME_WAIT_MS)
                 continue
+            err = None
             try:
                 await self._session()
-            except ConnectRefused as e:
-                auth = e.code in (REFUSED_CREDENTIALS, REFUSED_NOT_AUTHORISED)
-                self.event("uplink_error", ("err", "auth" if auth else "refused"), ("code", e.code))
-                if auth:
-                    self.fails = 30  # wrong credentials: the longest backoff, never a tight loop
             except OSError as e:
-                self._lost(e)
+                err = e
             self.mq = None
-            if self.up_since is not None:
-                self.up_since = None
-                self.fails = 0
-            else:
-                self.fails += 1
-            wait = self._backoff_ms()
+            # the event, the failure count and the backoff: uplink/connect.py, loaded for it
+            wait = once("mobiot_fw.uplink.connect").ended(self, err)
             t0 = self.clock()
             while not self.stop and time.ticks_diff(self.clock(), t0) < wait:
                 self.beat = self.clock()
                 await asyncio.sleep_ms(min(1000, wait))
 
-    def _lost(self, e):
-        what = getattr(e, "what", None) or ("timeout" if e.args and e.args[0] == 110 else "connect")
-        code = getattr(e, "code", None)
-        if code is None:
-            code = e.args[0] if e.args and isinstance(e.args[0], int) else 0
-        if self.up_since is not None:
-            self.event("uplink_down", ("err", what), ("code", code),
-                       ("after_s", time.ticks_diff(self.clock(), self.up_since) // 1000))
-        else:
-            self.event("uplink_error", ("err", what), ("code", code))
-
-    def _backoff_ms(self):
-        # docs/uplink.md: the n-th failure waits in [b/2, b], b = min(max, base * 2**n)
-        c = self.cfg
-        b = c["backoff_s"] * 1000
-        for _ in range(min(self.fails, 20)):
-            b *= 2
-            if b >= c["backoff_max_s"] * 1000:
-                b = c["backoff_max_s"] * 1000
-                break
-        if not self.fails:
-            return 0
-        return b // 2 + self.rand(16) * (b // 2) // 65536
-
     async def _session(self):
-        c = self.cfg
-        st = self.stream_factory()
-        await st.open(c["host"], c["port"] or (8883 if c["tls"] else 1883), c["tls"], c["ca"])
-        mq = Mqtt(st, "mobiot-" + self.device, keepalive_s=c["keepalive_s"], clean=c["clean"],
-                  user=c["user"] or None, password=c["password"] or None, bufsize=c["max_bytes"] + 40,
-                  on_message=self._message, on_puback=self._puback, clock=self.clock)
-        try:
-            await mq.connect(_CONNECT_MS)
-            await mq.subscribe(self.down, 1)
-        except BaseException:
-            mq.close()
-            raise
-        self.mq = mq
-        self.up_since = self.clock()
-        self.connects += 1
-        self.event("uplink_up", ("transport", getattr(st, "NAME", "?")), ("tls", bool(c["tls"])))
-        self.enc.reset()
-        self.cursor = 0
-        self.ring_n = 0
-        self.inflight = 0
-        self._hello()
+        # connect and subscribe (uplink/connect.py, not kept in RAM between connections), then
+        # publish until the connection ends
+        mq = await once("mobiot_fw.uplink.connect").open(self)
         try:
             while mq.connected and not self.stop:
                 self.beat = self.clock()
+                await mq.tick()  # keepalive
                 await self._flush_replies(mq)
                 self._acked()
                 if not await self._send(mq):
@@ -240,7 +190,7 @@ class Uplink:
             raise mq.err
 
     # -- MQTT callbacks ------------------------------------------------------------------------
-    def _message(self, topic, payload):
+    def on_message(self, topic, payload):
         # a command line down (docs/uplink.md): the terminal's one dispatcher handles it
         try:
             line = str(payload, "ascii")
@@ -249,7 +199,7 @@ class Uplink:
         self.dispatch(line, self)
         self.wake.set()
 
-    def _puback(self, pid):
+    def on_puback(self, pid):
         if self.inflight:
             self.inflight -= 1
         self.wake.set()
@@ -258,7 +208,10 @@ class Uplink:
     async def _flush_replies(self, mq):
         i = 0
         while i < self.nreplies:
-            await mq.publish_bytes(self.reply_topic, memoryview(self.replies[i])[: self.reply_len[i]], 1)
+            n = self.reply_len[i]
+            off = mq.payload_off(self.reply_topic)
+            mq.tx[off : off + n] = self.replies[i][:n]
+            await mq.publish(self.reply_topic, off, off + n, 1)
             self.inflight += 1
             i += 1
         self.nreplies = 0
