@@ -117,14 +117,22 @@ def test_safe_off_ends_safe_mode_from_the_host(tmp_path):
 
 def test_a_heap_too_small_for_the_app_reboots_reports_and_waits_in_safe_mode(tmp_path):
     # sim-s3 (the LilyGO T-SIM7080G-S3 wiring, modem and PMU simulated in the same interpreter):
-    # the app does not fit a 176k heap beside the simulation; safe mode, much smaller, does.
-    with VBoards(tmp_path / "b", 1, "--board", "sim-s3", "--heap", "176k") as vb:
+    # the app does not fit a 200k heap beside the simulation; safe mode, much smaller, does.
+    # Measured (unix port, 1f1bba8+): safe mode comes up from 176k (not at 168k), the app runs
+    # from 248k (not at 232k); 200k keeps ~24 KB of margin on both sides, so a small change to
+    # either does not flip the test (at 176k, 60 more bytes in config.py did).
+    with VBoards(tmp_path / "b", 1, "--board", "sim-s3", "--heap", "200k") as vb:
         port = vb.boards[0][0]
         with SerialWatch(port) as s:
             out = _upto(s, b'"event":"safe_mode"', BOOT_S)
             s.write(encode_command("hello"))
             assert b'"hold":true' in _upto(s, b"@H ", 10)
         assert out.count(b"MemoryError") >= 3 and out.count(b"SW_CPU_RESET") >= 3
-        (crash,) = _events(out, "crash")
-        assert crash["exc"].startswith("MemoryError"), crash
-        assert crash["reset"] == "hard" and crash["crashes"] == 3 and crash["frames"], crash
+        # Where the app runs out of heap decides who reports: an app that gets as far as its
+        # queue sends the crash before (one event per crash), safe mode sends what is left.
+        # Either way each of the 3 crashes is reported once.
+        crashes = _events(out, "crash")
+        assert crashes and sum(c["crashes"] for c in crashes) == 3, crashes
+        for crash in crashes:
+            assert crash["exc"].startswith("MemoryError"), crash
+            assert crash["reset"] == "hard" and crash["frames"], crash
