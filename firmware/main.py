@@ -34,7 +34,7 @@ except BaseException as _e:  # noqa: BLE001 - MemoryError too: whatever stops th
     _k = None
     _c = sys.modules.get("asyncio.core")
     if _c is not None:
-        _c._task_queue = _c._io_queue = _c.cur_task = None
+        _c._task_queue = _c._io_queue = _c.cur_task = None  # pyright: ignore[reportAttributeAccessIssue]
     gc.collect()
     if _c is not None:
         _c.new_event_loop()
