@@ -11,7 +11,9 @@
 #   WLAN/PPP stream resolves to addresses (as the simulator's hosts map),
 #   "records": n, "every_ms": n, "uplink": {...config...},
 #   "modem": {...scenario modem part...}, "reset_after": n (power-cycle the modem when the
-#   broker has had n messages' PUBACKs; 0 never), "run_s": n}
+#   broker has had n messages' PUBACKs; 0 never), "outage_after": n (no service for
+#   "outage_for_s" from the nth PUBACK on: an outage of a live connection however slow the
+#   machine is), "run_s": n}
 # Prints one line per event ("EV <json>") and, at the end, "DONE <json>" with the queue's state.
 import sys
 
@@ -199,7 +201,17 @@ def main():
             state["resets"] += 1
             event("test_modem_reset", ("after", up.published))
 
-        tasks = [asyncio.create_task(t) for t in (up.run(), lifecycle(), records(), reset_when(), drop_when())]
+        async def outage_when():
+            n = job.get("outage_after", 0)
+            if not n:
+                return
+            while up.published < n:
+                await asyncio.sleep_ms(5)
+            sim.events.append({"do": "no_service", "at_s": sim.now_s(), "for_s": job.get("outage_for_s", 10)})
+            event("test_outage", ("after", up.published))
+
+        tasks = [asyncio.create_task(t) for t in (up.run(), lifecycle(), records(), reset_when(), drop_when(),
+                                                  outage_when())]
         t0 = time.ticks_ms()
         run_ms = job.get("run_s", 60) * 1000
         want = job.get("records", 20)
