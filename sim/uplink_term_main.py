@@ -176,42 +176,39 @@ def main():
                 up.kick()
                 await asyncio.sleep_ms(job.get("every_ms", 100))
 
-        async def drop_when():
-            # the network ends the PPP call once the broker has n messages' PUBACKs, and refuses
-            # a new one for for_s seconds (the simulator's no_carrier event)
-            n = job.get("drop_after", 0)
+        async def after_pubacks(key, act):
+            # a fault scripted by the job: act() once the broker has job[key] messages' PUBACKs
+            # (a point in the connection's life, however slow the machine is); 0 never
+            n = job.get(key, 0)
             if not n:
                 return
             while up.published < n:
                 await asyncio.sleep_ms(5)
+            act()
+
+        def ppp_drop():
+            # the network ends the PPP call and refuses a new one for drop_for_s seconds (the
+            # simulator's no_carrier event)
             sim.events.append({"do": "no_carrier", "at_s": sim.now_s(), "for_s": job.get("drop_for_s", 3)})
             import sim_ppp
 
             sim_ppp.hangup(sim)
             event("test_ppp_drop", ("after", up.published))
 
-        async def reset_when():
-            n = job.get("reset_after", 0)
-            if not n:
-                return
-            while up.published < n:
-                await asyncio.sleep_ms(5)
+        def modem_reset():
             # mid-publish: the next message is on its way when the modem restarts
             sim._power_on(sim.now_s())
             state["resets"] += 1
             event("test_modem_reset", ("after", up.published))
 
-        async def outage_when():
-            n = job.get("outage_after", 0)
-            if not n:
-                return
-            while up.published < n:
-                await asyncio.sleep_ms(5)
+        def outage():
             sim.events.append({"do": "no_service", "at_s": sim.now_s(), "for_s": job.get("outage_for_s", 10)})
             event("test_outage", ("after", up.published))
 
-        tasks = [asyncio.create_task(t) for t in (up.run(), lifecycle(), records(), reset_when(), drop_when(),
-                                                  outage_when())]
+        tasks = [asyncio.create_task(t) for t in (up.run(), lifecycle(), records(),
+                                                  after_pubacks("reset_after", modem_reset),
+                                                  after_pubacks("drop_after", ppp_drop),
+                                                  after_pubacks("outage_after", outage))]
         t0 = time.ticks_ms()
         run_ms = job.get("run_s", 60) * 1000
         want = job.get("records", 20)
