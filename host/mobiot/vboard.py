@@ -35,7 +35,7 @@ from pathlib import Path
 
 import click
 
-from . import boarddef
+from . import boarddef, vbinterp
 from .errors import MobiotError
 from .procs import die_with_parent
 from .upy import FIRMWARE_DIR, SIM_DIR, micropython, mpy_cross
@@ -176,16 +176,20 @@ def _set_raw(fd: int) -> None:
     termios.tcsetattr(fd, termios.TCSANOW, attrs)
 
 
-def _set_child_tty(fd: int) -> None:
+def _set_child_tty(fd: int, quit_is_intr: bool) -> None:
     """The board process's own terminal while a program runs: bytes pass as they are, except
-    that Ctrl-C raises KeyboardInterrupt (ISIG), as the ESP32's UART interrupt char does.
-    The unix REPL switches to its own raw mode while it waits for input."""
+    that Ctrl-C interrupts the program (ISIG), as the ESP32's UART interrupt char does. The
+    unix REPL switches to its own raw mode while it waits for input.
+
+    quit_is_intr: Ctrl-C makes SIGQUIT, whose handler (vbinterp) schedules the interrupt as an
+    ESP32 does; else SIGINT, the unix port's own handler (a $MICROPYTHON interpreter)."""
     _set_raw(fd)
     attrs = termios.tcgetattr(fd)
     attrs[3] = termios.ISIG
-    attrs[6][termios.VINTR] = 3
-    attrs[6][termios.VQUIT] = 0
-    attrs[6][termios.VSUSP] = 0
+    off = os.fpathconf(fd, "PC_VDISABLE")
+    attrs[6][termios.VINTR] = off if quit_is_intr else 3
+    attrs[6][termios.VQUIT] = 3 if quit_is_intr else off
+    attrs[6][termios.VSUSP] = off
     termios.tcsetattr(fd, termios.TCSANOW, attrs)
 
 
@@ -265,12 +269,14 @@ class Board:
     # -- board process -----------------------------------------------------------------------
     def spawn(self, mode: str, cause: int) -> None:
         inner, child = os.openpty()
-        _set_child_tty(child)
+        in_process = vbinterp.available()  # the wheel: Ctrl-C made safe (vbinterp's docstring)
+        _set_child_tty(child, in_process)
         self.inner_name = os.ttyname(child)
         (self.dir / WDT_FILE).unlink(missing_ok=True)  # a new boot: no watchdog until it starts one
         self.wdt_at = 0.0
-        cmd = [micropython(), "-X", f"heapsize={self.heap}", "-i", str(SIM_DIR / "vboot.py"),
-               str(self.dir), mode, str(cause), str(self.sim_cache)]
+        args = ["-X", f"heapsize={self.heap}", "-i", str(SIM_DIR / "vboot.py"),
+                str(self.dir), mode, str(cause), str(self.sim_cache)]
+        cmd = vbinterp.command(args) if in_process else [micropython(), *args]
 
         dies = die_with_parent(signal.SIGKILL)  # the board dies with vboard, even by SIGKILL
 
