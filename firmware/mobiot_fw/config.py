@@ -7,7 +7,8 @@
 # refused and the last good one stays in force; within a valid config a malformed key falls
 # back to its default and the error (one line naming the key) goes in a config_fallback event.
 
-# (path, type, default, lo, hi): the schema in one table. Types: "int", "num", "bool", "str".
+# (path, type, default, lo, hi): the schema in one table. Types: "int", "num", "bool", "str";
+# a "str" with a tuple for lo takes only those values.
 # Dict-valued sections (sensors, modem.psm, modem.edrx) are checked by their own rows.
 SCHEMA = (
     ("device_id", "str", "", None, None),
@@ -30,7 +31,7 @@ SCHEMA = (
     ("modem.gnss_every", "int", 10, 0, 10000),
     # the cellular uplink: docs/uplink.md
     ("uplink.enabled", "bool", False, None, None),
-    ("uplink.transport", "str", "modem", None, None),
+    ("uplink.transport", "str", "modem", ("modem", "ppp", "wlan"), None),
     ("uplink.host", "str", "", None, None),
     ("uplink.port", "int", 0, 0, 65535),
     ("uplink.tls", "bool", False, None, None),
@@ -39,7 +40,7 @@ SCHEMA = (
     ("uplink.password", "str", "", None, None),
     ("uplink.keepalive_s", "int", 120, 0, 65535),
     ("uplink.clean", "bool", False, None, None),
-    ("uplink.encoding", "str", "compact", None, None),
+    ("uplink.encoding", "str", "compact", ("compact", "senml", "json"), None),
     ("uplink.batch", "int", 1, 1, 23),
     ("uplink.batch_wait_s", "int", 60, 0, 86400),
     ("uplink.max_bytes", "int", 1024, 128, 4096),
@@ -81,7 +82,7 @@ def _check(typ, v, lo, hi):
     if typ == "bool":
         return isinstance(v, bool)
     if typ == "str":
-        return isinstance(v, str) and len(v) <= 64
+        return isinstance(v, str) and len(v) <= 64 and (lo is None or v in lo)
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         return False
     if typ == "int" and not isinstance(v, int):
@@ -125,7 +126,11 @@ def validate(raw, where="config.json"):
         if _check(typ, v, lo, hi):
             _set(cfg, path, v)
         else:
-            rng = "" if lo is None else " (%s..%s)" % (lo, hi)
+            rng = ""
+            if hi is not None:
+                rng = " (%s..%s)" % (lo, hi)
+            elif lo is not None:  # a "str" of choices
+                rng = " (one of %s)" % ", ".join(lo)  # pyright: ignore[reportCallIssue, reportArgumentType]
             errors.append("%s: %s=%r is not a valid %s%s; using %r" % (where, path, v, typ, rng, dflt))
     known = set(p.split(".")[0] for p in (r[0] for r in SCHEMA))
     known.add("sensors")

@@ -54,7 +54,7 @@ def template(board_name: str, device_id: str | None = None) -> str:
         if sec:
             out += ["", f"[{sec}]"]
         for key, path, typ, dflt, lo, hi in rows:
-            rng = f"; {lo} .. {hi}" if lo is not None else ""
+            rng = "" if lo is None else f"; one of {', '.join(lo)}" if hi is None else f"; {lo} .. {hi}"
             out.append(f"# {mean.get(path, '')} ({typ}{rng})")
             if path == "device_id" and device_id:
                 out.append(f"{key} = {_toml(device_id)}")

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mobiot_fw import config as fwconfig
+from mobiot_fw.cell import models as fwmodels
 
 from . import boarddef
 from .errors import MobiotError
@@ -160,6 +161,24 @@ def check_config(raw: dict, where: str) -> dict:
     return raw
 
 
+def check_uplink(cfg: dict, board: dict, where: str) -> None:
+    """An enabled uplink's transport must exist on the board (docs/config.md uplink.transport):
+    `modem` and `ppp` need its modem, `ppp` a model with PPP dial-up (cell/models.py "ppp").
+    The board would only send config_fallback and run without an uplink."""
+    up = cfg.get("uplink") or {}
+    tr = up.get("transport", "modem")
+    if not up.get("enabled") or tr not in ("modem", "ppp"):
+        return
+    modem = board.get("modem") or {}
+    name = board.get("name", "?")
+    if not modem.get("model") or (cfg.get("modem") or {}).get("enabled") is False:
+        raise MobiotError(f"invalid config: {where}: uplink.transport={tr!r} needs a modem, and board {name} "
+                          "has none (or modem.enabled is false); use wlan, or disable the uplink")
+    if tr == "ppp" and "\nppp " not in fwmodels.row(modem["model"])[1]:
+        raise MobiotError(f"invalid config: {where}: uplink.transport='ppp': board {name}'s modem "
+                          f"{modem['model']} has no PPP dial-up (firmware cell/models.py)")
+
+
 def check_secrets(raw: dict, where: str) -> dict:
     """Secrets by section (SECRET_KEYS); errors name the key, never the value."""
     out: dict = {}
@@ -255,6 +274,7 @@ def build_tree(board_name: str, config: dict | None, secrets: dict | None, devic
         cfg["device_id"] = device_id
     cfg["board"] = board_name
     check_config(cfg, CONFIG)
+    check_uplink(cfg, board, CONFIG)
     files = dict(fw)
     files[BOARD] = boarddef.device_json(board).encode()
     files[CONFIG] = (json.dumps(cfg, separators=(",", ":")) + "\n").encode()

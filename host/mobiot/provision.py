@@ -23,6 +23,7 @@ from .prov_build import (
     Tree,
     build_tree,
     check_config,
+    check_uplink,
     device_digest,
     firmware_files,
     load_board,
@@ -96,8 +97,9 @@ def provision_port(port: str, board: str, *, device_id: str | None = None, confi
     board_def = load_board(board)
     cfg = _as_dict(config, "config")
     if cfg is not None:
-        check_config({**cfg, **({"device_id": device_id} if device_id else {})}, str(config) if not
-                     isinstance(config, dict) else "config")
+        where = str(config) if not isinstance(config, dict) else "config"
+        check_config({**cfg, **({"device_id": device_id} if device_id else {})}, where)
+        check_uplink(cfg, board_def, where)
     sec = secrets if isinstance(secrets, dict) else load_secrets(secrets)
     mpy, fw = firmware(mpy_cross_exe)
     tree = build_tree(board, cfg, sec, device_id, fw)  # a bad config fails before the port is opened

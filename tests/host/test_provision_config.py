@@ -14,7 +14,7 @@ import pytest
 from mobiot import inventory
 from mobiot.config_cmd import template
 from mobiot.errors import MobiotError
-from mobiot.prov_build import check_config, load_secrets, read_data_file
+from mobiot.prov_build import check_config, check_uplink, load_board, load_secrets, read_data_file
 from mobiot_fw import config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,6 +25,8 @@ CASES = [
     {"unknown": 1, "queue": {"max_bytes": 4096.5}},
     {"modem": 5},
     [1, 2],
+    {"uplink": {"enabled": True, "transport": "lte", "encoding": "json"}},
+    {"uplink": {"enabled": True, "transport": "ppp", "encoding": "cbor"}},
 ]
 
 
@@ -46,6 +48,35 @@ def test_host_refuses_any_error_naming_the_key():
     with pytest.raises(MobiotError, match=r"interval_s=0 is not a valid int.* \(and 1 more\)"):
         check_config({"status_every": "5", "interval_s": 0}, "dev.toml")
     assert check_config({"interval_s": 300}, "dev.toml") == {"interval_s": 300}
+
+
+def test_uplink_transport_and_encoding_take_only_their_values():
+    cfg, errors = config.validate({"uplink": {"enabled": True, "transport": "lte", "encoding": "cbor"}})
+    assert (cfg["uplink"]["transport"], cfg["uplink"]["encoding"]) == ("modem", "compact")
+    assert errors == ["config.json: uplink.transport='lte' is not a valid str (one of modem, ppp, wlan); using 'modem'",
+                      "config.json: uplink.encoding='cbor' is not a valid str (one of compact, senml, json); "
+                      "using 'compact'"]
+    with pytest.raises(MobiotError, match=r"^invalid config: dev.toml: uplink.transport='lte' is not a valid str "
+                                          r"\(one of modem, ppp, wlan\)$"):
+        check_config({"uplink": {"enabled": True, "transport": "lte"}}, "dev.toml")
+
+
+def test_uplink_transport_must_exist_on_the_board():
+    sim = load_board("sim")
+    no_modem = {"name": "wifi-only"}
+    on = {"enabled": True}
+    for tr in ("modem", "ppp", "wlan"):
+        check_uplink({"uplink": {**on, "transport": tr}}, sim, "dev.toml")  # the sim board has a SIM7080G
+        check_uplink({"uplink": {"enabled": False, "transport": tr}}, no_modem, "dev.toml")
+    check_uplink({"uplink": {**on, "transport": "wlan"}}, no_modem, "dev.toml")
+    with pytest.raises(MobiotError, match=r"^invalid config: dev.toml: uplink.transport='modem' needs a modem, "
+                                          r"and board wifi-only has none"):
+        check_uplink({"uplink": on}, no_modem, "dev.toml")  # modem is the default transport
+    with pytest.raises(MobiotError, match=r"uplink.transport='ppp' needs a modem, and board sim has none "
+                                          r"\(or modem.enabled is false\)"):
+        check_uplink({"uplink": {**on, "transport": "ppp"}, "modem": {"enabled": False}}, sim, "dev.toml")
+    with pytest.raises(MobiotError, match=r"uplink.transport='ppp': board x's modem NOPE has no PPP dial-up"):
+        check_uplink({"uplink": {**on, "transport": "ppp"}}, {"name": "x", "modem": {"model": "NOPE"}}, "dev.toml")
 
 
 def test_template_is_a_valid_config_with_every_key(tmp_path):

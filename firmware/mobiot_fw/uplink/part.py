@@ -32,9 +32,6 @@ def make(t, fw):
     if tr != "modem" or t.modem is None:
         ob.event("config_fallback", ("reason", "uplink.transport %s: %s" % (tr, why)), ("key", "uplink.transport"))
         return None
-    if c["encoding"] not in ("compact", "senml", "json"):
-        ob.event("config_fallback", ("reason", "uplink.encoding %s: using compact" % c["encoding"]),
-                 ("key", "uplink.encoding"))
     mp = t.modem
     holder = []
 
