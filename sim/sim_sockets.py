@@ -8,8 +8,9 @@
 # Manual V1.02, chapter "TCP/UDP" and "SSL":
 #   AT+CASSLCFG=<cid>,"SSL",<0|1> / ,"CRINDEX",<ctx> / ,"CACERT","<file>"   OK
 #   AT+CSSLCFG="SSLVERSION",<ctx>,<ver> / "CONVERT",2,"<file>" / "SNI",<ctx>,"<name>"   OK
-#   AT+CSSLCFG="CONVERT",1,"<cert>","<key>" / AT+CASSLCFG=<cid>,"CLIENTCERT","<cert>"   OK:
+#   AT+CSSLCFG="CONVERT",1,"<cert>","<key>" / AT+CASSLCFG=<cid>,"CERT","<cert>"   OK:
 #       mutual TLS, the connection presents that client certificate (Python ssl load_cert_chain)
+#   Parameter names in any case (the firmware sends them in lower case, sock_simcom.py says why).
 #   AT+CAOPEN=<cid>,<pdp>,"TCP","<host>",<port>   OK, then +CAOPEN: <cid>,<result>
 #       result 0 ok, 20 cannot resolve host, 21 network not active, 23 remote refused,
 #       24 certificate time expired, 25 common name mismatch, 26 name mismatch and time
@@ -265,10 +266,10 @@ def _h_casslcfg(sim, rest, line):
         cfg["crindex"] = int(a[2])
     elif key == "cacert":
         cfg["cacert"] = a[2]
-    elif key == "clientcert":
-        cfg["clientcert"] = a[2]
+    elif key == "cert":
+        cfg["cert"] = a[2]
     else:
-        return ["ERROR"]
+        return ["ERROR"]  # e.g. "CLIENTCERT": no such parameter
     return ["OK"]
 
 
@@ -313,7 +314,7 @@ def _h_caopen(sim, rest, line):
     tls = None
     if cfg.get("ssl"):
         ca_name = cfg.get("cacert")
-        cc = cfg.get("clientcert")
+        cc = cfg.get("cert")
         tls = (ca_name if ca_name in s.converted else None, (s.ctx.get(cfg.get("crindex", 0)) or {}).get("sni"),
                (cc, s.client_keys[cc]) if cc in s.client_keys else None)
     res = _open(sim, s, cid, host, port, tls)

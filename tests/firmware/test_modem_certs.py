@@ -141,9 +141,9 @@ KEY_TEXT = "-----BEGIN EC PRIVATE KEY-----\nS0VZ" + "K" * 120 + "\n-----END EC P
 # written out here by hand, not taken from the code
 MUTUAL = {
     "SIM7080G": ("AT+CNACT=0,1", "ca.crt", ("AT+CSSLCFG", "AT+CASSLCFG"), [
-        'AT+CSSLCFG="SSLVERSION",0,3', 'AT+CSSLCFG="CONVERT",2,"ca.crt"', 'AT+CASSLCFG=0,"SSL",1',
-        'AT+CASSLCFG=0,"CRINDEX",0', 'AT+CASSLCFG=0,"CACERT","ca.crt"', 'AT+CSSLCFG="SNI",0,"127.0.0.1"',
-        'AT+CSSLCFG="CONVERT",1,"client.pem","clientkey.pem"', 'AT+CASSLCFG=0,"CLIENTCERT","client.pem"'],
+        'AT+CSSLCFG="sslversion",0,3', 'AT+CSSLCFG="convert",2,"ca.crt"', 'AT+CASSLCFG=0,"ssl",1',
+        'AT+CASSLCFG=0,"crindex",0', 'AT+CASSLCFG=0,"cacert","ca.crt"', 'AT+CSSLCFG="sni",0,"127.0.0.1"',
+        'AT+CSSLCFG="convert",1,"client.pem","clientkey.pem"', 'AT+CASSLCFG=0,"cert","client.pem"'],
         "AT+CFSWFILE", "AT+CAOPEN"),
     "A7670": ("AT+CGACT=1,1", "ca.pem", ("AT+CSSLCFG",), [
         'AT+CSSLCFG="sslversion",0,4', 'AT+CSSLCFG="authmode",0,2', 'AT+CSSLCFG="cacert",0,"ca.pem"',

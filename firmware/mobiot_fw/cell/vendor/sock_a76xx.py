@@ -25,6 +25,9 @@
 #                                         (AT+CCERTDOWN)
 #   AT+CSSLCFG="enableSNI",<ctx>,1        send the host name (TLS SNI)
 #   AT+CSSLCFG="authmode",<ctx>,2         mutual TLS: server and client authentication, with
+#                                         (0 none, 1 server, 2 server and client, 3 client:
+#                                         as TinyGSM-fork src/TinyGsmClientA76xxSSL.h
+#                                         sslConnect() quotes the manual)
 #   AT+CSSLCFG="clientcert",<ctx>,"<file>"   the client certificate and
 #   AT+CSSLCFG="clientkey",<ctx>,"<file>"    its private key, both put in the module by
 #                                         cell/certs.client (AT+CCERTDOWN)
@@ -39,7 +42,8 @@
 #                                         certificate the CA does not verify), 19 no certificate
 #   AT+CCHSEND=<session>,<len>            ">" <len> bytes OK
 #   AT+CCHRECV=<session>,<len>            OK, then +CCHRECV: DATA,<session>,<n> CR LF <n bytes>
-#                                         and +CCHRECV: <session>,<err> (the end of the read)
+#                                         and +CCHRECV: <session>,<err> (the end of the read;
+#                                         this order: TinyGsmClientA76xxSSL.h sslRead())
 #   AT+CCHCLOSE=<session>                 OK then +CCHCLOSE: <session>,<err>;
 #                                         URC +CCH_PEER_CLOSED: <session>
 #   <session> 0-1, <ctx> 0-9

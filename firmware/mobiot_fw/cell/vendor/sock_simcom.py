@@ -2,17 +2,25 @@
 # client (docs/uplink.md "Transports"). Imported only when the uplink runs on such a modem.
 #
 # The CA* stack: SIM7080 Series AT Command Manual V1.02 (also SIM7000G firmware 1529B10 and
-# later), chapters "AT Commands for TCP/UDP" and "AT Commands for SSL":
-#   AT+CSSLCFG="SSLVERSION",<ctx>,3           TLS 1.2
-#   AT+CSSLCFG="CONVERT",2,"<ca file>"         import a CA certificate from the file system
+# later), chapters "AT Commands for TCP/UDP" and "AT Commands for SSL". The parameter names are
+# sent in lower case: the manual writes them in capitals, but some module firmware accepts only
+# lower case ("despite docs using caps, "sslversion" must be in lower case", the same for
+# "sni" and "convert": TinyGSM src/TinyGsmClientSIM7080.h configureSSLContext(),
+# convertCACertificateImpl()); lower case works on every firmware seen.
+#   AT+CSSLCFG="sslversion",<ctx>,3           TLS 1.2
+#   AT+CSSLCFG="convert",2,"<ca file>"         import a CA certificate from the file system
 #                                              (put there by cell/certs.py with AT+CFSWFILE)
-#   AT+CSSLCFG="SNI",<ctx>,"<server name>"     the name the server certificate must carry
-#   AT+CSSLCFG="CONVERT",1,"<cert>","<key>"     mutual TLS: import the client certificate and
+#   AT+CSSLCFG="sni",<ctx>,"<server name>"     the name the server certificate must carry
+#   AT+CSSLCFG="convert",1,"<cert>","<key>"     mutual TLS: import the client certificate and
 #                                              its private key (<ssltype> 1), both written by
-#                                              cell/certs.client with AT+CFSWFILE
-#   AT+CASSLCFG=<cid>,"CLIENTCERT","<cert>"     the connection presents that client certificate
-#                                              (a name CONVERT 1 imported)
-#   AT+CASSLCFG=<cid>,"SSL",<0|1> / "CRINDEX",<ctx> / "CACERT","<ca file>"
+#                                              cell/certs.client with AT+CFSWFILE; the
+#                                              conversion joins them under the cert's name
+#   AT+CASSLCFG=<cid>,"cert","<cert>"           the connection presents that client certificate
+#                                              ("Client certificate name that has been
+#                                              configured by AT+CSSLCFG": TinyGSM
+#                                              applySSLCertificates(), quoting the manual)
+#   AT+CASSLCFG=<cid>,"ssl",<0|1> / "crindex",<ctx> / "cacert","<ca file>" ("crindex" ties the
+#                                              connection to the SSL context: before the certs)
 #   AT+CAOPEN=<cid>,<pdp>,"TCP","<host>",<port>   -> +CAOPEN: <cid>,<result>
 #       0 ok, 20 DNS, 21 network not active, 23 refused, 24 certificate expired, 25 common name
 #       mismatch, 26 both, 27 connect failed
@@ -78,19 +86,19 @@ class SimcomCA(AtSock):
         if tls:
             await self._certs(ca)
             pair = await self._client()
-            cmds = ['AT+CSSLCFG="SSLVERSION",%d,3' % self.ctx, 'AT+CSSLCFG="CONVERT",2,"%s"' % ca,
-                    'AT+CASSLCFG=%d,"SSL",1' % cid, 'AT+CASSLCFG=%d,"CRINDEX",%d' % (cid, self.ctx),
-                    'AT+CASSLCFG=%d,"CACERT","%s"' % (cid, ca), 'AT+CSSLCFG="SNI",%d,"%s"' % (self.ctx, host)]
-            if pair is not None:  # mutual TLS (see the header: CONVERT 1, CLIENTCERT)
-                cmds.append('AT+CSSLCFG="CONVERT",1,"%s","%s"' % pair)
-                cmds.append('AT+CASSLCFG=%d,"CLIENTCERT","%s"' % (cid, pair[0]))
+            cmds = ['AT+CSSLCFG="sslversion",%d,3' % self.ctx, 'AT+CSSLCFG="convert",2,"%s"' % ca,
+                    'AT+CASSLCFG=%d,"ssl",1' % cid, 'AT+CASSLCFG=%d,"crindex",%d' % (cid, self.ctx),
+                    'AT+CASSLCFG=%d,"cacert","%s"' % (cid, ca), 'AT+CSSLCFG="sni",%d,"%s"' % (self.ctx, host)]
+            if pair is not None:  # mutual TLS (see the header: convert 1, cert)
+                cmds.append('AT+CSSLCFG="convert",1,"%s","%s"' % pair)
+                cmds.append('AT+CASSLCFG=%d,"cert","%s"' % (cid, pair[0]))
             for c in cmds:
                 try:
                     await at.cmd(c)
                 except OSError:
                     raise LinkError("tls", 0)  # no CA in the modem: never fall back to plain TCP
         else:
-            await at.cmd('AT+CASSLCFG=%d,"SSL",0' % cid)
+            await at.cmd('AT+CASSLCFG=%d,"ssl",0' % cid)
         lines, _ = await at.cmd('AT+CAOPEN=%d,%d,"TCP","%s",%d' % (cid, self.pdp, host, port), _OPEN_MS)
         res = -1
         for ln in lines:
