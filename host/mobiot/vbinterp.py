@@ -14,12 +14,15 @@ loaded machine, and it failed CI.
 
 A real ESP32 never does that: its UART and USB drivers only schedule the interrupt
 (ports/esp32/uart.c and usb_serial_jtag.c call mp_sched_keyboard_interrupt()), and the VM
-raises it at its next check. So here the board's terminal turns Ctrl-C into SIGQUIT instead
-(vboard's child tty: VQUIT = Ctrl-C, VINTR disabled), a signal the unix port leaves alone, and
-SIGQUIT's handler is the port's own mp_sched_keyboard_interrupt: it only stores the pending
-exception (async-signal-safe). It is installed without SA_RESTART, so a blocking poll, read or
-sleep returns EINTR, which the port answers (MP_HAL_RETRY_SYSCALL, py/mphal.h) by raising the
-pending KeyboardInterrupt, as it does for its own SIGINT.
+raises it at its next check; and only while the interrupt char is enabled, that is while code
+runs (pyexec sets it around each execution), else Ctrl-C is an input byte. So vboard does the
+same (vboard.Board._interrupt): the board's terminal passes Ctrl-C as a byte, and vboard, when
+the board process catches SIGINT (the unix port's sign that the interrupt char is enabled),
+drops the byte and sends INTR_SIGNAL instead. That signal's handler here is the port's own
+mp_sched_keyboard_interrupt: it only stores the pending exception (async-signal-safe). It is
+installed without SA_RESTART, so a blocking poll, read or sleep returns EINTR, which the port
+answers (MP_HAL_RETRY_SYSCALL, py/mphal.h) by raising the pending KeyboardInterrupt, as it
+does for its own SIGINT.
 
 This module imports only the standard library and the wheel: it is the board process's
 start-up, paid at every boot of every virtual board.
@@ -33,7 +36,7 @@ import os
 import signal
 import sys
 
-INTR_SIGNAL = signal.SIGQUIT  # the signal the board's terminal makes of Ctrl-C (vboard)
+INTR_SIGNAL = signal.SIGQUIT  # what vboard sends for a Ctrl-C that interrupts (never SIGINT)
 _WHEEL_MODULE = "micropython_run"  # the wheel's extension module (micropython_unix.py imports it)
 
 
@@ -66,6 +69,8 @@ def main() -> int:
     import micropython_run  # noqa: PLC0415 (the wheel, found by available())
 
     install_intr_handler(str(micropython_run.__file__))
+    # SIGINT caught means "the interrupt char is enabled" to vboard: only the port may catch it
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     return micropython_run.run_main(["micropython", *sys.argv[1:]])
 
 

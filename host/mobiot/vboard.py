@@ -176,19 +176,19 @@ def _set_raw(fd: int) -> None:
     termios.tcsetattr(fd, termios.TCSANOW, attrs)
 
 
-def _set_child_tty(fd: int, quit_is_intr: bool) -> None:
-    """The board process's own terminal while a program runs: bytes pass as they are, except
-    that Ctrl-C interrupts the program (ISIG), as the ESP32's UART interrupt char does. The
-    unix REPL switches to its own raw mode while it waits for input.
-
-    quit_is_intr: Ctrl-C makes SIGQUIT, whose handler (vbinterp) schedules the interrupt as an
-    ESP32 does; else SIGINT, the unix port's own handler (a $MICROPYTHON interpreter)."""
+def _set_child_tty(fd: int, isig: bool) -> None:
+    """The board process's own terminal: bytes pass as they are. isig: Ctrl-C raises SIGINT
+    while a program runs (the unix port's own handler; the unix REPL switches to its raw mode
+    while it waits for input). Otherwise vboard itself turns Ctrl-C into the board's interrupt
+    (Board._interrupt)."""
     _set_raw(fd)
+    if not isig:
+        return
     attrs = termios.tcgetattr(fd)
     attrs[3] = termios.ISIG
     off = os.fpathconf(fd, "PC_VDISABLE")
-    attrs[6][termios.VINTR] = off if quit_is_intr else 3
-    attrs[6][termios.VQUIT] = 3 if quit_is_intr else off
+    attrs[6][termios.VINTR] = 3
+    attrs[6][termios.VQUIT] = off
     attrs[6][termios.VSUSP] = off
     termios.tcsetattr(fd, termios.TCSANOW, attrs)
 
@@ -209,6 +209,7 @@ class Board:
         self.rx_buffer = RX_BUFFER  # bytes the board holds for its program (see RX_BUFFER)
         self.rx_lost = 0
         self.inner_name: str | None = None
+        self.intr_by_vboard = False  # Ctrl-C from the host becomes the board's interrupt here
         self.master, self.slave = os.openpty()
         _set_raw(self.slave)
         attrs = termios.tcgetattr(self.slave)
@@ -270,7 +271,8 @@ class Board:
     def spawn(self, mode: str, cause: int) -> None:
         inner, child = os.openpty()
         in_process = vbinterp.available()  # the wheel: Ctrl-C made safe (vbinterp's docstring)
-        _set_child_tty(child, in_process)
+        self.intr_by_vboard = in_process and os.path.exists("/proc/self/status")
+        _set_child_tty(child, not self.intr_by_vboard)
         self.inner_name = os.ttyname(child)
         (self.dir / WDT_FILE).unlink(missing_ok=True)  # a new boot: no watchdog until it starts one
         self.wdt_at = 0.0
@@ -486,24 +488,75 @@ class Board:
             if allow > 0:
                 n = min(allow, burst, len(self.in_buf))
                 chunk = bytes(self.in_buf[:n])
-                fit = self._rx_room(n)
-                if fit < n:  # the board's input buffer is full: what arrives now is lost
-                    self.rx_lost += n - fit
-                    del self.in_buf[fit:n]
-                    self.t_in += (n - fit) / rate
-                    chunk = chunk[:fit]
                 if self.host_baud != self.baud:
                     chunk = bytes(b & 0x7C | 0x80 for b in chunk)
-                try:
-                    w = os.write(self.inner, chunk)
-                except BlockingIOError:
-                    w = 0
-                except OSError:
-                    w = len(chunk)
+                w = self._to_board(chunk)
                 del self.in_buf[:w]
                 self.t_in = max(self.t_in + w / rate, now - burst / rate)
         elif not self.in_buf:
             self.t_in = now
+
+    def _to_board(self, chunk: bytes) -> int:
+        """Host bytes into the board's UART. Returns how many bytes of chunk were taken:
+        written, lost, or taken by an interrupt.
+
+        - A Ctrl-C may interrupt the board instead of reaching its input (_interrupt), even
+          when that input is full: the ESP32's UART driver looks at each byte as it arrives.
+        - A chunk is one burst of up to 20 ms of the line (_flush). A Ctrl-C after one that
+          interrupted in the same burst finds that interrupt still pending, as on an ESP32,
+          whose VM takes a scheduled interrupt at its next check (a FreeRTOS tick, 10 ms, in a
+          sleep), not within the 87 us between two bytes at 115200 baud. So it is taken too.
+        - Bytes past the board's input buffer are lost (_rx_room), as on the chip."""
+        assert self.inner is not None
+        done = 0
+        pending = False
+        while done < len(chunk):
+            i = chunk.find(b"\x03", done) if self.intr_by_vboard else -1
+            if i == done and (pending or self._interrupt()):
+                pending = True
+                done += 1
+                continue
+            end = len(chunk) if i < 0 else max(i, done + 1)  # a Ctrl-C that does not interrupt is a byte
+            fit = self._rx_room(end - done)
+            self.rx_lost += end - done - fit  # the board's input buffer is full: these are lost
+            if fit:
+                try:
+                    w = os.write(self.inner, chunk[done:done + fit])
+                except BlockingIOError:
+                    w = 0
+                except OSError:
+                    w = fit
+                if w < fit:  # the pty took less: the rest waits for the next burst
+                    self.rx_lost -= end - done - fit
+                    return done + w
+            done = end
+        return done
+
+    def _interrupt(self) -> bool:
+        """A Ctrl-C reaching the board, taken as the ESP32's UART driver takes it
+        (ports/esp32/uart.c): while the interrupt char is enabled, that is while code runs
+        that Ctrl-C may stop, it schedules a KeyboardInterrupt and goes no further (True);
+        otherwise it is an input byte (False). The unix port enables the char by catching
+        SIGINT (unix_mphal.c mp_hal_set_interrupt_char), so /proc/<pid>/status SigCgt tells;
+        the interrupt is vbinterp's INTR_SIGNAL, never SIGINT (vbinterp's docstring)."""
+        if self.proc is None:
+            return False
+        caught = 0
+        try:
+            with open(f"/proc/{self.proc.pid}/status", "rb") as f:
+                for line in f:
+                    if line.startswith(b"SigCgt:"):
+                        caught = int(line.split()[1], 16)
+                        break
+        except (OSError, ValueError, IndexError):
+            return False
+        if not caught >> (signal.SIGINT - 1) & 1:
+            return False
+        try:
+            os.kill(self.proc.pid, vbinterp.INTR_SIGNAL)
+        except ProcessLookupError:
+            return False
+        return True
 
     def _rx_room(self, n: int) -> int:
         """How many of n arriving bytes fit in the board's input buffer: RX_BUFFER less what

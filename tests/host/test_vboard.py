@@ -240,6 +240,23 @@ def test_ctrl_c_never_leaves_a_busy_board_deadlocked(tmp_path):
             assert b"2" in s.read_until(b"\x04>")
 
 
+def test_ctrl_c_is_a_byte_while_the_interrupt_char_is_off(tmp_path):
+    # As on an ESP32 (docs of micropython.kbd_intr): with the interrupt char disabled, a Ctrl-C
+    # reaches the program as input, and nothing is left pending for the next command.
+    with VBoards(tmp_path / "b", 1) as vb:
+        port, _ = vb.boards[0]
+        with SerialWatch(port) as s:
+            s.write(b"\r\x03\x03\r\x01")
+            s.read_until(b"raw REPL; CTRL-B to exit\r\n>")
+            s.write(b"import micropython, sys\nmicropython.kbd_intr(-1)\nprint('READY')\n"
+                    b"c = sys.stdin.buffer.read(1)\nmicropython.kbd_intr(3)\nprint('GOT', c)\n\x04")
+            s.read_until(b"READY")
+            s.write(b"\x03")
+            assert b"GOT b'\\x03'" in s.read_until(b"\x04>")
+            s.write(b"print(6*7)\x04")
+            assert b"OK42" in s.read_until(b"\x04>")
+
+
 def test_wrong_baud_host_sees_garbage(tmp_path):
     with VBoards(tmp_path / "baud", 1) as vb:
         port, _ = vb.boards[0]
