@@ -6,6 +6,7 @@ import hashlib
 import os
 import random
 import time
+from contextlib import contextmanager
 
 import pytest
 
@@ -214,6 +215,15 @@ def test_output_is_throttled_to_baud(tmp_path):
             assert time.monotonic() - t0 >= 2000 * 10 / 9600 * 0.9
 
 
+@contextmanager
+def _raw_repl(tmp_path):
+    """One virtual board, its port open at the raw REPL."""
+    with VBoards(tmp_path / "b", 1) as vb, SerialWatch(vb.boards[0][0]) as s:
+        s.write(b"\r\x03\x03\r\x01")
+        s.read_until(b"raw REPL; CTRL-B to exit\r\n>")
+        yield s
+
+
 # Interns a name and allocates at every turn: most of its time is spent holding the GC or the
 # qstr mutex, where an interrupt raised from inside a signal handler would leave one locked.
 CHURN = (b"o = type('O', (), {})()\ni = 0\nprint('CHURN')\nwhile True:\n"
@@ -224,37 +234,29 @@ def test_ctrl_c_never_leaves_a_busy_board_deadlocked(tmp_path):
     # The unix port's own SIGINT handler raises KeyboardInterrupt from inside the handler: about
     # one Ctrl-C in three into this loop left a mutex locked and the board silent for ever.
     # vboard makes Ctrl-C a scheduled interrupt, as an ESP32's UART does (host/mobiot/vbinterp.py).
-    with VBoards(tmp_path / "b", 1) as vb:
-        port, _ = vb.boards[0]
-        with SerialWatch(port) as s:
-            s.write(b"\r\x03\x03\r\x01")
-            s.read_until(b"raw REPL; CTRL-B to exit\r\n>")
-            for _ in range(20):
-                s.write(CHURN + b"\x04")
-                s.read_until(b"OK")
-                s.read_until(b"CHURN")
-                s.write(b"\x03")
-                s.read_until(b"KeyboardInterrupt")
-                s.read_until(b"\x04>")
-            s.write(b"print(1+1)\x04")
-            assert b"2" in s.read_until(b"\x04>")
+    with _raw_repl(tmp_path) as s:
+        for _ in range(20):
+            s.write(CHURN + b"\x04")
+            s.read_until(b"OK")
+            s.read_until(b"CHURN")
+            s.write(b"\x03")
+            s.read_until(b"KeyboardInterrupt")
+            s.read_until(b"\x04>")
+        s.write(b"print(1+1)\x04")
+        assert b"2" in s.read_until(b"\x04>")
 
 
 def test_ctrl_c_is_a_byte_while_the_interrupt_char_is_off(tmp_path):
     # As on an ESP32 (docs of micropython.kbd_intr): with the interrupt char disabled, a Ctrl-C
     # reaches the program as input, and nothing is left pending for the next command.
-    with VBoards(tmp_path / "b", 1) as vb:
-        port, _ = vb.boards[0]
-        with SerialWatch(port) as s:
-            s.write(b"\r\x03\x03\r\x01")
-            s.read_until(b"raw REPL; CTRL-B to exit\r\n>")
-            s.write(b"import micropython, sys\nmicropython.kbd_intr(-1)\nprint('READY')\n"
-                    b"c = sys.stdin.buffer.read(1)\nmicropython.kbd_intr(3)\nprint('GOT', c)\n\x04")
-            s.read_until(b"READY")
-            s.write(b"\x03")
-            assert b"GOT b'\\x03'" in s.read_until(b"\x04>")
-            s.write(b"print(6*7)\x04")
-            assert b"OK42" in s.read_until(b"\x04>")
+    with _raw_repl(tmp_path) as s:
+        s.write(b"import micropython, sys\nmicropython.kbd_intr(-1)\nprint('READY')\n"
+                b"c = sys.stdin.buffer.read(1)\nmicropython.kbd_intr(3)\nprint('GOT', c)\n\x04")
+        s.read_until(b"READY")
+        s.write(b"\x03")
+        assert b"GOT b'\\x03'" in s.read_until(b"\x04>")
+        s.write(b"print(6*7)\x04")
+        assert b"OK42" in s.read_until(b"\x04>")
 
 
 def test_wrong_baud_host_sees_garbage(tmp_path):
