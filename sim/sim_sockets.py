@@ -169,11 +169,13 @@ _RXVIEW = memoryview(_RXBUF)
 
 
 def _recv(s):
-    # non-blocking read: bytes, b"" when the peer closed, None when nothing is there
+    # non-blocking read: bytes, b"" when the peer closed, None when nothing is there. (EAGAIN
+    # only: MicroPython's errno has no EWOULDBLOCK, the same value on Linux; naming it raised
+    # AttributeError here, which killed the simulator's socket task under load.)
     try:
         n = s.readinto(_RXBUF)
     except OSError as e:
-        if e.args and e.args[0] in (errno.EAGAIN, errno.EWOULDBLOCK):
+        if e.args and e.args[0] == errno.EAGAIN:
             return None
         return b""
     if n is None:
@@ -188,7 +190,7 @@ def _sendall(s, data):
         try:
             n = s.write(mv)
         except OSError as e:
-            if e.args and e.args[0] in (errno.EAGAIN, errno.EWOULDBLOCK) and tries < 2000:
+            if e.args and e.args[0] == errno.EAGAIN and tries < 2000:  # (see _recv)
                 n = None
             else:
                 return False

@@ -3,6 +3,7 @@ thread of the test process, and the real esptool CLI (a subprocess) pointed at i
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -69,7 +70,8 @@ def esptool(port: str, *args: str, stub: bool = True, before: str = "no-reset", 
            "--baud", str(baud)]
     if not stub:
         cmd.append("--no-stub")
-    proc = subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=timeout, cwd=str(ROOT))
+    env = dict(os.environ, ESPTOOL_CFGFILE=str(ROOT / "tests" / "data" / "esptool.cfg"))  # (its comment says why)
+    proc = subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=timeout, cwd=str(ROOT), env=env)
     if check and proc.returncode != 0:
         raise AssertionError(f"esptool {' '.join(args)} failed ({proc.returncode}):\n"
                              f"{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
