@@ -259,6 +259,24 @@ def test_ctrl_c_is_a_byte_while_the_interrupt_char_is_off(tmp_path):
         assert b"OK42" in s.read_until(b"\x04>")
 
 
+def test_ctrl_c_interrupts_a_board_whose_input_is_full_and_a_burst_is_one_interrupt(tmp_path):
+    # A program that never reads its input: what the host sends fills the board's 259-byte input
+    # buffer (vboard.RX_BUFFER) and the rest is lost, as on the chip. A Ctrl-C behind it still
+    # interrupts: the ESP32's UART driver looks at each byte as it arrives. Three Ctrl-Cs in one
+    # burst are one interrupt, as into the ESP32's one pending interrupt: none is left pending to
+    # kill the next command.
+    with _raw_repl(tmp_path) as s:
+        s.write(b"import time\nprint('BUSY')\nwhile True:\n    time.sleep_ms(5)\n\x04")
+        s.read_until(b"BUSY")
+        s.write(b"x" * 2000 + b"\x03\x03\x03")
+        out = s.read_until(b"\x04>")
+        assert out.count(b"KeyboardInterrupt") == 1, out
+        # The raw REPL reads the buffered x's as the next command's text: a Ctrl-C there (the
+        # interrupt char is off at the prompt) clears the line, as pyexec's raw REPL does.
+        s.write(b"\x03print(6*7)\x04")
+        assert b"OK42" in s.read_until(b"\x04>")
+
+
 def test_wrong_baud_host_sees_garbage(tmp_path):
     with VBoards(tmp_path / "baud", 1) as vb:
         port, _ = vb.boards[0]
