@@ -71,6 +71,7 @@ REPL_QUIET_S = 15.0
 WAKE_PROMPT_S = 2.0  # wait this long for ">>> " after Ctrl-B before the Ctrl-D of a wake
 WAKE_RETRY_S = 30.0
 SEND_TIMEOUT_S = 10.0
+SEND_RESENDS = 3  # a command is sent again after each of this many resets of the board
 
 # What a MicroPython board at its REPL prints (ports/esp32, shared/runtime/pyexec.c).
 FRIENDLY_PROMPT = b">>> "
@@ -134,7 +135,8 @@ class Port:
         self.wake_at = 0.0
         self.next_wake = 0.0
         self.wake_once = False
-        self.waiters: list[tuple[str, threading.Event, list]] = []
+        # `mobiot send` commands waiting for their reply: [verb, event, reply box, line, resends, device]
+        self.waiters: list[list] = []
 
     def describe(self) -> str:
         if self.lent_to:
@@ -408,9 +410,10 @@ class Collector:
                         v.board = str(fr.payload.get("board", "") or v.board)
                         v.fw = str(fr.payload.get("fw", "") or v.fw)
                 # A board that (re)booted listens only for maint_window_ms
-                # (docs/protocol.md "Handshake at wake"): hold it again.
+                # (docs/protocol.md "Handshake at wake"): hold it again, and send again the
+                # commands it had not answered when it reset (every verb is idempotent).
                 if fr.payload.get("hold") is not True:
-                    port.send([hello], gen)
+                    port.send([hello, *self._unanswered(port, fr.payload.get("device"))], gen)
             elif fr.type == "R" and port.device is None:
                 dev = fr.payload.get("device")
                 if isinstance(dev, str):
@@ -624,10 +627,11 @@ class Collector:
             return {"ok": False, "err": f"device {device} is not on an open port of this collector"}
         box: list = []
         ev = threading.Event()
+        wire = line.encode("ascii") + (b"" if line.endswith("\n") else b"\n")
         with port.lock:
-            port.waiters.append((verb, ev, box))
+            port.waiters.append([verb, ev, box, wire, 0, device])
         try:
-            if not port.send([line.encode("ascii") + (b"" if line.endswith("\n") else b"\n")]):
+            if not port.send([wire]):
                 return {"ok": False, "err": f"{port.url}: write failed"}
             if not ev.wait(timeout_s):
                 return {"ok": False, "err": f"no reply from {device} to {verb} within {timeout_s:g} s"}
@@ -635,6 +639,20 @@ class Collector:
         finally:
             with port.lock:
                 port.waiters = [w for w in port.waiters if w[1] is not ev]
+
+    def _unanswered(self, port: Port, device) -> list[bytes]:
+        """The command lines still waiting for a reply from `device` on `port`, each at most
+        SEND_RESENDS times: a board that reset before it answered (a watchdog, a power dip) never
+        read the line, or lost its reply. `hello` is in the handshake already."""
+        lines = []
+        with port.lock:
+            for w in port.waiters:
+                if w[0] != "hello" and w[5] == device and not w[1].is_set() and w[4] < SEND_RESENDS:
+                    w[4] += 1
+                    lines.append(w[3])
+        if lines:
+            self.log(f"{port.url}: board {device} reset with {len(lines)} command(s) unanswered: sent again")
+        return lines
 
     def _answer_waiters(self, port: Port, fr) -> None:
         if not port.waiters:
@@ -649,7 +667,7 @@ class Collector:
         else:
             return
         with port.lock:
-            for v, ev, box in port.waiters:
+            for v, ev, box, *_ in port.waiters:
                 if v == verb and not ev.is_set():
                     box.append(p)
                     ev.set()

@@ -81,6 +81,7 @@ class FakeBoard:
         self.violations: list[str] = []
         self.commands: list[bytes] = []
         self.bad_commands = 0
+        self.deaf = False  # take command lines without answering them (a board about to reset)
         self.attached = False
         self.boot = 2
         self.sends = 0
@@ -157,6 +158,8 @@ class FakeBoard:
             self.attached = True
             self._write(frame("H", {"proto": 1, "device": self.device, "fw": "test", "board": "fake",
                                     "boot": self.boot, "hold": True}))  # fmt: skip
+        elif verb == "interval" and not self.deaf:
+            self._write(frame("K", {"cmd": "interval", "ok": True}))
         elif verb == "bye":
             self.attached = False
             self._write(frame("K", {"cmd": "bye", "ok": True}))
@@ -409,6 +412,50 @@ def test_a_rebooted_board_is_held_again(tmp_path, boards):
     con = sqlite3.connect(db)
     assert con.execute("SELECT fw, board, boot FROM devices WHERE device = 'dev-r'").fetchone() == ("test", "fake", 3)
     con.close()
+
+
+def test_a_command_the_board_reset_before_answering_is_sent_again(tmp_path, boards, monkeypatch):
+    # `mobiot send` through the collector: the board takes the line and resets before it answers
+    # (a watchdog, a power dip). Its hello after the reset brings the line again, and the
+    # reply reaches the sender within its timeout.
+    from mobiot import control
+
+    monkeypatch.setenv(control.RUNTIME_ENV, str(tmp_path / "run"))
+    db = tmp_path / "c.sqlite"
+    b = boards("ttyC", "dev-c", 20)
+    b.deaf = True
+    b.plug()
+    proc = start_collector(db, [b.link])
+    got: dict = {}
+
+    def send() -> None:
+        try:
+            got["reply"] = control.send_command("dev-c", "interval 30", timeout_s=WAIT_S)
+        except Exception as exc:  # noqa: BLE001 - reported by the assert below
+            got["error"] = exc
+
+    def sent() -> int:
+        return sum(c.startswith(b"!interval 30*") for c in list(b.commands))
+
+    try:
+        assert b.wait_acked(20, WAIT_S)
+        deadline = time.monotonic() + WAIT_S
+        while not control.collectors() or not any(p.get("device") == "dev-c" for p in control.collectors()[0]["ports"]):
+            assert time.monotonic() < deadline, "the collector never listed dev-c"
+            time.sleep(0.05)
+        t = threading.Thread(target=send)
+        t.start()
+        while not sent():
+            assert time.monotonic() < deadline, "the command never reached the board"
+            time.sleep(0.02)
+        b.deaf = False
+        b.reboot()
+        t.join(WAIT_S + 10)
+        assert got.get("reply") == {"cmd": "interval", "ok": True}, got
+        assert sent() == 2
+    finally:
+        out = stop_collector(proc)
+    assert out  # the collector's summary
 
 
 def test_duration_stops_by_itself_and_missing_port_is_waited_for(tmp_path, boards):
