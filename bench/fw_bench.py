@@ -111,9 +111,10 @@ def main():
     gc.collect()
     fakes = free0 - gc.mem_free()
 
-    # in a board's order: main.py imports the app (and with it the parts), then app.main()
-    # loads the config (app._config)
+    # in a board's order: main.py imports the app (and with it the parts' modules), app.main()
+    # loads the wiring (build.py), then the config (build.config); Terminal() drops the wiring
     from mobiot_fw.app import Terminal
+    import mobiot_fw.build  # noqa: F401
     from mobiot_fw import config
 
     cfg, _ = config.validate({"device_id": "356938035643809", "status_every": 100})

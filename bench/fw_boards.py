@@ -50,6 +50,7 @@ if mode == "sim":
 import asyncio  # noqa: E402
 
 from mobiot_fw import app  # noqa: E402
+from mobiot_fw import build  # noqa: E402  - as app.main(): the wiring before the config
 from mobiot_fw.hw import Platform  # noqa: E402
 
 
@@ -60,7 +61,8 @@ class Null:
 
 with open("board.json") as f:
     board = json.load(f)
-cfg, errors = app._config()
+cfg, errors = build.config()
+del build  # Terminal() drops the wiring module, as app.main() does
 t = app.Terminal(Platform(board), cfg, board, out=Null(), qroot="/bq/q", cfg_path="/bq/config.json",
                  at_clock=vt.ticks_ms)
 t.sensors.setup()

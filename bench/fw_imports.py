@@ -15,7 +15,8 @@ import json
 # (module, figure name): the names are those of the flat layout before the modem stack, queue
 # and link became subpackages, so results.json stays comparable across the move.
 MODULES = (("asyncio", "asyncio"), ("mobiot_fw.link.proto", "proto"), ("mobiot_fw.store.flashq", "queue"),
-           ("mobiot_fw.config", "config"), ("mobiot_fw.app", "app"), ("mobiot_fw.drivers.bme280", "bme280"),
+           ("mobiot_fw.config", "config"), ("mobiot_fw.app", "app"), ("mobiot_fw.build", "build"),
+           ("mobiot_fw.drivers.bme280", "bme280"),
            ("mobiot_fw.drivers.battery", "battery"), ("mobiot_fw.drivers.nmea", "nmea"),
            ("mobiot_fw.cell.parse", "cellular"), ("mobiot_fw.cell.at", "at"), ("mobiot_fw.cell.modem", "modem"),
            ("mobiot_fw.cell.vendor.simcom", "cell_simcom"),
@@ -24,10 +25,11 @@ MODULES = (("asyncio", "asyncio"), ("mobiot_fw.link.proto", "proto"), ("mobiot_f
            # wires are imported with app (all were in app.py before the split).
            ("mobiot_fw.crash", "crash"), ("mobiot_fw.cell.lifecycle", "lifecycle"),
            ("mobiot_fw.link.commands", "commands"))
-# Loaded for a call and dropped (docs/memory.md): app._config() drops the config module once the
-# config is loaded (commands.py loads it again only to save a change); main.py drops the crash
-# guard once it has asked safe() (and loads it again only after a crash).
-DROPPED = ("mobiot_fw.config", "mobiot_fw.crash")
+# Loaded for a call and dropped (docs/memory.md): build.config() drops the config module once the
+# config is loaded (commands.py loads it again only to save a change); app.main() drops the
+# wiring (build.py) once the terminal is built;
+# main.py drops the crash guard once it has asked safe() (and loads it again only after a crash).
+DROPPED = ("mobiot_fw.config", "mobiot_fw.build", "mobiot_fw.crash")
 out = {}
 gc.collect()
 base = gc.mem_free()

@@ -20,8 +20,9 @@ def main():
     import fileblockdev as fb
 
     fb.mount(fb.FileBlockDev(image, 128), "/bq", mkfs=True)
-    from mobiot_fw import config
     from mobiot_fw.app import Terminal
+    import mobiot_fw.build  # noqa: F401  - as app.main(): the wiring before the config
+    from mobiot_fw import config
     from mobiot_fw.link import proto
 
     cfg, _ = config.validate({"device_id": "356938035643809", "status_every": 100,

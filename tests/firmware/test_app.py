@@ -275,18 +275,19 @@ def test_an_exception_in_any_task_ends_the_terminal_for_the_crash_guard():
 
 
 def test_once_per_boot_code_is_not_held_after_set_up():
-    # docs/memory.md: the queue's recovery, the manifest reader and the sensor slot builder run
-    # once per boot and are dropped; the parts themselves stay.
+    # docs/memory.md: the wiring (build.py), the queue's recovery, the manifest reader and the
+    # sensor slot builder run once per boot and are dropped; the parts themselves stay.
     import sys
 
     _fresh()
     i2c = FakeI2C({0x76: FakeBme280(temp=21.5, hum=40.0, press=100000.0), 0x44: FakeSht4x(temp=22.0, hum=45.0)})
-    for m in ("mobiot_fw.store.recover", "mobiot_fw.manifest", "mobiot_fw.sensor_slots"):
+    for m in ("mobiot_fw.build", "mobiot_fw.store.recover", "mobiot_fw.manifest", "mobiot_fw.sensor_slots"):
         sys.modules.pop(m, None)
     t = _term(Plat(i2c))
     _run(t.sample())
     held = [m for m in sys.modules if m.startswith("mobiot_fw.")]
-    for m in ("mobiot_fw.store.recover", "mobiot_fw.manifest", "mobiot_fw.sensor_slots", "mobiot_fw.crash_report"):
+    for m in ("mobiot_fw.build", "mobiot_fw.store.recover", "mobiot_fw.manifest", "mobiot_fw.sensor_slots",
+              "mobiot_fw.crash_report"):
         assert m not in held, (m, held)
     for m in ("mobiot_fw.store.flashq", "mobiot_fw.sensors", "mobiot_fw.drivers.bme280", "mobiot_fw.drivers.sht4x"):
         assert m in held, (m, held)
