@@ -72,6 +72,12 @@ WAKE_PROMPT_S = 2.0  # wait this long for ">>> " after Ctrl-B before the Ctrl-D 
 WAKE_RETRY_S = 30.0
 SEND_TIMEOUT_S = 10.0
 SEND_RESENDS = 3  # a command is sent again after each of this many resets of the board
+# A !hello that no H frame answered while the board sends frames (lost to line noise, or to a
+# port whose speed the bridge had not taken yet) is sent again: first after this long, then
+# twice as long each time, up to HELLO_RETRY_MAX_S. Without it the board is never held, and
+# the records it queued while no host listened are never resent.
+HELLO_RETRY_S = 5.0
+HELLO_RETRY_MAX_S = 60.0
 
 # What a MicroPython board at its REPL prints (ports/esp32, shared/runtime/pyexec.c).
 FRIENDLY_PROMPT = b">>> "
@@ -137,6 +143,8 @@ class Port:
         self.wake_once = False
         # `mobiot send` commands waiting for their reply: [verb, event, reply box, line, resends, device]
         self.waiters: list[list] = []
+        self.hello_at = 0.0  # monotonic time of the last !hello not yet answered by an H frame
+        self.hello_every = HELLO_RETRY_S
 
     def describe(self) -> str:
         if self.lent_to:
@@ -308,7 +316,6 @@ class Collector:
     def _reader(self, port: Port) -> None:
         import serial
 
-        hello = encode_command("hello")
         fails = 0
         next_log = 0.0
         log_every = 1.0
@@ -341,7 +348,7 @@ class Collector:
             port.last_error = ""
             gen = port.gen
             self.q.put(("count", port.url, time.time(), {"opens": 1}))
-            port.send([hello], gen)
+            self._hello(port, gen)
             if port.wake_once:
                 port.next_wake = 0.0
             dec_feed = Decoder().feed
@@ -378,7 +385,6 @@ class Collector:
                 return  # stop: the port stays open for the last acks and !bye
 
     def _on_data(self, port: Port, gen: int, now: float, data: bytes, got: Decoded) -> None:
-        hello = encode_command("hello")
         port.tail = (port.tail + data)[-512:]
         port.junk += len(data.translate(None, _TEXT_BYTES))
         for line in got.logs:
@@ -413,12 +419,18 @@ class Collector:
                 # (docs/protocol.md "Handshake at wake"): hold it again, and send again the
                 # commands it had not answered when it reset (every verb is idempotent).
                 if fr.payload.get("hold") is not True:
-                    port.send([hello, *self._unanswered(port, fr.payload.get("device"))], gen)
+                    self._hello(port, gen, self._unanswered(port, fr.payload.get("device")))
+                else:
+                    port.hello_at, port.hello_every = 0.0, HELLO_RETRY_S
             elif fr.type == "R" and port.device is None:
                 dev = fr.payload.get("device")
                 if isinstance(dev, str):
                     port.device = dev
             self._answer_waiters(port, fr)
+        if got.frames and port.hello_at and time.monotonic() - port.hello_at > port.hello_every:
+            self.log(f"{port.url}: no answer to !hello within {port.hello_every:g} s: sent again")
+            port.hello_every = min(port.hello_every * 2, HELLO_RETRY_MAX_S)
+            self._hello(port, gen)
         self.ingest(port.url, now, got.frames, got.bad, SerialAck(port, gen))
         port.bad_frames += len(got.bad)
         port.log_lines += len(got.logs)
@@ -639,6 +651,12 @@ class Collector:
         finally:
             with port.lock:
                 port.waiters = [w for w in port.waiters if w[1] is not ev]
+
+    def _hello(self, port: Port, gen: int, then: list[bytes] | None = None) -> None:
+        """`!hello` (and the lines `then`) to the board on `port`: the board answers with an H
+        frame and is held (docs/protocol.md "Handshake at wake")."""
+        port.hello_at = time.monotonic()
+        port.send([encode_command("hello"), *(then or ())], gen)
 
     def _unanswered(self, port: Port, device) -> list[bytes]:
         """The command lines still waiting for a reply from `device` on `port`, each at most

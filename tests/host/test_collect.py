@@ -82,6 +82,10 @@ class FakeBoard:
         self.commands: list[bytes] = []
         self.bad_commands = 0
         self.deaf = False  # take command lines without answering them (a board about to reset)
+        self.lost_hellos = 0  # this many !hello lines are lost on the way in (line noise)
+        self.live_at = 0.0  # while unheld: the firmware's live send of a new record (test below)
+        self.live_while_unheld = False
+        self.live_seq = 1000
         self.attached = False
         self.boot = 2
         self.sends = 0
@@ -141,6 +145,14 @@ class FakeBoard:
                         self._command(line)
             if self.attached:
                 self._send_due()
+            elif self.live_while_unheld and time.monotonic() - self.live_at > 0.5:
+                # docs/protocol.md "Delivery": every new record is sent once as it is made,
+                # host or no host (these are not queued: the queued ones need a host that holds
+                # the board)
+                self.live_at = time.monotonic()
+                self.live_seq += 1
+                self._write(frame("R", {"device": self.device, "boot": 2, "seq": self.live_seq, "t": T0,
+                                        "clock": "utc", "kind": "reading", "values": {"temp": 20.5}}))
 
     def _command(self, line: bytes) -> None:
         self.commands.append(line)
@@ -154,7 +166,9 @@ class FakeBoard:
             self.bad_commands += 1
             return
         verb, _, args = body.decode().partition(" ")
-        if verb == "hello":
+        if verb == "hello" and self.lost_hellos:
+            self.lost_hellos -= 1
+        elif verb == "hello":
             self.attached = True
             self._write(frame("H", {"proto": 1, "device": self.device, "fw": "test", "board": "fake",
                                     "boot": self.boot, "hold": True}))  # fmt: skip
@@ -456,6 +470,25 @@ def test_a_command_the_board_reset_before_answering_is_sent_again(tmp_path, boar
     finally:
         out = stop_collector(proc)
     assert out  # the collector's summary
+
+
+def test_a_hello_lost_on_the_line_is_sent_again(tmp_path, boards):
+    # The collector's first !hello never reaches the board (line noise; a USB bridge that had
+    # not taken the port's speed yet), which goes on sending live records unheld. The collector
+    # sends !hello again, the board is held, and its queued records arrive, none lost.
+    db = tmp_path / "c.sqlite"
+    b = boards("ttyH", "dev-h", 30)
+    b.lost_hellos = 1
+    b.live_while_unheld = True
+    b.plug()
+    proc = start_collector(db, [b.link])
+    try:
+        assert b.wait_acked(30, WAIT_S), f"acked {len(set(b.acked))} of 30: the board was never held"
+        assert b.commands.count(b"!hello*62") == 2
+    finally:
+        stop_collector(proc)
+    seqs = [r[1] for r in db_rows(db)]
+    assert seqs[:30] == list(range(1, 31)) and all(s > 1000 for s in seqs[30:]), seqs
 
 
 def test_duration_stops_by_itself_and_missing_port_is_waited_for(tmp_path, boards):
