@@ -617,6 +617,10 @@ class Board:
             except (BlockingIOError, OSError):
                 data = b""
             if data and not self.sleeping and len(self.in_buf) < 65536:
+                # The speed these bytes came at: a host sets the port's speed before it writes,
+                # as a USB-UART bridge gets the speed before the data, so what was just read
+                # was sent at the speed set now (a check at the top of step() could predate it).
+                self._check_host_baud(now)
                 self.in_buf += data
         if self.inner is not None and self.inner in r:
             try:

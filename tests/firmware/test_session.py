@@ -171,7 +171,9 @@ def test_line_noise_and_long_lines_never_stall_the_reader():
             self.data = self.data[1:]
             return 1
 
-    st = Stream(b"\xff\xfe\r\n" + b"x" * 500 + b"\n" + encode_command("hello"))
+    # noise, a line too long, then a command behind noise on its own line (a host that was at
+    # the wrong speed left bytes that are not UTF-8 and no line end)
+    st = Stream(b"\xff\xfe\r\n" + b"x" * 500 + b"\n" + b"\x88\xa1\xfc\x80" * 60 + encode_command("hello"))
 
     async def main():
         t = asyncio.create_task(s.reader(st))

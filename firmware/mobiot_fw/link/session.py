@@ -120,6 +120,14 @@ class Session:
                     except UnicodeError:
                         pass  # line noise: not a command
                     n = 0
+            elif c == 33:
+                # "!": a command starts here. What came before it on the line is not part of it
+                # (proto.parse_command reads from the last "!"; a command holds one, docs/
+                # protocol.md) and may be line noise, which would fail the line's UTF-8 decode
+                # and take the command with it: a host that was at the wrong speed, a glitch as
+                # a USB bridge comes up.
+                line[0] = c
+                n = 1
             elif n < _LINE_MAX:
                 line[n] = c
                 n += 1
