@@ -99,7 +99,12 @@ async def run(t):
 def main():
     st = {}
     try:
-        t = once("mobiot_fw.build").boot(Terminal, st)
+        # Imported, not once(): Terminal() inside boot() takes it out of sys.modules (once), so
+        # it is read from flash once and is garbage when boot() returns and `build` is cleared.
+        from mobiot_fw import build
+
+        t = build.boot(Terminal, st)
+        build = None
         asyncio.run(run(t))
     except KeyboardInterrupt:
         # Ctrl-C: a person or a host tool (mpremote, `mobiot provision`) takes the REPL. It may
