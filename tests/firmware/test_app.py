@@ -294,3 +294,65 @@ def test_once_per_boot_code_is_not_held_after_set_up():
     # the slots were built all the same, and the queue opened
     assert [s.name for s in t.t.sensors.slots] == ["bme280", "sht4x"]
     assert t.q.next_seq() > 1
+
+
+def test_main_reads_the_wiring_from_flash_once_per_boot():
+    # app.main() imports build.py and Terminal() inside build.boot() takes it out of
+    # sys.modules: one load. A once() in main() as well had the Terminal's once() find it gone
+    # and load it from flash a second time during set-up (9a9bb72). Counted through the import
+    # hook every import statement and once() go through: the distinct module objects.
+    import builtins
+    import os
+    import sys
+
+    import mobiot_fw.app as app
+    import mobiot_fw.config  # noqa: F401  - main() drops it; imported before the chdir below
+    import mobiot_fw.crash  # noqa: F401
+    import mobiot_fw.hw as hw
+
+    _fresh()
+    i2c = FakeI2C({0x76: FakeBme280(temp=21.5, hum=40.0, press=100000.0), 0x44: FakeSht4x(temp=22.0, hum=45.0)})
+
+    class BootPlat(Plat):
+        def __init__(self, board):
+            super().__init__(i2c)
+
+        def reset_cause(self):
+            return "power_on"
+
+    class BootTerminal(Terminal):
+        def __init__(self, plat, cfg, board, wdt=None):
+            super().__init__(plat, cfg, board, out=Out(), qroot=MNT + "/q", cfg_path=MNT + "/config.json", wdt=wdt)
+
+    builds = []
+    started = []
+    real_import = builtins.__import__
+
+    def counting(name, *a):
+        m = real_import(name, *a)
+        for mod in (m, getattr(m, "build", None)):
+            if getattr(mod, "__name__", "") == "mobiot_fw.build" and not any(b is mod for b in builds):
+                builds.append(mod)
+        return m
+
+    async def run(t):
+        started.append(("mobiot_fw.build" in sys.modules, [s.name for s in t.sensors.slots]))
+
+    sys.modules.pop("mobiot_fw.build", None)
+    here = os.getcwd()
+    os.chdir(MNT)
+    with open("config.json", "w") as f:
+        f.write('{"device_id": "356938035643809", "wdt_ms": 0}')
+    with open("board.json", "w") as f:
+        f.write(json.dumps(BOARD))
+    real = hw.Platform, app.Terminal, app.run
+    hw.Platform, app.Terminal, app.run = BootPlat, BootTerminal, run
+    builtins.__import__ = counting
+    try:
+        app.main()
+    finally:
+        builtins.__import__ = real_import
+        hw.Platform, app.Terminal, app.run = real
+        os.chdir(here)
+    assert started == [(False, ["bme280", "sht4x"])], started  # booted, wiring dropped
+    assert len(builds) == 1, builds
