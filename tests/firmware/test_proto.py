@@ -27,11 +27,14 @@ def _crc_hex(b):
     return ("%08X" % c).encode()
 
 
+def _record_frame(*rec):
+    # an R frame as store/outbox.py writes one: the payload at PAYLOAD_OFF, the frame around it
+    return proto.frame(BUF, b"R", proto.encode_record(BUF, proto.PAYLOAD_OFF, *rec))
+
+
 def test_protocol_doc_example_crc():
-    n = proto.encode_record_frame(
-        BUF, "356938035643809", 3, 17, 1764146800, "utc", "reading",
-        (("temp", 21.53), ("hum", 45.2), ("press", 101325)),
-    )
+    n = _record_frame("356938035643809", 3, 17, 1764146800, "utc", "reading",
+                      (("temp", 21.53), ("hum", 45.2), ("press", 101325)))
     want = (
         b'@R {"device":"356938035643809","boot":3,"seq":17,"t":1764146800,"clock":"utc",'
         b'"kind":"reading","values":{"temp":21.53,"hum":45.2,"press":101325}}*67048C10\r\n'
@@ -43,7 +46,7 @@ def test_record_round_trip_and_crc():
     vals = (("sht_temp", -3.256), ("hum", 99.96), ("bat", 3.7), ("sats", 7), ("fix", 1),
             ("oper", 'Tele "2"\\x'), ("psm", True), ("edrx", False), ("rsrp", None),
             ("lat", b"-33.8688197"), ("lon", 151.2092955))
-    n = proto.encode_record_frame(BUF, "dev-1", 12, 4000000000, 1764146800, "utc", "reading", vals)
+    n = _record_frame("dev-1", 12, 4000000000, 1764146800, "utc", "reading", vals)
     typ, payload, crc, body = _split(bytes(BUF[:n]))
     assert typ == b"R"
     assert crc == _crc_hex(body)

@@ -306,7 +306,8 @@ def proto(monkeypatch):
 def test_board_frames_decode(proto):
     buf = bytearray(proto.FRAME_MAX)
     values = {"temp": 21.534, "hum": 45.25, "press": 101325, "bat": 3.9, "rat": "lte-m", "psm": True, "x": None}
-    n = proto.encode_record_frame(buf, "356938035643809", 3, 17, 1764146800, "utc", "reading", values)
+    n = proto.frame(buf, b"R", proto.encode_record(buf, proto.PAYLOAD_OFF, "356938035643809", 3, 17, 1764146800, "utc",
+                                                   "reading", values))
     got = Decoder().feed(bytes(buf[:n]))
     (fr,) = got.frames
     assert fr.type == "R" and codec.record_problem(fr.payload) is None

@@ -200,9 +200,6 @@ class At:
         return lines, final
 
     # -- URCs --------------------------------------------------------------------------
-    def pending_urcs(self):
-        return self._ucount
-
     def pop_urc(self):
         """Oldest queued URC line, or None."""
         if not self._ucount:

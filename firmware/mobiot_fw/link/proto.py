@@ -200,10 +200,6 @@ def frame(buf, typ, end):
 frame_payload = frame
 
 
-def encode_record_frame(buf, device, boot, seq, t, clock, kind, values):
-    """An R frame in buf; returns its length. Payload is at buf[PAYLOAD_OFF:len-11]."""
-    return frame(buf, b"R", encode_record(buf, PAYLOAD_OFF, device, boot, seq, t, clock, kind, values))
-
 
 def encode_hello(buf, device, fw, board, boot, hold, fwid=""):
     """An H frame (docs/protocol.md): returns its length. `fwid` is the firmware id of the
