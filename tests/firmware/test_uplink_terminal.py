@@ -99,3 +99,33 @@ async def test_terminal_reports_over_the_uplink_and_obeys_commands_down():
         broker.drop()
         srv.close()
         sim.stop()
+
+
+def test_the_uplink_keeps_nothing_of_part_py():
+    # uplink/part.py is loaded with once() to build the Uplink and dropped: a callable it hands
+    # the Uplink must not be a function of part.py, whose globals (its module dict, and with
+    # it all its code) the function would keep in RAM (docs/memory.md "The uplink")
+    import gc
+    import sys
+
+    sim = ModemSim("SIM7080G", {"modem": {"model": "SIM7080G"}})
+    try:
+        fb.mount(fb.CutBlockDev(16), "/tk", mkfs=True)
+        cfg, errs = config.validate({"device_id": DEV, "modem": {"apn": "iot"},
+                                     "uplink": {"enabled": True, "host": "127.0.0.1", "tls": True}})
+        assert errs == [], errs
+        board = {"name": "t-sim7080g", "modem": {"model": "SIM7080G", "uart": 1, "pwrkey": 4}}
+        t = Terminal(Plat(sim), cfg, board, out=Out(), qroot="/tk/q", cfg_path="/tk/config.json")
+        up = t.uplink
+        assert up is not None
+        assert "mobiot_fw.uplink.part" not in sys.modules
+        gc.collect()
+        for name in ("stream_factory", "ready", "have_time"):
+            f = getattr(up, name)
+            assert f.__globals__["__name__"] != "mobiot_fw.uplink.part", name
+        assert up.have_time() is False  # no UTC fix yet
+        t.outbox.clock.set_utc(1764146800)
+        assert up.have_time() is True
+        assert up.ready() is False  # the modem has not registered
+    finally:
+        sim.stop()

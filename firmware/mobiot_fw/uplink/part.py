@@ -32,42 +32,21 @@ def make(t, fw):
     if tr != "modem" or t.modem is None:
         ob.event("config_fallback", ("reason", "uplink.transport %s: %s" % (tr, why)), ("key", "uplink.transport"))
         return None
-    mp = t.modem
-    holder = []
+    from .hooks import ModemHooks  # bound methods of a resident object: not of this module
 
-    def stream():
-        # one transport object for the modem's lifetime (it chains the AT engine's URC handler)
-        if not holder:
-            holder.append(_modem_stream(mp.modem))
-        return holder[0]
-
-    def ready():
-        m = mp.modem
-        return m is not None and m.registered() and not m.needs_attach
-
-    return _register(t, fw, c, stream, ready)
+    h = ModemHooks(t.modem)
+    return _register(t, fw, c, h.stream, h.ready)
 
 
 def _register(t, fw, c, stream, ready):
+    from .hooks import ClockSet
     from .session import Uplink
 
     ob = t.outbox
     info = (ob.device, fw, t.board.get("name", t.cfg.get("board", "?")), ob.boot)
-    up = Uplink(ob.q, c, ob.device, stream, t.dispatch, ob.event, have_time=lambda: ob.clock.utc is not None,
+    up = Uplink(ob.q, c, ob.device, stream, t.dispatch, ob.event, have_time=ClockSet(ob.clock).have_time,
                 hello=info, ready=ready)
     ob.transports.append(up)
     t.sup.allow["uplink"] = (c["backoff_max_s"] + _CONNECT_ALLOW_S) * 1000
     return up
 
-
-def _modem_stream(m):
-    """The socket transport of the modem model (docs/uplink.md "Transports", cell/sockets.py;
-    its table is read once per modem lifetime, not kept: docs/memory.md)."""
-    from mobiot_fw import once
-
-    st = once("mobiot_fw.cell.sockets").stream(m.at, m.model, m.apn)
-    if st is None:
-        from .mqtt import LinkError
-
-        raise LinkError("modem", 0)  # a model without a socket dialect
-    return st
