@@ -4,15 +4,11 @@
 # serial link. A record leaves the queue only by an !ack, which comes down as a command.
 import asyncio
 import time
-from array import array
 
 from micropython import const
 
 from mobiot_fw import once
 from mobiot_fw.link import proto
-
-from .rec import Rec
-from .table import Table
 
 _RING = const(32)  # messages sent and not yet acked by the collector
 _REPLY_MAX = const(2)  # replies waiting to go up
@@ -38,9 +34,6 @@ class Uplink:
         self.q = q
         self.cfg = ucfg
         self.device = device
-        self.up = ("mobiot/%s/up" % device).encode()
-        self.down = ("mobiot/%s/down" % device).encode()
-        self.reply_topic = ("mobiot/%s/reply" % device).encode()
         self.stream_factory = stream_factory
         self.dispatch = dispatch
         self.event = event
@@ -53,28 +46,13 @@ class Uplink:
 
             rand = random.getrandbits
         self.rand = rand
-        tab = Table()
-        enc = ucfg["encoding"]
-        if enc == "senml":
-            from .senml import SenML
-
-            self.enc = SenML(tab, device)
-        elif enc == "json":
-            from .jsonmsg import Json
-
-            self.enc = Json()
-        else:
-            from .compact import Compact
-
-            self.enc = Compact(tab)
-        self.rec = Rec()
-        self.ring_seq = array("i", bytes(4 * _RING))  # last seq of each message sent
-        self.ring_ms = array("i", bytes(4 * _RING))
+        # the topics, the encoder the config names, the record scanner, the ring and the reply
+        # slots: made by uplink/setup.py, loaded for it and dropped (docs/memory.md)
+        (self.up, self.down, self.reply_topic, self.enc, self.rec, self.ring_seq, self.ring_ms, self.replies,
+         self.rbuf, self.reply_len) = once("mobiot_fw.uplink.setup").uplink(device, ucfg["encoding"], _RING,
+                                                                            _REPLY_MAX, _REPLY_LEN)
         self.ring_n = 0
         self.ring_h = 0
-        self.replies = [bytearray(_REPLY_LEN) for _ in range(_REPLY_MAX)]
-        self.rbuf = bytearray(_REPLY_LEN + 12)  # an H or K frame is made here
-        self.reply_len = array("H", bytes(2 * _REPLY_MAX))
         self.nreplies = 0
         self.mq = None
         self.inflight = 0
