@@ -6,7 +6,7 @@
 
 
 class ModemHooks:
-    """stream() and ready() of the modem transport of modem part `mp` (cell/part.py)."""
+    """stream() and ready() of the modem transport of the modem part `mp` (cell/lifecycle.py ModemPart)."""
 
     def __init__(self, mp):
         self.mp = mp
