@@ -8,7 +8,6 @@
 # Then `-i` leaves the process at the REPL, as the ESP32 is after main.py.
 # Simulation only: never deployed to a real board.
 import sys
-import os
 import vfs
 
 _RAW_MARK = "\x1b[vboard-raw]"  # vboard swallows the REPL banner that follows this mark
@@ -25,6 +24,9 @@ import simworld  # noqa: E402
 
 simworld.setup(state_dir, cause)
 simworld.preload()
+import vos  # noqa: E402  the ESP32's os: the unix port's, with os.uname() (sim/vos.py)
+
+sys.modules["os"] = os = vos
 import machine  # noqa: E402,F401
 import onewire  # noqa: E402,F401
 from flashdev import FlashDev  # noqa: E402
@@ -88,4 +90,4 @@ if _run("boot.py") and mode == "run":
     _run("main.py")
 if mode == "raw":
     print(_RAW_MARK)
-del _run, img, bdev, fs, state_dir, mode, cause, _part, _fresh
+del _run, img, bdev, fs, state_dir, mode, cause, _part, _fresh, vos
