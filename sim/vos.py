@@ -1,8 +1,9 @@
 # The `os` module of a virtual board: the unix port's own, plus os.uname(), which the ESP32
 # port has (extmod/modos.c, MICROPY_PY_OS_UNAME) and the unix port does not. vboot.py puts
 # this module in sys.modules["os"], so `import os` and `from os import uname` on the board find
-# it; `import uos` still gives the unix port's module as it is. Host tools read os.uname()
-# to tell the board (its .machine names the chip). Simulation only: never deployed.
+# it; `import uos` still gives the unix port's module as it is. Code that asks the board what
+# it is (os.uname().machine names the chip) gets an ESP32's answer. Simulation only: never
+# deployed.
 from os import *  # noqa: F403  everything of the unix port's os, so dir() and import * match
 
 import sys as _sys

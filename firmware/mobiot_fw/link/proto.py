@@ -200,7 +200,6 @@ def frame(buf, typ, end):
 frame_payload = frame
 
 
-
 def encode_hello(buf, device, fw, board, boot, hold, fwid=""):
     """An H frame (docs/protocol.md): returns its length. `fwid` is the firmware id of the
     deployed files (mobiot_fw.manifest), sent when there is one."""
