@@ -28,7 +28,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "host"))
 
 from mobiot.upy import micropython  # noqa: E402
-from mobiot.vboard import compile_mpy  # noqa: E402
 
 DEV = "356938035643809"
 TOPIC = f"mobiot/{DEV}/up"
@@ -137,7 +136,7 @@ def min_heap_kb(mpy: Path, img: Path, cycles: int = 300) -> int:
     from run import smallest_heap_kb
 
     def fits(kb: int) -> bool:
-        return _run(mpy, img, f"{kb}k", cycles).returncode == 0
+        return run_at(mpy, img, f"{kb}k", cycles).returncode == 0
 
     lo = smallest_heap_kb(lambda heap: fits(int(heap[:-1])), 64, 512, 1)
     h = lo + 8
@@ -146,7 +145,7 @@ def min_heap_kb(mpy: Path, img: Path, cycles: int = 300) -> int:
     return h
 
 
-def _run(mpy: Path, img: Path, heap: str, cycles: int) -> subprocess.CompletedProcess:
+def run_at(mpy: Path, img: Path, heap: str, cycles: int) -> subprocess.CompletedProcess:
     from run import fw_run
 
     return fw_run(mpy, img, heap, cycles, "fw_uplink.py", timeout=3600)
@@ -157,18 +156,17 @@ def heap(cycles: int = CYCLES) -> dict:
         mpy = Path(tmp) / "mpy"
         from run import compile_firmware
 
-        compile_firmware(mpy, ("fileblockdev", "fakebroker"))
-        compile_mpy(ROOT / "bench" / "fw_bench.py", mpy / "fw_bench.mpy", "fw_bench.py")
+        compile_firmware(mpy, ("fileblockdev", "benchbroker"))
         img = Path(tmp) / "flash.img"
         res: dict = {"uplink_heap_limit": HEAP, "uplink_min_heap_bytes": min_heap_kb(mpy, img) * 1024}
         heap_ = HEAP
-        proc = _run(mpy, img, heap_, cycles)
+        proc = run_at(mpy, img, heap_, cycles)
         if proc.returncode != 0:
             tail = (proc.stdout + proc.stderr).strip().splitlines()[-3:]
             res["uplink_error"] = f"{cycles} cycles under -X heapsize={HEAP}: " + " | ".join(tail)
             # still measure growth at a heap that fits, so the other figures exist
             heap_ = f"{res['uplink_min_heap_bytes'] // 1024 + 32}k"
-            proc = _run(mpy, img, heap_, cycles)
+            proc = run_at(mpy, img, heap_, cycles)
         if proc.returncode == 0:
             res.update(json.loads(proc.stdout.strip().splitlines()[-1]))
             res["uplink_cycles_heap"] = heap_

@@ -2,17 +2,23 @@
 # compiled to .mpy as on a board):
 #   micropython -X heapsize=128k bench/fw_uplink.py MPYDIR IMAGE CYCLES
 # The real main loop's report cycles (as bench/fw_bench.py) with the MQTT uplink beside the
-# serial link: every record is published (compact CBOR) to an in-memory broker, which acks
-# the records down on the device's down topic through the terminal's one command dispatcher.
+# serial link: every record is published (compact CBOR) to an in-memory broker (sim/benchbroker.py,
+# which costs the heap almost nothing), and the bench acks the records down on the device's down
+# topic, through the terminal's one command dispatcher.
 # Prints one JSON object: the uplink's heap cost, free heap at cycles 1000 / 2000 / end.
 import sys
 
-sys.path[:0] = [sys.argv[1]]
+import os
+
+# as bench/fw_bench.py: modules found relative to the current directory, as on a board's flash,
+# so a module's __file__ (a qstr on the heap) is "mobiot_fw/x.mpy", not a temporary directory's path
+os.chdir(sys.argv[1])
+sys.path[:0] = [""]
 import asyncio
 import gc
 import json
 
-import fw_bench as parts
+import fw_fakes as parts
 
 
 def main():
@@ -40,9 +46,9 @@ def main():
     t.sensors.setup()
     gc.collect()
     free_sim = gc.mem_free()
-    import fakebroker
+    import benchbroker
 
-    broker = fakebroker.Broker(keep=False)
+    broker = benchbroker.Broker()
     gc.collect()
     free0 = gc.mem_free()
     from mobiot_fw.uplink.session import Uplink
@@ -92,7 +98,7 @@ def main():
         "uplink_cycles": cycles,
         "uplink_heap_bytes": uplink_bytes,  # Uplink object: encoder tables, MQTT buffers, record scanner
         "uplink_connected_heap_bytes": free0 - res["connected_free"],  # plus a live connection
-        # the in-memory broker's module and object (simulation, in the min heap, not in the above)
+        # the bench broker's module and object (simulation, in the min heap, not in the above)
         "uplink_sim_broker_heap_bytes": free_sim - free0,
         "uplink_heap_growth_1000_to_end_bytes": res.get("free_1000", res["free_end"]) - res["free_end"],
         "uplink_heap_growth_2000_to_end_bytes": res.get("free_2000", res["free_end"]) - res["free_end"],

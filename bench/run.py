@@ -65,7 +65,7 @@ def min_heap_kb(mpy: Path, img: Path, cycles: int = 1500) -> int:
 
 def compile_firmware(mpy: Path, sim: tuple[str, ...] = ("fileblockdev",)) -> None:
     """firmware/mobiot_fw as .mpy under `mpy` (what provisioning deploys), plus the named sim/
-    modules the bench scripts stand on."""
+    modules and the fakes (bench/fw_fakes.py) the bench scripts stand on."""
     for py in (ROOT / "firmware" / "mobiot_fw").rglob("*.py"):
         rel = py.relative_to(ROOT / "firmware")
         out = (mpy / rel).with_suffix(".mpy")
@@ -73,6 +73,7 @@ def compile_firmware(mpy: Path, sim: tuple[str, ...] = ("fileblockdev",)) -> Non
         compile_mpy(py, out, str(rel))
     for name in sim:
         compile_mpy(ROOT / "sim" / f"{name}.py", mpy / f"{name}.mpy", f"{name}.py")
+    compile_mpy(ROOT / "bench" / "fw_fakes.py", mpy / "fw_fakes.mpy", "fw_fakes.py")
 
 
 def firmware() -> dict:

@@ -24,6 +24,7 @@ import asyncio
 import json
 import time
 
+import cutblockdev as cb
 import fileblockdev as fb
 from modem_sim import ModemSim
 from mobiot_fw import config
@@ -39,7 +40,7 @@ DEV = "868822040061234"
 def main():
     with open(sys.argv[1]) as f:
         job = json.load(f)
-    fb.mount(fb.CutBlockDev(256), "/e2e", mkfs=True)
+    fb.mount(cb.CutBlockDev(256), "/e2e", mkfs=True)
     q = Queue("/e2e/q", max_records=5000, max_bytes=512 * 1024)
     m = {"model": job.get("model", "SIM7080G"), "reg_delay_s": 1, "hosts": job.get("hosts") or {}}
     ca_name = (job.get("uplink") or {}).get("ca", "ca.crt")
@@ -50,7 +51,7 @@ def main():
         # it into the modem with the model's own commands before its TLS open (cell/certs.py)
         from mobiot_fw.cell import certs
 
-        fb.mount(fb.CutBlockDev(32), "/sec", mkfs=True)
+        fb.mount(cb.CutBlockDev(32), "/sec", mkfs=True)
         certs.SECRETS = "/sec/secrets.json"
         tls = {}
         for k, path in (("ca", job["ca"]), ("cert", job.get("cert")), ("key", job.get("key"))):

@@ -7,6 +7,8 @@
 import json
 
 import fileblockdev as fb
+
+import cutblockdev as cb
 from test_uplink_sockets import modem, refused, sent
 from mobiot_fw.cell import certs, sockets
 
@@ -16,7 +18,7 @@ _mounted = []
 
 def secrets(**tls):
     if not _mounted:
-        fb.mount(fb.CutBlockDev(64), "/sec", mkfs=True)
+        fb.mount(cb.CutBlockDev(64), "/sec", mkfs=True)
         _mounted.append(1)
     certs.SECRETS = "/sec/secrets.json"
     with open(certs.SECRETS, "w") as f:

@@ -5,6 +5,8 @@ import os
 import time
 
 import fileblockdev as fb
+
+import cutblockdev as cb
 from mobiot_fw.store.flashq import Queue
 
 MNT = "/tq"
@@ -12,7 +14,7 @@ ROOT = MNT + "/q"
 
 
 def _fresh(blocks=64):
-    bd = fb.CutBlockDev(blocks)
+    bd = cb.CutBlockDev(blocks)
     fb.mount(bd, MNT, mkfs=True)
     return bd
 
@@ -287,7 +289,7 @@ def test_power_cut_at_every_flash_write():
     # Exhaustive: for k = 1, 2, ... cut power at the k-th program/erase of the script (the
     # cut operation lands half-written), remount, and check nothing returned was lost, nothing
     # acked came back, nothing corrupt is delivered, and the sequence continues.
-    base = fb.CutBlockDev(48)
+    base = cb.CutBlockDev(48)
     fb.mount(base, MNT, mkfs=True)
     q = _q(seg_records=4, seg_bytes=1024, log_max=36)
     _put(q, 3)
@@ -403,7 +405,7 @@ def test_power_cut_at_every_write_of_a_compaction():
             try:
                 op(q)
                 assert k > total, "cut %d of %d did not stop the ack" % (k, total)
-            except fb.PowerCut:
+            except cb.PowerCut:
                 pass
             bd = _remount(bd)
             if _exists(ROOT + "/a.new"):
@@ -457,7 +459,7 @@ def _failed_rename_then_cut(errnos, k):
     try:
         assert q.ack(7) == 1  # the queue goes on after the error
         done = True
-    except fb.PowerCut:
+    except cb.PowerCut:
         pass
     return _remount(bd), bd.ops, done
 

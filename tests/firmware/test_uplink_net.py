@@ -196,6 +196,8 @@ async def test_terminal_without_modem_reports_over_wlan():
     import time
 
     import fileblockdev as fb
+
+    import cutblockdev as cb
     from fakebroker import Broker
     from test_uplink_terminal import DEV, UP, Out, Plat, until
     from mobiot_fw import config
@@ -213,7 +215,7 @@ async def test_terminal_without_modem_reports_over_wlan():
 
     broker = Broker()
     srv, port = await broker.serve_tcp()
-    fb.mount(fb.CutBlockDev(128), "/tw", mkfs=True)
+    fb.mount(cb.CutBlockDev(128), "/tw", mkfs=True)
     old = certs.SECRETS
     certs.SECRETS = "/tw/secrets.json"
     cfg, errs = config.validate({"device_id": DEV, "interval_s": 2, "status_every": 1, "modem": {"enabled": False},

@@ -11,6 +11,7 @@ import json
 
 import fake_network
 import fileblockdev as fb
+import cutblockdev as cb
 import sim_ppp
 from fakebroker import Broker
 from modem_sim import ModemSim
@@ -70,7 +71,7 @@ async def test_records_over_ppp_polls_paused_drop_and_recovery():
     sim = ModemSim("BG95", {"modem": {"model": "BG95", "reg_delay_s": 1}})
     broker = Broker()
     srv, port = await broker.serve_tcp()
-    fb.mount(fb.CutBlockDev(128), "/tp", mkfs=True)
+    fb.mount(cb.CutBlockDev(128), "/tp", mkfs=True)
     plat = PppPlat(sim)
     t = Terminal(plat, _cfg(port), BOARD, out=Out(), qroot="/tp/q", cfg_path="/tp/config.json")
     assert t.uplink is not None and t.uplink in t.outbox.transports
@@ -131,7 +132,7 @@ async def test_records_over_ppp_polls_paused_drop_and_recovery():
 
 def test_ppp_not_available_is_config_fallback():
     # a platform without network.PPP, and a board without a modem: no uplink, one event naming why
-    fb.mount(fb.CutBlockDev(64), "/tf", mkfs=True)
+    fb.mount(cb.CutBlockDev(64), "/tf", mkfs=True)
     sim = ModemSim("BG95", {"modem": {"model": "BG95"}})
     cases = ((PppPlat(sim, has=False), BOARD, "no network.PPP"), (PppPlat(sim), {"name": "t-none"}, "no modem"))
     for i, (plat, board, why) in enumerate(cases):

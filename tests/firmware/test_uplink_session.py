@@ -6,6 +6,8 @@ import asyncio
 import json
 
 import fileblockdev as fb
+
+import cutblockdev as cb
 from fakebroker import Broker
 from modem_sim import VirtualTime
 from mobiot_fw.link import proto
@@ -31,7 +33,7 @@ def ucfg(**kw):
 def queue():
     # one RAM flash for the file, a fresh queue directory per test
     if not _n[0]:
-        fb.mount(fb.CutBlockDev(64), "/tu", mkfs=True)
+        fb.mount(cb.CutBlockDev(64), "/tu", mkfs=True)
     _n[0] += 1
     return Queue("/tu/q%d" % _n[0], max_records=500, max_bytes=64 * 1024, seg_records=8, seg_bytes=2048,
                  log_max=256)

@@ -149,13 +149,14 @@ async def test_bg95_binary_round_trip_and_errors():
 async def test_uplink_session_over_the_modem_to_a_real_tcp_broker():
     from fakebroker import End  # noqa: F401 - the broker module's server side
     import fileblockdev as fb
+    import cutblockdev as cb
     from mobiot_fw.store.flashq import Queue
     from mobiot_fw.uplink.session import Uplink
 
     sim, at = await modem()
     broker = Broker()
     srv, port = await broker.serve_tcp()
-    fb.mount(fb.CutBlockDev(64), "/ts", mkfs=True)
+    fb.mount(cb.CutBlockDev(64), "/ts", mkfs=True)
     q = Queue("/ts/q", max_records=500, max_bytes=64 * 1024, seg_records=8, seg_bytes=2048, log_max=256)
     buf = bytearray(300)
     for _ in range(6):

@@ -7,6 +7,8 @@ import json
 import time
 
 import fileblockdev as fb
+
+import cutblockdev as cb
 from fakebroker import Broker
 from modem_sim import ModemSim
 from mobiot_fw import config
@@ -60,7 +62,7 @@ async def test_terminal_reports_over_the_uplink_and_obeys_commands_down():
     sim = ModemSim("SIM7080G", {"modem": {"model": "SIM7080G", "reg_delay_s": 1}})
     broker = Broker()
     srv, port = await broker.serve_tcp()
-    fb.mount(fb.CutBlockDev(128), "/tt", mkfs=True)
+    fb.mount(cb.CutBlockDev(128), "/tt", mkfs=True)
     cfg, errs = config.validate({"device_id": DEV, "interval_s": 5, "status_every": 1, "modem": {"apn": "iot"},
                                  "uplink": {"enabled": True, "host": "127.0.0.1", "port": port, "encoding": "json",
                                             "backoff_s": 1, "backoff_max_s": 10}})
@@ -110,7 +112,7 @@ def test_the_uplink_keeps_nothing_of_part_py():
 
     sim = ModemSim("SIM7080G", {"modem": {"model": "SIM7080G"}})
     try:
-        fb.mount(fb.CutBlockDev(16), "/tk", mkfs=True)
+        fb.mount(cb.CutBlockDev(16), "/tk", mkfs=True)
         cfg, errs = config.validate({"device_id": DEV, "modem": {"apn": "iot"},
                                      "uplink": {"enabled": True, "host": "127.0.0.1", "tls": True}})
         assert errs == [], errs
