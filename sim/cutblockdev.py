@@ -4,15 +4,14 @@
 # which mount a FileBlockDev, do not load this code into the heap they measure).
 import errno
 
-from fileblockdev import (BLOCK_SIZE, IOCTL_BLK_COUNT, IOCTL_BLK_ERASE, IOCTL_BLK_SIZE, IOCTL_DEINIT,
-                          IOCTL_INIT, IOCTL_SYNC)
+from fileblockdev import BLOCK_SIZE, BlockDev
 
 
 class PowerCut(OSError):
     pass
 
 
-class CutBlockDev:
+class CutBlockDev(BlockDev):
     """Flash in RAM that loses power after `budget` more program/erase operations: the failing
     operation is torn (only its first half lands if `torn`), later ones are lost, and the
     operation raises PowerCut so the code under test stops there. After a cut call .revive()
@@ -68,14 +67,5 @@ class CutBlockDev:
             offset = 0
         self._spend(block * self.bs + offset, buf)
 
-    def ioctl(self, op, arg):
-        if op == IOCTL_BLK_COUNT:
-            return self.n
-        if op == IOCTL_BLK_SIZE:
-            return self.bs
-        if op == IOCTL_BLK_ERASE:
-            self._spend(arg * self.bs, self._ff)
-            return 0
-        if op == IOCTL_INIT or op == IOCTL_DEINIT or op == IOCTL_SYNC:
-            return 0  # comparisons, not "in (...)": this may run in a finalizer, heap locked
-        return None
+    def erase(self, block):
+        self._spend(block * self.bs, self._ff)

@@ -9,18 +9,35 @@ import errno
 
 BLOCK_SIZE = 4096  # ESP32 SPI flash sector size, as the esp32 port's flash partition
 
-IOCTL_INIT = 1
-IOCTL_DEINIT = 2
-IOCTL_SYNC = 3
-IOCTL_BLK_COUNT = 4
-IOCTL_BLK_SIZE = 5
-IOCTL_BLK_ERASE = 6
+_IOCTL_INIT = 1
+_IOCTL_DEINIT = 2
+_IOCTL_SYNC = 3
+_IOCTL_BLK_COUNT = 4
+_IOCTL_BLK_SIZE = 5
+_IOCTL_BLK_ERASE = 6
 # erased flash, written in pieces: a whole-block pattern would hold 4 KB of the board's heap,
 # which a real board's C flash driver does not (the benches measure that heap)
 _FF = b"\xff" * 256
 
 
-class FileBlockDev:
+class BlockDev:
+    """The block protocol's ioctl for a device of self.n blocks of self.bs bytes whose erase(block)
+    sets a block to 0xFF (FileBlockDev here, cutblockdev.CutBlockDev)."""
+
+    def ioctl(self, op, arg):
+        if op == _IOCTL_BLK_COUNT:
+            return self.n
+        if op == _IOCTL_BLK_SIZE:
+            return self.bs
+        if op == _IOCTL_BLK_ERASE:
+            self.erase(arg)
+            return 0
+        if op == _IOCTL_INIT or op == _IOCTL_DEINIT or op == _IOCTL_SYNC:
+            return 0  # comparisons, not "in (...)": this may run in a finalizer, heap locked
+        return None
+
+
+class FileBlockDev(BlockDev):
     """A flash image in a host file. Writes go straight to the file (the unix port's files are
     unbuffered), so a process killed with SIGKILL leaves exactly the blocks written so far: the
     same state power loss leaves on flash (apart from a torn page program, see CutBlockDev)."""
@@ -36,9 +53,9 @@ class FileBlockDev:
         size = self.f.tell()
         if size < block_count * block_size:  # new image: erased flash reads 0xFF
             for b in range(size // block_size, block_count):
-                self._erase(b)
+                self.erase(b)
 
-    def _erase(self, block):
+    def erase(self, block):
         self.f.seek(block * self.bs)
         n = self.bs
         while n > 0:
@@ -57,18 +74,6 @@ class FileBlockDev:
             offset = 0
         self.f.seek(block * self.bs + offset)
         self.f.write(buf)
-
-    def ioctl(self, op, arg):
-        if op == IOCTL_BLK_COUNT:
-            return self.n
-        if op == IOCTL_BLK_SIZE:
-            return self.bs
-        if op == IOCTL_BLK_ERASE:
-            self._erase(arg)
-            return 0
-        if op == IOCTL_INIT or op == IOCTL_DEINIT or op == IOCTL_SYNC:
-            return 0
-        return None
 
     def close(self):
         self.f.close()
