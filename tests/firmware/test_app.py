@@ -209,6 +209,31 @@ def test_interval_command_is_persisted_in_the_config():
     assert t.out.frames()[0][1]["ok"] is False
 
 
+def test_a_config_change_does_not_keep_the_config_module():
+    # build.config() drops the config module after boot (11 KB on the 64-bit port): an !interval
+    # or !config (over serial or MQTT, link/cfgcmd.py) loads it for the change only
+    import sys
+
+    import mobiot_fw
+
+    _fresh()
+    with open(MNT + "/config.json", "w") as f:
+        json.dump({"device_id": "1", "interval_s": 60}, f)
+    t = _term(Plat(), {"device_id": "1", "sensors": {"bme280": False, "sht4x": False}})
+    sys.modules.pop("mobiot_fw.config", None)  # as on a board after boot
+    if hasattr(mobiot_fw, "config"):
+        delattr(mobiot_fw, "config")
+    t.command(encode_command("interval", "15"))
+    assert t.out.frames()[0][1]["ok"] is True
+    assert "mobiot_fw.config" not in sys.modules and not hasattr(mobiot_fw, "config")
+    t.command(encode_command("config", '{"device_id": "1", "interval_s": 30}'))
+    assert [p["ok"] for _, p in t.out.frames() if p.get("cmd") == "config"] == [True]
+    assert "mobiot_fw.config" not in sys.modules and not hasattr(mobiot_fw, "config")
+    # the module the test imported still reads the file the commands wrote
+    cfg, errs = config.load(MNT + "/config.json")
+    assert cfg["interval_s"] == 30 and errs == []
+
+
 def test_full_queue_drops_oldest_and_says_so():
     _fresh()
     t = _term(Plat(FakeI2C({0x76: FakeBme280()})), {"device_id": "1", "queue": {"max_records": 16},

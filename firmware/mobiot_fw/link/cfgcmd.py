@@ -6,6 +6,8 @@
 # boot (the parts are built from the config at boot).
 from micropython import const
 
+from mobiot_fw import once
+
 _FALLBACKS_MAX = const(4)  # config_fallback events per change: a broken config must not flood the queue
 
 
@@ -26,10 +28,9 @@ def interval_cmd(c, args, tr):
         tr.reply("interval", False, "interval must be 1..86400 s")
         return
     c.cfg["interval_s"] = s
-    from mobiot_fw import config
-
     try:
-        config.save_key("interval_s", s, c.cfg_path)
+        # the config module (11 KB on the 64-bit port) for this change only, as at boot
+        once("mobiot_fw.config").save_key("interval_s", s, c.cfg_path)
     except OSError as e:
         tr.reply("interval", False, "not saved: %s" % e)
         return
@@ -39,11 +40,9 @@ def interval_cmd(c, args, tr):
 
 def config_cmd(c, args, tr):
     """Handle `!config` for the Commands object c, answering through transport tr."""
-    from mobiot_fw import config
-
     ev = c.event or _nop
     try:
-        new, errors = config.replace(args, c.cfg_path)
+        new, errors = once("mobiot_fw.config").replace(args, c.cfg_path)
     except ValueError as e:
         ev("config_refused", ("reason", str(e)[:120]))
         tr.reply("config", False, "refused: %s" % str(e)[:80])
