@@ -38,6 +38,12 @@ def main():
     # section and registered as app.py's part does
     ucfg = cfg["uplink"]
     cfg["uplink"] = {"enabled": False}
+    # as app.main does (build.config()) and bench/fw_bench.py: the config module is dropped once
+    # the config is loaded; a config change loads it again
+    import mobiot_fw
+
+    del sys.modules["mobiot_fw.config"], config
+    delattr(mobiot_fw, "config")
     plat = parts.Plat()
     plat.bus, plat.adc = parts.StaticI2C(), parts.StaticADC()
     out = parts.Null()
