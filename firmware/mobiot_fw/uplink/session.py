@@ -150,6 +150,7 @@ class Uplink:
         # connect and subscribe (uplink/connect.py, not kept in RAM between connections), then
         # publish until the connection ends
         mq = await once("mobiot_fw.uplink.connect").open(self)
+        second = asyncio.create_task(self._second())
         try:
             while mq.connected and not self.stop:
                 self.beat = self.clock()
@@ -158,14 +159,19 @@ class Uplink:
                 self._acked()
                 if not await self._send(mq):
                     self.wake.clear()
-                    try:
-                        await asyncio.wait_for_ms(self.wake.wait(), 1000)
-                    except asyncio.TimeoutError:
-                        pass
+                    await self.wake.wait()  # a record, an ack, a PUBACK, a command, or a second
         finally:
+            second.cancel()
             mq.close()
         if mq.err is not None:
             raise mq.err
+
+    async def _second(self):
+        # the session loop's clock (keepalive, resend): one task per connection that sets `wake`
+        # every second, where asyncio.wait_for_ms would make a Task and a TimeoutError per wait
+        while True:
+            await asyncio.sleep_ms(1000)
+            self.wake.set()
 
     # -- MQTT callbacks ------------------------------------------------------------------------
     def on_message(self, topic, payload):
