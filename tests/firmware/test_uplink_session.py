@@ -389,3 +389,34 @@ def test_connect_code_is_not_kept_between_connections():
         await task
 
     vt.run(main())
+
+
+def test_a_puback_read_before_publish_returns_is_counted():
+    # Over a fast link (uplink/net.py over WLAN or PPP) the PUBACK can be read while publish()
+    # still waits on the stream's drain: the window must count the message before that await,
+    # or the count never comes down and the uplink stops once `window` such counts are lost.
+    import fastbroker
+
+    vt = VirtualTime()
+    broker = fastbroker.Broker()
+    q = queue()
+    term = Term(q)
+    up = Uplink(q, ucfg(window=2, encoding="compact"), DEV, broker.stream, term.dispatch, term.event,
+                hello=(DEV, "0.1.0", "sim", 1), clock=vt.ticks_ms)
+    term.up = up
+
+    async def main():
+        task = asyncio.create_task(up.run())
+        await until(lambda: up.mq is not None and up.mq.connected)
+        for n in range(1, 21):
+            put(q, 1)
+            up.kick()
+            await until(lambda: up.published >= n and up.inflight == 0, 60000)
+        assert up.published == 20 and up.inflight == 0
+        # the replies' window too: a hello is answered on the reply topic
+        broker.send_down(CID, DOWN, proto.encode_command("hello").encode())
+        await until(lambda: broker.published > 20 and up.inflight == 0, 60000)
+        up.shutdown()
+        await task
+
+    vt.run(main())

@@ -195,8 +195,8 @@ class Uplink:
             n = self.reply_len[i]
             off = mq.payload_off(self.reply_topic)
             mq.tx[off : off + n] = self.replies[i][:n]
+            self.inflight += 1  # before the await: its PUBACK can come before publish() returns
             await mq.publish(self.reply_topic, off, off + n, 1)
-            self.inflight += 1
             i += 1
         self.nreplies = 0
 
@@ -264,8 +264,10 @@ class Uplink:
         if not n:
             return bool(last)
         end = enc.end()
-        await mq.publish(topic, off, end, 1)
+        # counted before the await: over a fast link the PUBACK is read (on_puback) while publish()
+        # still waits on the stream's drain, and a count made after it would never come down
         self.inflight += 1
+        await mq.publish(topic, off, end, 1)
         self.published += 1
         h = self.ring_h
         self.ring_seq[h] = last
