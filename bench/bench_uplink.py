@@ -1,5 +1,6 @@
 """`make bench`, uplink part (called by bench/run.py): message sizes of one full report in every
-encoding, and the firmware's heap with the uplink over 10,000 report cycles (bench/fw_uplink.py).
+encoding, and the firmware's heap with the uplink over 10,000 report cycles (bench/fw_uplink.py,
+over the firmware's TCP stream to bench/ackbroker.py in this process).
 
 The full report is one cycle of a cellular board with a BME280, a battery and GNSS: a reading
 record (temp, hum, press, bat, lat, lon, alt, spd, hdop, sats, fix) and the connectivity record
@@ -26,6 +27,8 @@ import cbor2
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "host"))
+
+from ackbroker import AckBroker  # noqa: E402
 
 from mobiot.upy import micropython  # noqa: E402
 
@@ -136,7 +139,7 @@ def min_heap_kb(mpy: Path, img: Path, cycles: int = 300) -> int:
     from run import smallest_heap_kb
 
     def fits(kb: int) -> bool:
-        return run_at(mpy, img, f"{kb}k", cycles).returncode == 0
+        return run_at(mpy, img, f"{kb}k", cycles)[0].returncode == 0
 
     lo = smallest_heap_kb(lambda heap: fits(int(heap[:-1])), 64, 512, 1)
     h = lo + 8
@@ -145,10 +148,18 @@ def min_heap_kb(mpy: Path, img: Path, cycles: int = 300) -> int:
     return h
 
 
-def run_at(mpy: Path, img: Path, heap: str, cycles: int) -> subprocess.CompletedProcess:
+def run_at(mpy: Path, img: Path, heap: str, cycles: int) -> tuple[subprocess.CompletedProcess, AckBroker]:
+    """bench/fw_uplink.py at `heap` against a fresh AckBroker (returned, closed, with its counts)."""
     from run import fw_run
 
-    return fw_run(mpy, img, heap, cycles, "fw_uplink.py", timeout=3600)
+    broker = AckBroker()
+    try:
+        proc = fw_run(mpy, img, heap, cycles, "fw_uplink.py", timeout=3600, extra=(str(broker.port),))
+    finally:
+        broker.close()
+    if broker.error is not None and proc.returncode == 0:
+        raise RuntimeError(f"bench/ackbroker.py: {broker.error!r}")
+    return proc, broker
 
 
 def heap(cycles: int = CYCLES) -> dict:
@@ -156,20 +167,21 @@ def heap(cycles: int = CYCLES) -> dict:
         mpy = Path(tmp) / "mpy"
         from run import compile_firmware
 
-        compile_firmware(mpy, ("fileblockdev", "benchbroker"))
+        compile_firmware(mpy)
         img = Path(tmp) / "flash.img"
         res: dict = {"uplink_heap_limit": HEAP, "uplink_min_heap_bytes": min_heap_kb(mpy, img) * 1024}
         heap_ = HEAP
-        proc = run_at(mpy, img, heap_, cycles)
+        proc, broker = run_at(mpy, img, heap_, cycles)
         if proc.returncode != 0:
             tail = (proc.stdout + proc.stderr).strip().splitlines()[-3:]
             res["uplink_error"] = f"{cycles} cycles under -X heapsize={HEAP}: " + " | ".join(tail)
             # still measure growth at a heap that fits, so the other figures exist
             heap_ = f"{res['uplink_min_heap_bytes'] // 1024 + 32}k"
-            proc = run_at(mpy, img, heap_, cycles)
+            proc, broker = run_at(mpy, img, heap_, cycles)
         if proc.returncode == 0:
             res.update(json.loads(proc.stdout.strip().splitlines()[-1]))
             res["uplink_cycles_heap"] = heap_
+            res["uplink_bytes_to_broker"] = broker.bytes_in  # MQTT payload bytes
         return res
 
 

@@ -1,10 +1,11 @@
 # Uplink heap bench on the MicroPython unix port (run by bench/bench_uplink.py, firmware and fakes
 # compiled to .mpy as on a board):
-#   micropython -X heapsize=128k bench/fw_uplink.py MPYDIR IMAGE CYCLES
+#   micropython -X heapsize=128k bench/fw_uplink.py MPYDIR IMAGE CYCLES PORT
 # The real main loop's report cycles (as bench/fw_bench.py) with the MQTT uplink beside the
-# serial link: every record is published (compact CBOR) to an in-memory broker (sim/benchbroker.py,
-# which costs the heap almost nothing), and the bench acks the records down on the device's down
-# topic, through the terminal's one command dispatcher.
+# serial link, over the firmware's own TCP stream (uplink/net.py NetSock, as a board without a
+# modem has it) to the broker on 127.0.0.1:PORT (bench/ackbroker.py, in the host process: no
+# broker in this heap), which acks the records down on the device's down topic as the collector
+# does; the acks go through the terminal's one command dispatcher.
 # Prints one JSON object: the uplink's heap cost, free heap at cycles 1000 / 2000 / end.
 import sys
 
@@ -29,13 +30,13 @@ def main():
     from mobiot_fw.app import Terminal
     import mobiot_fw.build  # noqa: F401  - as app.main(): the wiring before the config
     from mobiot_fw import config
-    from mobiot_fw.link import proto
 
     cfg, _ = config.validate({"device_id": "356938035643809", "status_every": 100,
-                              "uplink": {"enabled": True, "host": "broker", "encoding": "compact"}})
-    # the Terminal is built with the uplink off (the bench board has no modem: uplink/part.py
-    # would refuse); the Uplink is built below over the in-memory broker with the validated
-    # section and registered as app.py's part does
+                              "uplink": {"enabled": True, "host": "127.0.0.1", "port": int(sys.argv[4]),
+                                         "encoding": "compact"}})
+    # the Terminal is built with the uplink off (uplink/part.py would look for a modem or a
+    # WLAN interface, which the unix port has not); the Uplink is built below over NetSock with
+    # the validated section and registered as app.py's part does
     ucfg = cfg["uplink"]
     cfg["uplink"] = {"enabled": False}
     # as app.main does (build.config()) and bench/fw_bench.py: the config module is dropped once
@@ -51,23 +52,27 @@ def main():
                  qroot="/bq/q", cfg_path="/bq/config.json")
     t.sensors.setup()
     gc.collect()
-    free_sim = gc.mem_free()
-    import benchbroker
-
-    broker = benchbroker.Broker()
-    gc.collect()
     free0 = gc.mem_free()
+    from mobiot_fw.uplink.net import NetSock
     from mobiot_fw.uplink.session import Uplink
 
-    dev = t.outbox.device
-    cid = "mobiot-" + dev
-    down = "mobiot/%s/down" % dev
-    up = Uplink(t.q, ucfg, dev, broker.stream, t.dispatch, t.outbox.event)
+    def stream():  # as uplink/net.py wlan_uplink's factory, without TLS secrets
+        return NetSock("wlan")
+
+    up = Uplink(t.q, ucfg, t.outbox.device, stream, t.dispatch, t.outbox.event)
     t.outbox.transports.append(up)
     gc.collect()
     uplink_bytes = free0 - gc.mem_free()
     res = {}
-    acked = [0]
+
+    async def until_sent():
+        # every record published and PUBACKed, over loopback TCP: wait for it (10 s at most, a
+        # deadline only a broken bench reaches), never for a fixed time
+        for _ in range(10000):
+            if up.q.first_unacked(up.cursor) == 0 and up.inflight == 0:
+                return
+            await asyncio.sleep_ms(1)
+        raise SystemExit("uplink stalled: %d in flight after %d messages" % (up.inflight, up.published))
 
     async def run():
         task = asyncio.create_task(up.run())
@@ -81,19 +86,11 @@ def main():
         res["connected_free"] = gc.mem_free()
         for i in range(1, cycles + 1):
             await t.cycle.once(wait=False)
-            for _ in range(200):  # let the uplink publish (in-memory: a few task switches)
-                await asyncio.sleep_ms(0)
-                if up.q.first_unacked(up.cursor) == 0 and up.inflight == 0:
-                    break
-            if i % 8 == 0:
-                last = t.q.next_seq() - 1
-                broker.send_down(cid, down, proto.encode_command("ack", "%d-%d" % (acked[0] + 1, last)).encode())
-                acked[0] = last
+            await until_sent()
             if i == 1000 or i == 2000:
                 gc.collect()
                 res["free_%d" % i] = gc.mem_free()
-        for _ in range(200):
-            await asyncio.sleep_ms(0)
+        await until_sent()
         gc.collect()
         res["free_end"] = gc.mem_free()
         up.shutdown()
@@ -104,13 +101,10 @@ def main():
         "uplink_cycles": cycles,
         "uplink_heap_bytes": uplink_bytes,  # Uplink object: encoder tables, MQTT buffers, record scanner
         "uplink_connected_heap_bytes": free0 - res["connected_free"],  # plus a live connection
-        # the bench broker's module and object (simulation, in the min heap, not in the above)
-        "uplink_sim_broker_heap_bytes": free_sim - free0,
         "uplink_heap_growth_1000_to_end_bytes": res.get("free_1000", res["free_end"]) - res["free_end"],
         "uplink_heap_growth_2000_to_end_bytes": res.get("free_2000", res["free_end"]) - res["free_end"],
         "uplink_messages_published": up.published,
         "uplink_records_left_in_queue": t.q.depth,
-        "uplink_bytes_to_broker": broker.bytes_in,
     }))
 
 

@@ -37,12 +37,13 @@ BOARDS = os.environ.get("BENCH_BOARDS", "1") != "0"  # the per-board figures (a 
 
 
 def fw_run(mpy: Path, img: Path, heap: str, cycles: int, script: str = "fw_bench.py",
-           timeout: int = 1800) -> subprocess.CompletedProcess:
-    """One bench script (bench/<script>) under the unix port at `heap`, on a fresh flash image."""
+           timeout: int = 1800, extra: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    """One bench script (bench/<script>) under the unix port at `heap`, on a fresh flash image;
+    `extra`: arguments after the cycle count."""
     if img.exists():
         img.unlink()
     cmd = [micropython(), "-X", f"heapsize={heap}", str(ROOT / "bench" / script), str(mpy), str(img),
-           str(cycles)]
+           str(cycles), *extra]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
 
 
