@@ -107,3 +107,20 @@ def test_a_healthy_minute_ends_the_crash_streak():
     s.beats["link"] = time.ticks_ms()
     s.tick()
     assert crash.counts() == (0, 2)
+
+
+def test_a_status_arms_an_early_collection_at_a_quarter_of_the_free_heap():
+    import gc
+
+    s, _ = _sup()
+    old = gc.threshold()
+    try:
+        gc.threshold(-1)
+        s.status()
+        t = gc.threshold()
+        gc.collect()
+        free = gc.mem_free()
+        # a quarter of the free heap the status saw (the test's own allocations since move it a little)
+        assert 0 < t and abs(t - free // 4) < free // 16, (t, free)
+    finally:
+        gc.threshold(old)
