@@ -11,6 +11,7 @@ from micropython import const
 _TICK_MS = const(1000)
 _LINK_ALLOW_MS = const(10000)
 _SLEEP_POLL_MS = const(200)
+_GC_EVERY_MIN = const(1024)  # a nearly full heap: not a collection per allocation
 _HOST_GONE_MS = const(600000)  # a host that vanished without !bye stops holding the board awake
 
 
@@ -78,7 +79,7 @@ class Supervisor:
         # (MicroPython docs, library gc, gc.threshold). Re-armed with every status record, so it
         # follows the heap the running board has (bench/fw_uplink.py: at 128k the uplink bench
         # failed a 304-byte allocation after ~8,000 cycles without it)
-        gc.threshold(free // 4)
+        gc.threshold(max(free // 4, _GC_EVERY_MIN))
         o = self.out
         return o.emit("status", (
             ("heap", free), ("heap_min", self.heap_min), ("uptime", o.clock.uptime_s()),
