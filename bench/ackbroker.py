@@ -48,8 +48,8 @@ class AckBroker:
             except OSError:
                 return  # closed
             with c:
-                # no Nagle delay on the answers: a PUBACK waiting for the firmware's delayed ACK
-                # would make every cycle of the bench 40 ms long (RFC 896, RFC 1122 4.2.3.2)
+                # the answers go out at once: Nagle's algorithm (RFC 896) would hold the ack
+                # PUBLISH that follows a PUBACK until the firmware's TCP acknowledges the PUBACK
                 c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 try:
                     self._client(c)
